@@ -1,0 +1,287 @@
+// node-addon-api glue: wraps sidewire::Engine for js/. No protocol logic lives here.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <napi.h>
+#include <vector>
+
+#include "sidewire/engine.hpp"
+
+namespace {
+
+using sidewire::ClientId;
+using sidewire::Event;
+
+// The event pump. I/O threads push; the first push of a batch schedules one call into JS, which
+// takes every event queued by then. So a burst of N events costs one crossing, not N.
+class JsSink final : public sidewire::EventSink {
+ public:
+  void attach(Napi::Env env, Napi::Function callback) {
+    tsfn_ = Napi::ThreadSafeFunction::New(env, callback, "sidewire-events", 0, 1);
+    tsfn_.Unref(env);  // an engine with no server around it must not keep Node alive
+  }
+
+  void push(Event event) override {
+    std::lock_guard lock(mutex_);
+    if (released_) return;
+    queue_.push_back(std::move(event));
+    if (scheduled_) return;
+    scheduled_ = true;
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function fn) { deliver(env, fn); });
+  }
+
+  void release() {
+    std::lock_guard lock(mutex_);
+    if (released_) return;
+    released_ = true;
+    tsfn_.Release();
+  }
+
+ private:
+  void deliver(Napi::Env env, Napi::Function fn) {
+    std::vector<Event> batch;
+    {
+      std::lock_guard lock(mutex_);
+      batch.swap(queue_);
+      scheduled_ = false;
+    }
+    if (batch.empty()) return;
+    // Flat: [type, channel, client, data, code, type, channel, ...]
+    Napi::Array out = Napi::Array::New(env, batch.size() * 5);
+    uint32_t i = 0;
+    for (Event& e : batch) {
+      out.Set(i++, Napi::Number::New(env, static_cast<double>(e.type)));
+      out.Set(i++, Napi::Number::New(env, e.channel == UINT32_MAX ? -1.0 : static_cast<double>(e.channel)));
+      out.Set(i++, Napi::Number::New(env, static_cast<double>(e.client)));
+      if (e.type == Event::Type::kMessage && e.binary) {
+        out.Set(i++, Napi::Buffer<char>::Copy(env, e.data.data(), e.data.size()));
+      } else {
+        out.Set(i++, Napi::String::New(env, e.data));
+      }
+      out.Set(i++, Napi::Number::New(env, e.code));
+    }
+    fn.Call({out});
+  }
+
+  std::mutex mutex_;
+  std::vector<Event> queue_;
+  bool scheduled_ = false;
+  bool released_ = false;
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+// Text stays text, anything byte-like is sent as a binary message.
+bool payload_of(const Napi::Value& v, std::string& out) {
+  if (v.IsString()) {
+    out = v.As<Napi::String>().Utf8Value();
+    return false;
+  }
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    out.assign(b.Data(), b.Length());
+    return true;
+  }
+  if (v.IsTypedArray()) {
+    auto t = v.As<Napi::TypedArray>();
+    auto ab = t.ArrayBuffer();
+    out.assign(static_cast<const char*>(ab.Data()) + t.ByteOffset(), t.ByteLength());
+    return true;
+  }
+  if (v.IsArrayBuffer()) {
+    auto ab = v.As<Napi::ArrayBuffer>();
+    out.assign(static_cast<const char*>(ab.Data()), ab.ByteLength());
+    return true;
+  }
+  throw Napi::TypeError::New(v.Env(), "payload must be a string, Buffer, TypedArray or ArrayBuffer");
+}
+
+ClientId client_id(const Napi::Value& v) { return static_cast<ClientId>(v.As<Napi::Number>().DoubleValue()); }
+
+class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {
+                           InstanceMethod<&EngineWrap::AddChannel>("addChannel"),
+                           InstanceMethod<&EngineWrap::SetHooks>("setHooks"),
+                           InstanceMethod<&EngineWrap::Adopt>("adopt"),
+                           InstanceMethod<&EngineWrap::Broadcast>("broadcast"),
+                           InstanceMethod<&EngineWrap::Send>("send"),
+                           InstanceMethod<&EngineWrap::Close>("close"),
+                           InstanceMethod<&EngineWrap::Join>("join"),
+                           InstanceMethod<&EngineWrap::Leave>("leave"),
+                           InstanceMethod<&EngineWrap::ConnectionCount>("connectionCount"),
+                           InstanceMethod<&EngineWrap::RoomSize>("roomSize"),
+                           InstanceMethod<&EngineWrap::Stats>("stats"),
+                           InstanceMethod<&EngineWrap::Shutdown>("shutdown"),
+                           InstanceMethod<&EngineWrap::Stop>("stop"),
+                       });
+  }
+
+  // new Engine({ ioThreads, closeTimeoutMs }, onEvents)
+  explicit EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "new Engine(options, onEvents)");
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    sidewire::EngineOptions options;
+    if (o.Has("ioThreads")) options.io_threads = o.Get("ioThreads").As<Napi::Number>().Uint32Value();
+    if (o.Has("closeTimeoutMs")) options.close_timeout_ms = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+    sink_ = std::make_shared<JsSink>();
+    sink_->attach(env, info[1].As<Napi::Function>());
+    engine_ = std::make_unique<sidewire::Engine>(options, sink_);
+  }
+
+  ~EngineWrap() override { Teardown(); }
+
+ private:
+  void Teardown() {
+    if (engine_) engine_->stop();
+    if (sink_) sink_->release();
+  }
+
+  sidewire::Engine& engine(Napi::Env env) {
+    if (!engine_) throw Napi::Error::New(env, "the engine is stopped");
+    return *engine_;
+  }
+
+  Napi::Value AddChannel(const Napi::CallbackInfo& info) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    sidewire::ChannelConfig c;
+    c.path = o.Get("path").As<Napi::String>().Utf8Value();
+    if (o.Has("roomQuery") && o.Get("roomQuery").IsString()) c.room_query = o.Get("roomQuery").As<Napi::String>().Utf8Value();
+    if (o.Has("relay")) c.relay = o.Get("relay").ToBoolean();
+    if (o.Has("joinMessages")) c.join_messages = o.Get("joinMessages").ToBoolean();
+    if (o.Has("maxPayload")) c.max_payload = static_cast<std::uint64_t>(o.Get("maxPayload").As<Napi::Number>().Int64Value());
+    if (o.Has("pingInterval")) c.ping_interval_ms = o.Get("pingInterval").As<Napi::Number>().Uint32Value();
+    if (o.Has("pingTimeout")) c.ping_timeout_ms = o.Get("pingTimeout").As<Napi::Number>().Uint32Value();
+    if (o.Has("maxQueuedBytes")) c.max_queued_bytes = static_cast<std::size_t>(o.Get("maxQueuedBytes").As<Napi::Number>().Int64Value());
+    const std::string path = c.path;
+    auto index = engine(info.Env()).add_channel(std::move(c));
+    if (!index) throw Napi::Error::New(info.Env(), "a channel already exists at " + path + " (or too many channels)");
+    return Napi::Number::New(info.Env(), *index);
+  }
+
+  void SetHooks(const Napi::CallbackInfo& info) {
+    engine(info.Env()).set_channel_hooks(info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean(),
+                                         info[2].ToBoolean(), info[3].ToBoolean());
+  }
+
+  // adopt(fd, method, target, rawHeaders, head, remoteAddress) -> id
+  // The descriptor is duplicated here, before the caller destroys Node's socket: the engine
+  // owns the duplicate, Node closes its own.
+  Napi::Value Adopt(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const int fd = info[0].As<Napi::Number>().Int32Value();
+    sidewire::UpgradeRequest r;
+    r.method = info[1].As<Napi::String>().Utf8Value();
+    r.target = info[2].As<Napi::String>().Utf8Value();
+    Napi::Array raw = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i + 1 < raw.Length(); i += 2) {
+      r.headers.emplace_back(raw.Get(i).As<Napi::String>().Utf8Value(), raw.Get(i + 1).As<Napi::String>().Utf8Value());
+    }
+    if (info[4].IsBuffer()) {
+      auto head = info[4].As<Napi::Buffer<char>>();
+      r.head.assign(head.Data(), head.Length());
+    }
+    if (info.Length() > 5 && info[5].IsString()) r.remote_address = info[5].As<Napi::String>().Utf8Value();
+    auto& e = engine(env);
+    const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) throw Napi::Error::New(env, std::string("cannot duplicate the socket descriptor: ") + std::strerror(errno));
+    return Napi::Number::New(env, static_cast<double>(e.adopt(own, std::move(r))));
+  }
+
+  // broadcast(channel, room, data, exceptId)
+  void Broadcast(const Napi::CallbackInfo& info) {
+    std::string payload;
+    const bool binary = payload_of(info[2], payload);
+    const ClientId except = info.Length() > 3 && info[3].IsNumber() ? client_id(info[3]) : 0;
+    engine(info.Env()).broadcast(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value(),
+                                 std::move(payload), binary, except);
+  }
+
+  void Send(const Napi::CallbackInfo& info) {
+    std::string payload;
+    const bool binary = payload_of(info[1], payload);
+    engine(info.Env()).send(client_id(info[0]), std::move(payload), binary);
+  }
+
+  void Close(const Napi::CallbackInfo& info) {
+    const std::uint16_t code = info.Length() > 1 && info[1].IsNumber()
+                                   ? static_cast<std::uint16_t>(info[1].As<Napi::Number>().Uint32Value())
+                                   : 1000;
+    std::string reason = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    engine(info.Env()).close(client_id(info[0]), code, std::move(reason));
+  }
+
+  void Join(const Napi::CallbackInfo& info) {
+    engine(info.Env()).join(client_id(info[0]), info[1].As<Napi::String>().Utf8Value());
+  }
+
+  void Leave(const Napi::CallbackInfo& info) {
+    engine(info.Env()).leave(client_id(info[0]), info[1].As<Napi::String>().Utf8Value());
+  }
+
+  Napi::Value ConnectionCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(engine(info.Env()).connection_count(info[0].As<Napi::Number>().Uint32Value())));
+  }
+
+  Napi::Value RoomSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(engine(info.Env()).room_size(
+                                             info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value())));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const sidewire::EngineStats s = engine(env).stats();
+    Napi::Object o = Napi::Object::New(env);
+    auto num = [&](std::uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+    o.Set("connections", num(s.connections));
+    o.Set("connectionsTotal", num(s.connections_total));
+    o.Set("messagesReceived", num(s.messages_received));
+    o.Set("messagesDelivered", num(s.messages_delivered));
+    o.Set("upgradesRefused", num(s.upgrades_refused));
+    o.Set("protocolErrors", num(s.protocol_errors));
+    o.Set("backpressureDrops", num(s.backpressure_drops));
+    o.Set("heartbeatTimeouts", num(s.heartbeat_timeouts));
+    Napi::Object channels = Napi::Object::New(env);
+    for (const auto& c : s.channels) {
+      Napi::Object co = Napi::Object::New(env);
+      co.Set("connections", num(c.connections));
+      Napi::Object rooms = Napi::Object::New(env);
+      for (const auto& [name, n] : c.rooms) rooms.Set(name, num(n));
+      co.Set("rooms", rooms);
+      channels.Set(c.path, co);
+    }
+    o.Set("channels", channels);
+    return o;
+  }
+
+  void Shutdown(const Napi::CallbackInfo& info) {
+    engine(info.Env()).shutdown(std::chrono::milliseconds(info[0].As<Napi::Number>().Int64Value()));
+  }
+
+  void Stop(const Napi::CallbackInfo&) {
+    Teardown();
+    engine_.reset();
+  }
+
+  std::shared_ptr<JsSink> sink_;
+  std::unique_ptr<sidewire::Engine> engine_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Engine", EngineWrap::Init(env));
+  exports.Set("setLogLevel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                sidewire::set_log_level(info[0].As<Napi::String>().Utf8Value());
+              }));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(sidewire, Init)

@@ -1,0 +1,374 @@
+'use strict';
+// sidewire's public JS API. The engine (native/) does the protocol work on its own threads;
+// this file shapes the API and moves data across. See README.md for the API reference.
+const { EventEmitter } = require('node:events');
+const native = require('./native.js');
+
+const EVENT_OPEN = 0;
+const EVENT_MESSAGE = 1;
+const EVENT_CLOSE = 2;
+const EVENT_REFUSED = 3;
+const EVENT_SHUTDOWN = 4;
+
+const ENGINE_KEY = Symbol.for('sidewire.engine');
+
+function envInt(name, fallback) {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : fallback;
+}
+
+function idOf(client) {
+  if (typeof client === 'number') return client;
+  if (client && typeof client.id === 'number') return client.id;
+  throw new TypeError('expected a client or a client id');
+}
+
+const STATUS_TEXT = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+// Answers an upgrade that never reached the engine, on Node's own socket.
+function refuseSocket(socket, status, message) {
+  if (socket.destroyed) return;
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] || 'Error'}\r\nConnection: close\r\n` +
+      `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** One connection of a channel, as JS sees it. Exists only on channels with JS listeners. */
+class Client {
+  constructor(channel, id, request) {
+    this.id = id;
+    this.channel = channel;
+    this.request = request || null;
+    this.headers = request ? request.headers : {};
+    this.url = request ? request.url : '';
+    this.remoteAddress = request && request.socket ? request.socket.remoteAddress : undefined;
+    const q = this.url.indexOf('?');
+    this.query = Object.fromEntries(new URLSearchParams(q >= 0 ? this.url.slice(q + 1) : ''));
+    // Rooms joined through JS and the room from the query. Rooms joined by a native join
+    // message are not mirrored here.
+    this.rooms = new Set();
+    const key = channel.options.roomQuery;
+    if (key && typeof this.query[key] === 'string' && this.query[key] !== '') this.rooms.add(this.query[key]);
+    this.connected = true;
+  }
+
+  send(data) {
+    this.channel.send(this, data);
+    return this;
+  }
+
+  join(room) {
+    for (const r of Array.isArray(room) ? room : [room]) {
+      this.rooms.add(r);
+      this.channel.join(this, r);
+    }
+    return this;
+  }
+
+  leave(room) {
+    this.rooms.delete(room);
+    this.channel.leave(this, room);
+    return this;
+  }
+
+  close(code = 1000, reason = '') {
+    this.channel.close(this, code, reason);
+  }
+}
+
+/** A raw WebSocket endpoint at a path, e.g. /ws/fabric. */
+class Channel extends EventEmitter {
+  constructor(engine, path, options = {}) {
+    super();
+    this.engine = engine;
+    this.path = path;
+    this.options = {
+      roomQuery: options.roomQuery || '',
+      relay: Boolean(options.relay),
+      joinMessages: Boolean(options.joinMessages),
+      maxPayload: options.maxPayload ?? 1024 * 1024,
+      pingInterval: options.pingInterval ?? 25000,
+      pingTimeout: options.pingTimeout ?? 20000,
+      maxQueuedBytes: options.maxQueuedBytes ?? 8 * 1024 * 1024,
+    };
+    this.authorize = options.authorize || null;
+    this.index = engine._native.addChannel({ path, ...this.options });
+    this.clients = new Map();
+    this._hooksQueued = false;
+    this.on('newListener', () => this._queueHooks());
+    this.on('removeListener', () => this._queueHooks());
+    for (const name of ['connection', 'message', 'close']) {
+      if (typeof options[name] === 'function') this.on(name, options[name]);
+    }
+  }
+
+  // Tells the engine which events to send over: nothing crosses into JS that nobody listens to.
+  _queueHooks() {
+    if (this._hooksQueued) return;
+    this._hooksQueued = true;
+    queueMicrotask(() => {
+      this._hooksQueued = false;
+      this.engine._native.setHooks(this.index, this._tracksClients(), this.listenerCount('message') > 0,
+        this._tracksClients());
+    });
+  }
+
+  _tracksClients() {
+    return this.listenerCount('connection') + this.listenerCount('message') + this.listenerCount('close') > 0;
+  }
+
+  /** Sends to every member of `room` (every client when room is null), framed once. */
+  broadcast(room, data, options = {}) {
+    const except = options.except === undefined || options.except === null ? 0 : idOf(options.except);
+    this.engine._native.broadcast(this.index, room == null ? '' : String(room), data, except);
+    return this;
+  }
+
+  send(client, data) {
+    this.engine._native.send(idOf(client), data);
+    return this;
+  }
+
+  join(client, room) {
+    this.engine._native.join(idOf(client), String(room));
+    return this;
+  }
+
+  leave(client, room) {
+    this.engine._native.leave(idOf(client), String(room));
+    return this;
+  }
+
+  close(client, code = 1000, reason = '') {
+    this.engine._native.close(idOf(client), code, reason);
+    return this;
+  }
+
+  /** Open connections on this channel, or in one of its rooms. */
+  count(room) {
+    return room === undefined
+      ? this.engine._native.connectionCount(this.index)
+      : this.engine._native.roomSize(this.index, String(room));
+  }
+}
+
+class Engine extends EventEmitter {
+  constructor(options = {}) {
+    super();
+    this.options = {
+      ioThreads: options.ioThreads ?? envInt('SIDEWIRE_IO_THREADS', 1),
+      wsPrefix: options.wsPrefix ?? '/ws/',
+      drainMs: options.drainMs ?? envInt('SIDEWIRE_DRAIN_MS', 5000),
+      closeTimeoutMs: options.closeTimeoutMs ?? 3000,
+      logLevel: options.logLevel ?? process.env.SIDEWIRE_LOG_LEVEL,
+    };
+    if (this.options.logLevel) native.setLogLevel(this.options.logLevel);
+    this._native = new native.Engine(
+      { ioThreads: this.options.ioThreads, closeTimeoutMs: this.options.closeTimeoutMs },
+      (batch) => this._onEvents(batch),
+    );
+    this._channels = new Map();
+    this._byIndex = [];
+    this._pending = new Map();
+    this._closing = null;
+    this._resolveClose = null;
+    if (options.global !== false) globalThis[ENGINE_KEY] = this;
+  }
+
+  /** Declares a raw WebSocket channel at `path` (under wsPrefix). */
+  channel(path, options = {}) {
+    if (typeof path !== 'string' || !path.startsWith(this.options.wsPrefix)) {
+      throw new TypeError(`channel path must start with ${this.options.wsPrefix}: ${path}`);
+    }
+    if (this._channels.has(path)) throw new Error(`a channel already exists at ${path}`);
+    const ch = new Channel(this, path, options);
+    this._channels.set(path, ch);
+    this._byIndex[ch.index] = ch;
+    return ch;
+  }
+
+  getChannel(path) {
+    return this._channels.get(path);
+  }
+
+  /** True when the request is for the engine (and the engine took the socket). */
+  handleUpgrade(req, socket, head) {
+    const url = req.url || '/';
+    const q = url.indexOf('?');
+    const pathname = q >= 0 ? url.slice(0, q) : url;
+    if (!pathname.startsWith(this.options.wsPrefix)) return false;
+    const channel = this._channels.get(pathname);
+    if (channel && channel.authorize) {
+      // Hold the socket still while the app decides; bytes that arrive meanwhile are handed over.
+      socket.pause();
+      Promise.resolve()
+        .then(() => channel.authorize(req))
+        .then(
+          (verdict) => {
+            if (verdict === true || verdict === undefined) return this._adopt(req, socket, head, channel);
+            const status = verdict && verdict.status ? verdict.status : 403;
+            const message = verdict && verdict.message ? verdict.message : 'connection refused';
+            this._log('warn', `upgrade refused by authorize: ${req.url}: ${status} ${message}`);
+            refuseSocket(socket, status, message);
+          },
+          (err) => {
+            const status = err && Number.isInteger(err.status) ? err.status : 401;
+            this._log('warn', `upgrade refused by authorize: ${req.url}: ${status} ${err && err.message}`);
+            refuseSocket(socket, status, (err && err.message) || 'unauthorized');
+          },
+        );
+      return true;
+    }
+    this._adopt(req, socket, head, channel);
+    return true;
+  }
+
+  _adopt(req, socket, head, channel) {
+    if (socket.destroyed) return;
+    if (this._closing) {
+      refuseSocket(socket, 503, 'server shutting down');
+      return;
+    }
+    const fd = socket._handle && typeof socket._handle.fd === 'number' ? socket._handle.fd : -1;
+    if (fd < 0) {
+      // A TLS socket has no descriptor to hand over: terminate TLS in front (nginx).
+      this._log('error', `cannot adopt ${req.url}: not a plain TCP socket (TLS?)`);
+      refuseSocket(socket, 500, 'sidewire needs a plain TCP socket; terminate TLS in a proxy');
+      return;
+    }
+    let bytes = head && head.length ? head : Buffer.alloc(0);
+    if (socket.readableLength > 0) {
+      const extra = socket.read();
+      if (extra) bytes = Buffer.concat([bytes, extra]);
+    }
+    let id;
+    try {
+      id = this._native.adopt(fd, req.method, req.url || '/', req.rawHeaders, bytes, socket.remoteAddress || '');
+    } catch (err) {
+      this._log('error', `cannot adopt ${req.url}: ${err.message}`);
+      refuseSocket(socket, 500, 'cannot adopt the connection');
+      return;
+    }
+    if (channel && channel._tracksClients()) this._pending.set(id, { channel, req });
+    // The engine holds its own descriptor now; Node closes its copy and lets go.
+    socket.destroy();
+  }
+
+  /** Adds an 'upgrade' listener to an http.Server that takes the engine's paths only. */
+  attach(server) {
+    server.on('upgrade', (req, socket, head) => {
+      if (this.handleUpgrade(req, socket, head)) return;
+      if (server.listenerCount('upgrade') === 1) refuseSocket(socket, 404, 'not found');
+    });
+    return this;
+  }
+
+  _onEvents(batch) {
+    for (let i = 0; i < batch.length; i += 5) {
+      const type = batch[i];
+      const channel = this._byIndex[batch[i + 1]];
+      const id = batch[i + 2];
+      const data = batch[i + 3];
+      const code = batch[i + 4];
+      try {
+        this._dispatch(type, channel, id, data, code);
+      } catch (err) {
+        // A throwing handler must not take the other events of the batch with it.
+        this._log('error', `error in a ${channel ? channel.path : 'sidewire'} handler: ${err && err.stack}`);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      }
+    }
+  }
+
+  _dispatch(type, channel, id, data, code) {
+    switch (type) {
+      case EVENT_OPEN: {
+        const pending = this._pending.get(id);
+        this._pending.delete(id);
+        if (!channel) return;
+        const client = new Client(channel, id, pending && pending.req);
+        channel.clients.set(id, client);
+        channel.emit('connection', client, client.request);
+        return;
+      }
+      case EVENT_MESSAGE: {
+        if (!channel) return;
+        const client = channel.clients.get(id) || new Client(channel, id, null);
+        channel.emit('message', client, data, typeof data !== 'string');
+        return;
+      }
+      case EVENT_CLOSE: {
+        if (!channel) return;
+        const client = channel.clients.get(id) || new Client(channel, id, null);
+        channel.clients.delete(id);
+        client.connected = false;
+        channel.emit('close', client, code, data);
+        return;
+      }
+      case EVENT_REFUSED:
+        this._pending.delete(id);
+        return;
+      case EVENT_SHUTDOWN:
+        this._finishClose();
+        return;
+      default:
+    }
+  }
+
+  _finishClose() {
+    if (!this._resolveClose) return;
+    const resolve = this._resolveClose;
+    this._resolveClose = null;
+    clearTimeout(this._closeTimer);
+    this._native.stop();
+    if (globalThis[ENGINE_KEY] === this) delete globalThis[ENGINE_KEY];
+    resolve();
+  }
+
+  /**
+   * Closes every engine connection with 1001, lets outgoing queues drain for up to drainMs,
+   * cuts what is left, and stops the engine's threads.
+   */
+  close(options = {}) {
+    if (this._closing) return this._closing;
+    const drainMs = options.drainMs ?? this.options.drainMs;
+    this._closing = new Promise((resolve) => {
+      this._resolveClose = resolve;
+    });
+    this._native.shutdown(drainMs);
+    // Keeps Node alive through the drain, and stops the engine even if its report is lost.
+    this._closeTimer = setTimeout(() => this._finishClose(), drainMs + 2000);
+    return this._closing;
+  }
+
+  stats() {
+    return this._native.stats();
+  }
+
+  _log(level, message) {
+    const line = `${new Date().toISOString()} [sidewire] ${level} ${message}`;
+    if (level === 'error' || level === 'warn') console.error(line);
+    else console.log(line);
+  }
+}
+
+/** The engine the custom server created in this process (for API routes), or throws. */
+function getEngine() {
+  const engine = globalThis[ENGINE_KEY];
+  if (!engine) {
+    throw new Error(
+      'sidewire: no engine is running in this process. Start the app with its custom server ' +
+        '(node server.mjs), not plain `next dev`.',
+    );
+  }
+  return engine;
+}
+
+module.exports = { Engine, Channel, Client, getEngine };

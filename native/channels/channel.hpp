@@ -1,0 +1,103 @@
+// Raw WebSocket channels: a path such as /ws/fabric, its rooms, and its clients.
+// Rooms live per I/O thread (each thread knows only its own members), so relaying and
+// broadcasting touch no lock; a broadcast from JS is posted to every thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/ws_connection.hpp"
+#include "sidewire/engine.hpp"
+
+namespace sidewire {
+
+class ChannelClient;
+
+struct Room {
+  std::string name;
+  std::vector<ChannelClient*> members;
+};
+
+// The rooms of one channel on one I/O thread.
+class RoomTable {
+ public:
+  Room* find(const std::string& name);
+  Room* find_or_create(const std::string& name);
+  void drop_if_empty(Room* room);
+  Room& everyone() { return everyone_; }  // every client of the channel on this thread
+
+ private:
+  std::unordered_map<std::string, std::unique_ptr<Room>> rooms_;
+  Room everyone_;
+};
+
+class Channel {
+ public:
+  Channel(std::uint32_t index, ChannelConfig config, std::vector<Worker*> workers,
+          std::shared_ptr<EventSink> sink);
+
+  std::uint32_t index() const { return index_; }
+  const ChannelConfig& config() const { return config_; }
+  const WsSettings& settings() const { return settings_; }
+  EventSink& sink() { return *sink_; }
+  RoomTable& rooms_on(unsigned worker) { return *tables_[worker]; }
+
+  // Queues `frame` to the members of `room` ("" = every client) on thread `worker`. Runs there.
+  void broadcast_local(unsigned worker, const std::string& room, const ws::SharedFrame& frame, ClientId except);
+  // From thread `from`: this thread's members now, the other threads' by posting.
+  void relay(unsigned from, Room& room, const ws::SharedFrame& frame, ClientId except);
+
+  std::atomic<bool> hook_open{false};
+  std::atomic<bool> hook_message{false};
+  std::atomic<bool> hook_close{false};
+  std::atomic<std::uint64_t> connections{0};
+
+  // Room sizes across all threads, for JS to read synchronously. Updated on join and leave
+  // only (never on the message path), under a lock.
+  void count(const std::string& room, int delta);
+  std::uint64_t room_size(const std::string& room) const;
+  std::vector<std::pair<std::string, std::uint64_t>> room_sizes() const;
+
+ private:
+  std::uint32_t index_;
+  ChannelConfig config_;
+  WsSettings settings_;
+  std::vector<Worker*> workers_;
+  std::shared_ptr<EventSink> sink_;
+  std::vector<std::unique_ptr<RoomTable>> tables_;
+  mutable std::mutex counts_mutex_;
+  std::unordered_map<std::string, std::uint64_t> counts_;
+};
+
+class ChannelClient final : public WsConnection {
+ public:
+  ChannelClient(Worker& worker, boost::asio::ip::tcp::socket socket, ClientId id, Channel& channel);
+
+  Channel& channel() { return channel_; }
+  bool join(const std::string& room);
+  bool leave(const std::string& room);
+
+ protected:
+  void on_message(std::uint8_t opcode, std::string_view payload) override;
+  void on_closed(std::uint16_t code, std::string_view reason) override;
+
+ private:
+  struct Membership {
+    Room* room;
+    std::uint32_t slot;  // index in room->members, so leaving is O(1)
+  };
+  static void add_member(Room& room, ChannelClient* client, std::vector<Membership>& list);
+  void remove_member(std::size_t membership_index);
+  bool handle_join_message(std::string_view payload);
+
+  Channel& channel_;
+  std::uint32_t everyone_slot_ = 0;
+  std::vector<Membership> rooms_;
+  bool in_everyone_ = false;
+};
+
+}  // namespace sidewire

@@ -1,0 +1,262 @@
+#include "sidewire/engine.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <cstdlib>
+#include <mutex>
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+#include "channels/channel.hpp"
+#include "log.hpp"
+#include "net/http_upgrade.hpp"
+#include "net/worker.hpp"
+
+namespace sidewire {
+
+namespace asio = boost::asio;
+
+spdlog::logger& log() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = spdlog::stderr_color_mt("sidewire");
+    l->set_pattern("%Y-%m-%dT%H:%M:%S.%e [sidewire] %^%l%$ %v");
+    const char* env = std::getenv("SIDEWIRE_LOG_LEVEL");
+    l->set_level(env ? spdlog::level::from_str(env) : spdlog::level::info);
+    return l;
+  }();
+  return *logger;
+}
+
+void set_log_level(const std::string& level) { log().set_level(spdlog::level::from_str(level)); }
+
+namespace {
+// Closes the descriptor unless someone took it: a posted adoption that never runs (the engine
+// stopped first) must not leak it.
+struct OwnedFd {
+  int fd = -1;
+  explicit OwnedFd(int f) : fd(f) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+}  // namespace
+
+struct Engine::Impl {
+  EngineOptions options;
+  std::shared_ptr<EventSink> sink;
+  Metrics metrics;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<Worker*> worker_ptrs;
+
+  static constexpr std::size_t kMaxChannels = 256;
+  std::mutex channels_mutex;
+  std::vector<std::unique_ptr<Channel>> channels;  // reserved up front: never reallocates
+  std::atomic<std::uint32_t> channel_count{0};
+
+  std::atomic<std::uint64_t> next_seq{1};
+  std::atomic<unsigned> next_worker{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<unsigned> draining_workers{0};
+  std::once_flag stopped;
+
+  Channel* channel(std::uint32_t index) const {
+    return index < channel_count.load(std::memory_order_acquire) ? channels[index].get() : nullptr;
+  }
+  Channel* channel_by_path(std::string_view path) const {
+    const std::uint32_t n = channel_count.load(std::memory_order_acquire);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (channels[i]->config().path == path) return channels[i].get();
+    }
+    return nullptr;
+  }
+  Worker& worker_for(ClientId id) const { return *workers[worker_of(id) % workers.size()]; }
+
+  template <typename F>
+  void with_client(ClientId id, F&& f) {
+    Worker& w = worker_for(id);
+    asio::post(w.io(), [&w, id, f = std::forward<F>(f)]() mutable {
+      if (auto c = w.find(id)) {
+        if (auto* client = dynamic_cast<ChannelClient*>(c.get())) f(*client);
+      }
+    });
+  }
+
+  void refuse(int fd, ClientId id, std::uint32_t channel, const UpgradeRequest& request, int status,
+              const std::string& message) {
+    metrics.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
+    log().warn("upgrade refused: {} {} from {}: {} {}", request.method, request.target,
+               request.remote_address.empty() ? "?" : request.remote_address, status, message);
+    const std::string response = http::error_response(status, message);
+    // A fresh socket's send buffer takes a short answer whole; what does not fit is dropped.
+    [[maybe_unused]] ssize_t n = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+    Event e(Event::Type::kRefused);
+    e.code = static_cast<std::uint16_t>(status);
+    e.channel = channel;
+    e.client = id;
+    e.data = message;
+    sink->push(std::move(e));
+  }
+
+  void accept_on(Worker& worker, ClientId id, OwnedFd fd, UpgradeRequest request) {
+    worker.refresh_clock();
+    if (stopping.load()) return refuse(fd.release(), id, UINT32_MAX, request, 503, "server shutting down");
+    Channel* ch = channel_by_path(http::path_of(request.target));
+    if (!ch) return refuse(fd.release(), id, UINT32_MAX, request, 404, "no channel at this path");
+    const http::UpgradeCheck check = http::check_websocket_upgrade(request);
+    if (check.status != 101) return refuse(fd.release(), id, ch->index(), request, check.status, check.message);
+
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    const bool v6 = ::getsockname(fd.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 && addr.ss_family == AF_INET6;
+    asio::ip::tcp::socket socket(worker.io());
+    boost::system::error_code ec;
+    socket.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd.fd, ec);
+    if (!ec) socket.non_blocking(true, ec);
+    if (ec) return refuse(fd.release(), id, ch->index(), request, 500, "cannot adopt socket: " + ec.message());
+    fd.release();
+
+    auto client = std::make_shared<ChannelClient>(worker, std::move(socket), id, *ch);
+    worker.add(client);
+    metrics.connections.fetch_add(1, std::memory_order_relaxed);
+    metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
+    ch->connections.fetch_add(1, std::memory_order_relaxed);
+    if (!ch->config().room_query.empty()) {
+      if (auto room = http::query_param(http::query_of(request.target), ch->config().room_query)) client->join(*room);
+    }
+    if (ch->hook_open.load(std::memory_order_relaxed)) {
+      Event e(Event::Type::kOpen);
+      e.channel = ch->index();
+      e.client = id;
+      sink->push(std::move(e));
+    }
+    log().debug("connection {} opened on {} from {}", id, ch->config().path, request.remote_address);
+    client->start(http::switching_protocols_response(check.accept), request.head);
+  }
+};
+
+Engine::Engine(EngineOptions options, std::shared_ptr<EventSink> sink) : impl_(std::make_unique<Impl>()) {
+  if (options.io_threads == 0) options.io_threads = 1;
+  if (options.io_threads > 64) options.io_threads = 64;
+  impl_->options = options;
+  impl_->sink = std::move(sink);
+  impl_->channels.reserve(Impl::kMaxChannels);
+  for (unsigned i = 0; i < options.io_threads; ++i) {
+    impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics, options.close_timeout_ms));
+    impl_->worker_ptrs.push_back(impl_->workers.back().get());
+  }
+  for (auto& w : impl_->workers) w->start();
+}
+
+Engine::~Engine() { stop(); }
+
+std::optional<std::uint32_t> Engine::add_channel(ChannelConfig config) {
+  std::lock_guard lock(impl_->channels_mutex);
+  const std::uint32_t n = impl_->channel_count.load();
+  if (n >= Impl::kMaxChannels || impl_->channel_by_path(config.path)) return std::nullopt;
+  impl_->channels.push_back(std::make_unique<Channel>(n, std::move(config), impl_->worker_ptrs, impl_->sink));
+  impl_->channel_count.store(n + 1, std::memory_order_release);
+  return n;
+}
+
+void Engine::set_channel_hooks(std::uint32_t index, bool open, bool message, bool close) {
+  if (Channel* ch = impl_->channel(index)) {
+    ch->hook_open = open;
+    ch->hook_message = message;
+    ch->hook_close = close;
+  }
+}
+
+ClientId Engine::adopt(int fd, UpgradeRequest request) {
+  const unsigned w = impl_->next_worker.fetch_add(1) % impl_->workers.size();
+  const ClientId id = (impl_->next_seq.fetch_add(1) << 8) | w;
+  Worker& worker = *impl_->workers[w];
+  asio::post(worker.io(), [impl = impl_.get(), &worker, id, fd = OwnedFd(fd), request = std::move(request)]() mutable {
+    impl->accept_on(worker, id, std::move(fd), std::move(request));
+  });
+  return id;
+}
+
+void Engine::broadcast(std::uint32_t channel, const std::string& room, std::string payload, bool binary,
+                       ClientId except) {
+  Channel* ch = impl_->channel(channel);
+  if (!ch) return;
+  const ws::SharedFrame frame = ws::make_shared_frame(binary ? ws::kBinary : ws::kText, payload);
+  for (auto& w : impl_->workers) {
+    asio::post(w->io(), [ch, index = w->index(), room, frame, except] { ch->broadcast_local(index, room, frame, except); });
+  }
+}
+
+void Engine::send(ClientId client, std::string payload, bool binary) {
+  impl_->with_client(client, [payload = std::move(payload), binary](ChannelClient& c) { c.send_message(payload, binary); });
+}
+
+void Engine::close(ClientId client, std::uint16_t code, std::string reason) {
+  impl_->with_client(client, [code, reason = std::move(reason)](ChannelClient& c) { c.close(code, reason); });
+}
+
+void Engine::join(ClientId client, std::string room) {
+  impl_->with_client(client, [room = std::move(room)](ChannelClient& c) { c.join(room); });
+}
+
+void Engine::leave(ClientId client, std::string room) {
+  impl_->with_client(client, [room = std::move(room)](ChannelClient& c) { c.leave(room); });
+}
+
+std::uint64_t Engine::connection_count(std::uint32_t channel) const {
+  Channel* ch = impl_->channel(channel);
+  return ch ? ch->connections.load() : 0;
+}
+
+std::uint64_t Engine::room_size(std::uint32_t channel, const std::string& room) const {
+  Channel* ch = impl_->channel(channel);
+  return ch ? ch->room_size(room) : 0;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s;
+  const Metrics& m = impl_->metrics;
+  s.connections = m.connections.load();
+  s.connections_total = m.connections_total.load();
+  s.messages_received = m.messages_received.load();
+  s.messages_delivered = m.messages_delivered.load();
+  s.upgrades_refused = m.upgrades_refused.load();
+  s.protocol_errors = m.protocol_errors.load();
+  s.backpressure_drops = m.backpressure_drops.load();
+  s.heartbeat_timeouts = m.heartbeat_timeouts.load();
+  const std::uint32_t n = impl_->channel_count.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const Channel& ch = *impl_->channels[i];
+    s.channels.push_back({ch.config().path, ch.connections.load(), ch.room_sizes()});
+  }
+  return s;
+}
+
+void Engine::shutdown(std::chrono::milliseconds drain) {
+  if (impl_->stopping.exchange(true)) return;
+  log().info("shutting down: closing {} connection(s), draining for up to {} ms", impl_->metrics.connections.load(),
+             drain.count());
+  impl_->draining_workers = static_cast<unsigned>(impl_->workers.size());
+  for (auto& w : impl_->workers) {
+    asio::post(w->io(), [impl = impl_.get(), w = w.get(), drain] {
+      w->drain(drain, [impl] {
+        if (impl->draining_workers.fetch_sub(1) == 1) impl->sink->push(Event(Event::Type::kShutdown));
+      });
+    });
+  }
+}
+
+void Engine::stop() {
+  std::call_once(impl_->stopped, [this] {
+    impl_->stopping = true;
+    for (auto& w : impl_->workers) w->stop_and_join();
+  });
+}
+
+}  // namespace sidewire

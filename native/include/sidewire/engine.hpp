@@ -1,0 +1,134 @@
+// The engine's public face: what the Node binding (and the native tests) may use.
+// No Boost or Node types here, so that `binding/` stays glue and compiles fast.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sidewire {
+
+// A connection's id: the I/O thread that owns it sits in the low 8 bits, so a command from JS
+// is posted straight to that thread. Fits a JS number (< 2^53).
+using ClientId = std::uint64_t;
+inline unsigned worker_of(ClientId id) { return static_cast<unsigned>(id & 0xFF); }
+
+struct ChannelConfig {
+  std::string path;                    // exact URL path, e.g. "/ws/fabric"
+  std::string room_query;              // query key naming the room to join on connect ("" = none)
+  bool relay = false;                  // every message goes to the other members of the sender's rooms
+  bool join_messages = false;          // {"join":"room"} / {"leave":"room"} text frames handled natively
+  std::uint64_t max_payload = 1 << 20; // bytes per message; larger gets close 1009
+  std::uint32_t ping_interval_ms = 25000;  // 0 disables the heartbeat
+  std::uint32_t ping_timeout_ms = 20000;
+  std::size_t max_queued_bytes = 8u << 20;  // outgoing queue hard limit; past it the peer is dropped
+};
+
+// The parts of an HTTP upgrade request the engine needs. Node has already parsed it.
+struct UpgradeRequest {
+  std::string method;
+  std::string target;  // path and query, as on the request line
+  std::vector<std::pair<std::string, std::string>> headers;  // names in any case
+  std::string head;    // bytes Node read past the request head
+  std::string remote_address;
+};
+
+struct Event {
+  enum class Type : std::uint8_t {
+    kOpen,      // a connection finished its handshake on `channel`
+    kMessage,   // `data` is the message; `binary` tells text from binary
+    kClose,     // `code` and `data` (reason)
+    kRefused,   // the upgrade was answered with HTTP status `code`; no connection was made
+    kShutdown,  // Engine::shutdown finished: every connection is gone
+  };
+  Event() = default;
+  explicit Event(Type t) : type(t) {}
+  Type type = Type::kOpen;
+  bool binary = false;
+  std::uint16_t code = 0;
+  std::uint32_t channel = 0;
+  ClientId client = 0;
+  std::string data;
+};
+
+// Receives events on I/O threads. The binding batches them into one call into JS per batch.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void push(Event event) = 0;
+};
+
+struct EngineOptions {
+  unsigned io_threads = 1;
+  std::uint32_t close_timeout_ms = 3000;  // how long a closing handshake may take before the TCP close
+};
+
+struct ChannelStats {
+  std::string path;
+  std::uint64_t connections = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> rooms;
+};
+
+struct EngineStats {
+  std::uint64_t connections = 0;
+  std::uint64_t connections_total = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t messages_delivered = 0;  // frames queued to recipients (a broadcast to N counts N)
+  std::uint64_t upgrades_refused = 0;
+  std::uint64_t protocol_errors = 0;
+  std::uint64_t backpressure_drops = 0;
+  std::uint64_t heartbeat_timeouts = 0;
+  std::vector<ChannelStats> channels;
+};
+
+class Engine {
+ public:
+  Engine(EngineOptions options, std::shared_ptr<EventSink> sink);
+  ~Engine();  // stops and joins the I/O threads; connections are cut without a closing handshake
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Returns the channel's index. Paths are unique; a second add with the same path fails.
+  std::optional<std::uint32_t> add_channel(ChannelConfig config);
+  // Which events JS wants for a channel; events nobody listens to never cross into JS.
+  void set_channel_hooks(std::uint32_t channel, bool open, bool message, bool close);
+
+  // Takes ownership of `fd` (a connected, non-blocking TCP socket) and answers the upgrade:
+  // 101 and a live connection, or an HTTP error (then a kRefused event). Returns the id the
+  // connection will have. Never blocks: the work happens on the I/O thread.
+  ClientId adopt(int fd, UpgradeRequest request);
+
+  // Queues `payload` to every member of `room` on `channel` (all of the channel's connections
+  // when room is empty), except `except` (0 = none). Encoded once for all recipients.
+  void broadcast(std::uint32_t channel, const std::string& room, std::string payload, bool binary,
+                 ClientId except = 0);
+  void send(ClientId client, std::string payload, bool binary);
+  void close(ClientId client, std::uint16_t code, std::string reason);
+  void join(ClientId client, std::string room);
+  void leave(ClientId client, std::string room);
+
+  std::uint64_t connection_count(std::uint32_t channel) const;
+  std::uint64_t room_size(std::uint32_t channel, const std::string& room) const;
+  EngineStats stats() const;
+
+  // Stops taking connections, closes every connection with 1001, waits up to `drain` for the
+  // outgoing queues and closing handshakes, cuts what is left, then pushes kShutdown.
+  void shutdown(std::chrono::milliseconds drain);
+  // Joins the I/O threads. Safe to call more than once.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Log level by name: trace, debug, info, warn, error, critical, off.
+void set_log_level(const std::string& level);
+
+}  // namespace sidewire

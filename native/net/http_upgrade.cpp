@@ -1,0 +1,154 @@
+#include "net/http_upgrade.hpp"
+
+#include <cctype>
+
+#include "net/ws_codec.hpp"
+
+namespace sidewire::http {
+
+namespace {
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+const std::string* find_header(const UpgradeRequest& request, std::string_view name) {
+  for (const auto& [k, v] : request.headers) {
+    if (iequals(k, name)) return &v;
+  }
+  return nullptr;
+}
+
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    const std::string_view item = trim(value.substr(0, comma));
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+UpgradeCheck check_websocket_upgrade(const UpgradeRequest& request) {
+  UpgradeCheck out;
+  auto refuse = [&](int status, std::string message) {
+    out.status = status;
+    out.message = std::move(message);
+    return out;
+  };
+  if (request.method != "GET") return refuse(405, "a WebSocket upgrade must be a GET request");
+  const std::string* upgrade = find_header(request, "upgrade");
+  if (!upgrade || !has_token(*upgrade, "websocket")) return refuse(400, "missing 'Upgrade: websocket'");
+  const std::string* connection = find_header(request, "connection");
+  if (!connection || !has_token(*connection, "upgrade")) return refuse(400, "missing 'Connection: Upgrade'");
+  const std::string* version = find_header(request, "sec-websocket-version");
+  if (!version || trim(*version) != "13") return refuse(426, "unsupported Sec-WebSocket-Version; 13 is required");
+  const std::string* key = find_header(request, "sec-websocket-key");
+  std::string decoded;
+  if (!key || !ws::base64_decode(trim(*key), decoded) || decoded.size() != 16) {
+    return refuse(400, "missing or malformed Sec-WebSocket-Key");
+  }
+  out.accept = ws::accept_key(trim(*key));
+  return out;
+}
+
+std::string switching_protocols_response(std::string_view accept) {
+  std::string r;
+  r.reserve(160);
+  r.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+  r.append(accept);
+  r.append("\r\n\r\n");
+  return r;
+}
+
+const char* status_text(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 426: return "Upgrade Required";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+std::string error_response(int status, std::string_view message) {
+  std::string body(message);
+  body.push_back('\n');
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
+  if (status == 426) r += "Sec-WebSocket-Version: 13\r\n";
+  r += "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+       std::to_string(body.size()) + "\r\n\r\n";
+  r += body;
+  return r;
+}
+
+std::string_view path_of(std::string_view target) {
+  const std::size_t q = target.find_first_of("?#");
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+std::string_view query_of(std::string_view target) {
+  const std::size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  const std::size_t hash = rest.find('#');
+  return hash == std::string_view::npos ? rest : rest.substr(0, hash);
+}
+
+std::optional<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const std::size_t eq = pair.find('=');
+    const std::string_view k = pair.substr(0, eq);
+    if (auto name = percent_decode(k); name && *name == key) {
+      if (eq == std::string_view::npos) return std::string();
+      return percent_decode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace sidewire::http

@@ -1,0 +1,36 @@
+// The WebSocket opening handshake on a request Node already parsed: checks (RFC 6455 4.2.1),
+// the 101 answer, HTTP error answers, and the query string.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "sidewire/engine.hpp"
+
+namespace sidewire::http {
+
+struct UpgradeCheck {
+  int status = 101;     // 101, or the HTTP status to refuse with
+  std::string message;  // why it was refused
+  std::string accept;   // Sec-WebSocket-Accept, when status is 101
+};
+
+UpgradeCheck check_websocket_upgrade(const UpgradeRequest& request);
+
+std::string switching_protocols_response(std::string_view accept);
+// A complete HTTP/1.1 response that closes the connection; 426 carries Sec-WebSocket-Version.
+std::string error_response(int status, std::string_view message);
+const char* status_text(int status);
+
+const std::string* find_header(const UpgradeRequest& request, std::string_view name);
+// Does a comma-separated header value hold `token` (case-insensitive)?
+bool has_token(std::string_view value, std::string_view token);
+
+std::string_view path_of(std::string_view target);
+std::string_view query_of(std::string_view target);
+// The first value of `key` in a query string, percent-decoded ('+' is a space).
+std::optional<std::string> query_param(std::string_view query, std::string_view key);
+std::optional<std::string> percent_decode(std::string_view in);
+
+}  // namespace sidewire::http

@@ -1,0 +1,119 @@
+#include "net/worker.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "log.hpp"
+#include "net/ws_connection.hpp"
+
+namespace sidewire {
+
+namespace asio = boost::asio;
+
+Worker::Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms)
+    : index_(index),
+      metrics_(metrics),
+      close_timeout_ms_(close_timeout_ms),
+      guard_(asio::make_work_guard(io_)),
+      epoch_(std::chrono::steady_clock::now()),
+      read_buffer_(new std::uint8_t[kReadBufferSize]),
+      tick_(io_) {}
+
+Worker::~Worker() { stop_and_join(); }
+
+void Worker::start() {
+  asio::post(io_, [this] { schedule_tick(); });
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      log().critical("I/O thread {} stopped by an exception: {}", index_, e.what());
+    }
+  });
+}
+
+void Worker::stop_and_join() {
+  guard_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+  // The thread is gone: nothing else touches these now.
+  dirty_.clear();
+  flushing_.clear();
+  connections_.clear();
+}
+
+void Worker::refresh_clock() {
+  now_ms_ = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - epoch_).count());
+}
+
+void Worker::mark_dirty(std::shared_ptr<WsConnection> connection) {
+  dirty_.push_back(std::move(connection));
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    asio::post(io_, [this] { flush_dirty(); });
+  }
+}
+
+void Worker::flush_dirty() {
+  flush_posted_ = false;
+  std::swap(dirty_, flushing_);
+  for (auto& c : flushing_) c->flush();
+  flushing_.clear();
+}
+
+void Worker::add(std::shared_ptr<WsConnection> connection) {
+  const ClientId id = connection->id();
+  connections_.emplace(id, std::move(connection));
+}
+
+void Worker::remove(ClientId id) {
+  // Deferred: the caller may be inside a loop over connections, or inside the connection itself.
+  removed_.push_back(id);
+  if (!removal_posted_) {
+    removal_posted_ = true;
+    asio::post(io_, [this] {
+      removal_posted_ = false;
+      for (ClientId gone : removed_) connections_.erase(gone);
+      removed_.clear();
+    });
+  }
+}
+
+std::shared_ptr<WsConnection> Worker::find(ClientId id) const {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second;
+}
+
+void Worker::drain(std::chrono::milliseconds deadline, std::function<void()> done) {
+  refresh_clock();
+  draining_ = true;
+  drain_deadline_ms_ = now_ms_ + static_cast<std::uint32_t>(deadline.count());
+  drain_done_ = std::move(done);
+  for (auto& [id, c] : connections_) c->close(ws::kGoingAway, "server shutting down");
+  tick_.cancel();  // re-arms at the drain's faster pace
+}
+
+void Worker::schedule_tick() {
+  tick_.expires_after(std::chrono::milliseconds(draining_ ? 20 : 250));
+  tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec && ec != asio::error::operation_aborted) return;
+    if (!ec) on_tick();
+    schedule_tick();
+  });
+}
+
+void Worker::on_tick() {
+  refresh_clock();
+  for (auto& [id, c] : connections_) c->on_tick(now_ms_);
+  if (!draining_) return;
+  bool any_open = false;
+  for (auto& [id, c] : connections_) {
+    if (!c->finished()) { any_open = true; break; }
+  }
+  if (any_open && static_cast<std::int32_t>(now_ms_ - drain_deadline_ms_) < 0) return;
+  for (auto& [id, c] : connections_) c->terminate(ws::kGoingAway, "server shutting down");
+  draining_ = false;
+  if (auto done = std::move(drain_done_)) done();
+}
+
+}  // namespace sidewire

@@ -1,0 +1,96 @@
+// One I/O thread: its io_context, the connections it owns, and what they share — a read
+// buffer, the list of connections with output waiting to be flushed, and one heartbeat timer.
+// Everything here is touched only on this thread, so the hot path takes no lock.
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "sidewire/engine.hpp"
+
+namespace sidewire {
+
+class WsConnection;
+
+struct Metrics {
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> connections_total{0};
+  std::atomic<std::uint64_t> messages_received{0};
+  std::atomic<std::uint64_t> messages_delivered{0};
+  std::atomic<std::uint64_t> upgrades_refused{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::uint64_t> backpressure_drops{0};
+  std::atomic<std::uint64_t> heartbeat_timeouts{0};
+};
+
+class Worker {
+ public:
+  Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms);
+  ~Worker();
+
+  void start();
+  void stop_and_join();
+
+  boost::asio::io_context& io() { return io_; }
+  unsigned index() const { return index_; }
+  Metrics& metrics() { return metrics_; }
+  std::uint32_t close_timeout_ms() const { return close_timeout_ms_; }
+
+  // Milliseconds since the worker started, cheap to read (updated once per wake-up).
+  std::uint32_t now_ms() const { return now_ms_; }
+  void refresh_clock();
+
+  // One buffer that every connection of this thread reads into: an idle connection holds none.
+  std::uint8_t* read_buffer() { return read_buffer_.get(); }
+  static constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+  // Corking: a connection with new output is listed once, and one pass after the current
+  // handler writes each listed connection's whole queue with one sendmsg.
+  void mark_dirty(std::shared_ptr<WsConnection> connection);
+
+  void add(std::shared_ptr<WsConnection> connection);
+  // Deferred to the next turn of the loop, so it is safe inside any loop over connections.
+  void remove(ClientId id);
+  std::shared_ptr<WsConnection> find(ClientId id) const;
+
+  // Shutdown: every connection is asked to close; `done` runs on this thread once none is left
+  // or the deadline passed (then the rest are cut).
+  void drain(std::chrono::milliseconds deadline, std::function<void()> done);
+
+ private:
+  void flush_dirty();
+  void schedule_tick();
+  void on_tick();
+
+  unsigned index_;
+  Metrics& metrics_;
+  std::uint32_t close_timeout_ms_;
+  boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::thread thread_;
+  std::chrono::steady_clock::time_point epoch_;
+  std::uint32_t now_ms_ = 0;
+  std::unique_ptr<std::uint8_t[]> read_buffer_;
+  std::vector<std::shared_ptr<WsConnection>> dirty_;
+  std::vector<std::shared_ptr<WsConnection>> flushing_;
+  bool flush_posted_ = false;
+  std::vector<ClientId> removed_;
+  bool removal_posted_ = false;
+  boost::asio::steady_timer tick_;
+  std::unordered_map<ClientId, std::shared_ptr<WsConnection>> connections_;
+  bool draining_ = false;
+  std::uint32_t drain_deadline_ms_ = 0;
+  std::function<void()> drain_done_;
+};
+
+}  // namespace sidewire

@@ -1,0 +1,375 @@
+#include "net/ws_connection.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "log.hpp"
+
+namespace sidewire {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+const ws::SharedFrame& ping_frame() {
+  static const ws::SharedFrame frame = ws::make_shared_frame(ws::kPing, "");
+  return frame;
+}
+}  // namespace
+
+WsConnection::WsConnection(Worker& worker, asio::ip::tcp::socket socket, ClientId id, const WsSettings& settings)
+    : worker_(worker), socket_(std::move(socket)), settings_(&settings), id_(id) {
+  timer_at_ = worker_.now_ms();
+}
+
+WsConnection::~WsConnection() = default;
+
+void WsConnection::start(std::string handshake_response, std::string_view already_read) {
+  enqueue(std::make_shared<const std::string>(std::move(handshake_response)));
+  if (!already_read.empty()) {
+    std::string copy(already_read);  // process() unmasks in place
+    in_.swap(copy);
+    const std::size_t used = process(reinterpret_cast<std::uint8_t*>(in_.data()), in_.size());
+    if (used == std::string::npos) return;
+    in_.erase(0, used);
+  }
+  arm_read();
+}
+
+void WsConnection::arm_read() {
+  if (reading_ || closed_ || close_received_) return;
+  reading_ = true;
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [self = shared_from_this()](const error_code& ec) {
+                       self->reading_ = false;
+                       if (ec) {
+                         if (ec != asio::error::operation_aborted) self->terminate(ws::kAbnormal, ec.message());
+                         return;
+                       }
+                       self->on_readable();
+                     });
+}
+
+void WsConnection::on_readable() {
+  // Reads until the kernel has nothing more (the reactor is edge-triggered), but at most a few
+  // buffers per turn, so that one busy peer cannot starve the others on this thread.
+  const int fd = socket_.native_handle();
+  std::uint8_t* buf = worker_.read_buffer();
+  for (int round = 0; round < 8; ++round) {
+    if (closed_ || close_received_) return;
+    const ssize_t n = ::recv(fd, buf, Worker::kReadBufferSize, 0);
+    if (n > 0) {
+      std::size_t used;
+      if (in_.empty()) {
+        used = process(buf, static_cast<std::size_t>(n));
+        if (used == std::string::npos) return;
+        if (used < static_cast<std::size_t>(n)) in_.assign(reinterpret_cast<char*>(buf) + used, n - used);
+      } else {
+        in_.append(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
+        used = process(reinterpret_cast<std::uint8_t*>(in_.data()), in_.size());
+        if (used == std::string::npos) return;
+        in_.erase(0, used);
+        if (in_.empty()) std::string().swap(in_);  // an idle connection keeps no buffer
+      }
+      continue;
+    }
+    if (n == 0) {
+      terminate(ws::kAbnormal, "connection closed without a close frame");
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      arm_read();
+      return;
+    }
+    terminate(ws::kAbnormal, std::strerror(errno));
+    return;
+  }
+  reading_ = true;
+  asio::post(worker_.io(), [self = shared_from_this()] {
+    self->reading_ = false;
+    self->on_readable();
+  });
+}
+
+std::size_t WsConnection::process(std::uint8_t* data, std::size_t size) {
+  std::size_t pos = 0;
+  while (pos < size) {
+    ws::FrameHeader header;
+    const ws::ParseResult r = ws::parse_client_frame_header(data + pos, size - pos, settings_->max_payload, header);
+    if (r.status == ws::ParseStatus::kNeedMore) break;
+    if (r.status == ws::ParseStatus::kError) {
+      fail(r.close_code, r.reason);
+      return std::string::npos;
+    }
+    const std::uint64_t frame_size = header.header_length + header.payload_length;
+    if (size - pos < frame_size) break;
+    if (!handle_frame(header, data + pos + header.header_length)) return std::string::npos;
+    pos += frame_size;
+  }
+  if (size - pos > settings_->max_payload + 14) {
+    // Cannot happen with a valid header (its length was checked); kept as a hard bound on in_.
+    fail(ws::kMessageTooBig, "message too big");
+    return std::string::npos;
+  }
+  return pos;
+}
+
+bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload) {
+  const std::size_t len = static_cast<std::size_t>(h.payload_length);
+  ws::unmask(payload, len, h.mask);
+  const std::string_view data(reinterpret_cast<const char*>(payload), len);
+  switch (h.opcode) {
+    case ws::kText:
+    case ws::kBinary:
+      if (msg_opcode_ != 0) {
+        fail(ws::kProtocolError, "data frame inside a fragmented message");
+        return false;
+      }
+      if (h.fin) {
+        if (h.opcode == ws::kText && !ws::is_valid_utf8(data)) {
+          fail(ws::kInvalidPayload, "text message is not valid UTF-8");
+          return false;
+        }
+        if (close_sent_) return true;  // closing: data is no longer delivered
+        worker_.metrics().messages_received.fetch_add(1, std::memory_order_relaxed);
+        on_message(h.opcode, data);
+      } else {
+        msg_opcode_ = h.opcode;
+        msg_.assign(data);
+      }
+      return !closed_;
+    case ws::kContinuation: {
+      if (msg_opcode_ == 0) {
+        fail(ws::kProtocolError, "continuation frame without a message");
+        return false;
+      }
+      if (msg_.size() + len > settings_->max_payload) {
+        fail(ws::kMessageTooBig, "message too big");
+        return false;
+      }
+      msg_.append(data);
+      if (!h.fin) return true;
+      const std::uint8_t opcode = msg_opcode_;
+      msg_opcode_ = 0;
+      std::string message;
+      message.swap(msg_);
+      if (opcode == ws::kText && !ws::is_valid_utf8(message)) {
+        fail(ws::kInvalidPayload, "text message is not valid UTF-8");
+        return false;
+      }
+      if (close_sent_) return true;
+      worker_.metrics().messages_received.fetch_add(1, std::memory_order_relaxed);
+      on_message(opcode, message);
+      return !closed_;
+    }
+    case ws::kPing:
+      if (!close_sent_) enqueue(ws::make_shared_frame(ws::kPong, data));
+      return true;
+    case ws::kPong:
+      ping_outstanding_ = false;
+      timer_at_ = worker_.now_ms();
+      return true;
+    case ws::kClose:
+      handle_close_frame(data);
+      return false;
+    default:
+      fail(ws::kProtocolError, "unknown opcode");
+      return false;
+  }
+}
+
+void WsConnection::handle_close_frame(std::string_view payload) {
+  close_received_ = true;
+  std::uint16_t code = ws::kNoStatus;
+  std::string_view reason;
+  if (payload.size() == 1) {
+    fail(ws::kProtocolError, "close frame with a one-byte payload");
+    return;
+  }
+  if (payload.size() >= 2) {
+    code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) | static_cast<std::uint8_t>(payload[1]));
+    reason = payload.substr(2);
+    if (!ws::is_valid_close_code(code)) {
+      fail(ws::kProtocolError, "invalid close code");
+      return;
+    }
+    if (!ws::is_valid_utf8(reason)) {
+      fail(ws::kInvalidPayload, "close reason is not valid UTF-8");
+      return;
+    }
+  }
+  shutdown_after_flush_ = true;
+  if (!close_sent_) {
+    // The peer started the closing handshake: echo its code, then close the TCP connection.
+    close_sent_ = true;
+    enqueue(std::make_shared<const std::string>(
+        code == ws::kNoStatus ? ws::encode_frame(ws::kClose, "") : ws::encode_close_frame(code, "")));
+    report_closed(code, reason);
+  }
+  finish_if_done();
+}
+
+void WsConnection::fail(std::uint16_t code, const char* reason) {
+  worker_.metrics().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  log().warn("connection {}: {}; closing with {}", id_, reason, code);
+  if (!close_sent_) {
+    close_sent_ = true;
+    timer_at_ = worker_.now_ms();
+    enqueue(std::make_shared<const std::string>(ws::encode_close_frame(code, reason)));
+  }
+  report_closed(code, reason);
+  // A failed connection does not wait for the peer's close frame.
+  shutdown_after_flush_ = true;
+  finish_if_done();
+}
+
+void WsConnection::send(ws::SharedFrame frame) {
+  if (closed_ || close_sent_) return;
+  worker_.metrics().messages_delivered.fetch_add(1, std::memory_order_relaxed);
+  enqueue(std::move(frame));
+}
+
+void WsConnection::send_message(std::string_view payload, bool binary) {
+  send(ws::make_shared_frame(binary ? ws::kBinary : ws::kText, payload));
+}
+
+void WsConnection::enqueue(ws::SharedFrame frame) {
+  if (closed_) return;
+  if (!out_.empty() && out_bytes_ + frame->size() > settings_->max_queued_bytes) {
+    // Never act on it here: the caller may be looping over a room this connection is in.
+    overflow_ = true;
+  } else {
+    out_bytes_ += frame->size();
+    out_.push_back(std::move(frame));
+  }
+  if (!dirty_ && !write_waiting_) {
+    dirty_ = true;
+    worker_.mark_dirty(shared_from_this());
+  }
+}
+
+void WsConnection::flush() {
+  dirty_ = false;
+  if (closed_) return;
+  if (overflow_) {
+    worker_.metrics().backpressure_drops.fetch_add(1, std::memory_order_relaxed);
+    log().warn("connection {}: outgoing queue over {} bytes, dropping a peer that does not read",
+               id_, settings_->max_queued_bytes);
+    terminate(ws::kPolicyViolation, "outgoing queue full");
+    return;
+  }
+  const int fd = socket_.native_handle();
+  constexpr std::size_t kMaxIov = 64;
+  iovec iov[kMaxIov];
+  while (!out_.empty()) {
+    std::size_t count = 0;
+    for (; count < out_.size() && count < kMaxIov; ++count) {
+      const std::string& f = *out_[count];
+      const std::size_t skip = count == 0 ? out_offset_ : 0;
+      iov[count].iov_base = const_cast<char*>(f.data()) + skip;
+      iov[count].iov_len = f.size() - skip;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        wait_writable();
+        return;
+      }
+      terminate(ws::kAbnormal, std::strerror(errno));
+      return;
+    }
+    std::size_t written = static_cast<std::size_t>(n);
+    out_bytes_ -= written;
+    std::size_t done = 0;
+    while (done < out_.size()) {
+      const std::size_t left = out_[done]->size() - out_offset_;
+      if (written < left) {
+        out_offset_ += written;
+        break;
+      }
+      written -= left;
+      out_offset_ = 0;
+      ++done;
+    }
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(done));
+  }
+  if (out_.capacity() > 16) std::vector<ws::SharedFrame>().swap(out_);
+  finish_if_done();
+}
+
+void WsConnection::wait_writable() {
+  write_waiting_ = true;
+  socket_.async_wait(asio::socket_base::wait_write, [self = shared_from_this()](const error_code& ec) {
+    self->write_waiting_ = false;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) self->terminate(ws::kAbnormal, ec.message());
+      return;
+    }
+    self->flush();
+  });
+}
+
+void WsConnection::finish_if_done() {
+  if (!shutdown_after_flush_ || !out_.empty() || closed_ || dirty_ || write_waiting_) return;
+  error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_both, ec);
+  terminate(ws::kNormal, "");
+}
+
+void WsConnection::close(std::uint16_t code, std::string_view reason) {
+  if (closed_ || close_sent_) return;
+  close_sent_ = true;
+  timer_at_ = worker_.now_ms();
+  enqueue(std::make_shared<const std::string>(ws::encode_close_frame(code, reason)));
+  report_closed(code, reason);
+}
+
+void WsConnection::terminate(std::uint16_t code, std::string_view reason) {
+  if (closed_) return;
+  closed_ = true;
+  error_code ec;
+  socket_.close(ec);  // pending waits complete with operation_aborted
+  out_.clear();
+  out_bytes_ = 0;
+  report_closed(code, reason);
+  worker_.remove(id_);
+}
+
+void WsConnection::report_closed(std::uint16_t code, std::string_view reason) {
+  if (reported_) return;
+  reported_ = true;
+  worker_.metrics().connections.fetch_sub(1, std::memory_order_relaxed);
+  on_closed(code, reason);
+}
+
+void WsConnection::on_tick(std::uint32_t now) {
+  if (closed_) return;
+  const std::uint32_t since = now - timer_at_;
+  if (close_sent_) {
+    if (since >= worker_.close_timeout_ms()) terminate(ws::kAbnormal, "closing handshake timed out");
+    return;
+  }
+  if (settings_->ping_interval_ms == 0) return;
+  if (ping_outstanding_) {
+    if (since >= settings_->ping_timeout_ms) {
+      worker_.metrics().heartbeat_timeouts.fetch_add(1, std::memory_order_relaxed);
+      log().info("connection {}: no pong within {} ms, closing", id_, settings_->ping_timeout_ms);
+      terminate(ws::kAbnormal, "ping timeout");
+    }
+  } else if (since >= settings_->ping_interval_ms) {
+    ping_outstanding_ = true;
+    timer_at_ = now;
+    enqueue(ping_frame());
+  }
+}
+
+}  // namespace sidewire

@@ -1,0 +1,100 @@
+// A WebSocket connection on a socket the engine adopted: RFC 6455 server framing, the closing
+// handshake, heartbeat, and a bounded outgoing queue of shared frames.
+// Protocols (raw channels now, Engine.IO's websocket transport later) derive from it and
+// implement on_message / on_closed.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/worker.hpp"
+#include "net/ws_codec.hpp"
+#include "sidewire/engine.hpp"
+
+namespace sidewire {
+
+// Per-protocol settings shared by all connections of a channel: one pointer per connection.
+struct WsSettings {
+  std::uint64_t max_payload = 1 << 20;
+  std::uint32_t ping_interval_ms = 25000;
+  std::uint32_t ping_timeout_ms = 20000;
+  std::size_t max_queued_bytes = 8u << 20;
+};
+
+class WsConnection : public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(Worker& worker, boost::asio::ip::tcp::socket socket, ClientId id, const WsSettings& settings);
+  virtual ~WsConnection();
+  WsConnection(const WsConnection&) = delete;
+  WsConnection& operator=(const WsConnection&) = delete;
+
+  ClientId id() const { return id_; }
+  bool open() const { return !closed_ && !close_sent_; }
+  bool finished() const { return closed_; }
+
+  // Queues the handshake response (or anything already framed), consumes the bytes Node read
+  // past the request head, and starts reading.
+  void start(std::string handshake_response, std::string_view already_read);
+
+  void send(ws::SharedFrame frame);
+  void send_message(std::string_view payload, bool binary);
+  // Starts the closing handshake: a close frame now, the TCP close when the peer answers or
+  // the close timeout passes.
+  void close(std::uint16_t code, std::string_view reason);
+  // Ends the connection at once. `code` and `reason` are what on_closed reports.
+  void terminate(std::uint16_t code, std::string_view reason);
+
+  // Heartbeat and close deadlines; called by the worker's timer.
+  void on_tick(std::uint32_t now_ms);
+  // Writes as much of the queue as the socket takes; called by the worker's flush pass.
+  void flush();
+
+ protected:
+  virtual void on_message(std::uint8_t opcode, std::string_view payload) = 0;
+  // Called exactly once, when the connection is gone (or its closing handshake began).
+  virtual void on_closed(std::uint16_t code, std::string_view reason) = 0;
+
+  Worker& worker_;
+
+ private:
+  void arm_read();
+  void on_readable();
+  // Parses as many complete frames as `data` holds; returns how many bytes were used, or
+  // npos once the connection stops reading.
+  std::size_t process(std::uint8_t* data, std::size_t size);
+  bool handle_frame(const ws::FrameHeader& header, std::uint8_t* payload);
+  void handle_close_frame(std::string_view payload);
+  void fail(std::uint16_t code, const char* reason);
+  void enqueue(ws::SharedFrame frame);
+  void wait_writable();
+  void finish_if_done();
+  void report_closed(std::uint16_t code, std::string_view reason);
+
+  boost::asio::ip::tcp::socket socket_;
+  const WsSettings* settings_;
+  ClientId id_;
+  std::string in_;    // a partial frame, kept only until the rest arrives
+  std::string msg_;   // fragments of a message in progress
+  std::vector<ws::SharedFrame> out_;
+  std::size_t out_offset_ = 0;  // bytes of out_.front() already written
+  std::size_t out_bytes_ = 0;
+  std::uint32_t timer_at_ = 0;  // last ping sent, or when the close frame went out
+  std::uint8_t msg_opcode_ = 0;
+  bool reading_ = false;
+  bool write_waiting_ = false;
+  bool dirty_ = false;
+  bool ping_outstanding_ = false;
+  bool close_sent_ = false;      // our close frame is queued
+  bool close_received_ = false;  // the peer's close frame arrived
+  bool shutdown_after_flush_ = false;
+  bool overflow_ = false;        // the queue hit max_queued_bytes; the next flush drops the peer
+  bool closed_ = false;          // socket closed, on_closed reported
+  bool reported_ = false;
+};
+
+}  // namespace sidewire
