@@ -353,6 +353,9 @@ class Engine extends EventEmitter {
   }
 
   _log(level, message) {
+    const order = ['trace', 'debug', 'info', 'warn', 'error', 'critical', 'off'];
+    const threshold = order.indexOf(this.options.logLevel || 'info');
+    if (order.indexOf(level) < (threshold < 0 ? 2 : threshold)) return;
     const line = `${new Date().toISOString()} [sidewire] ${level} ${message}`;
     if (level === 'error' || level === 'warn') console.error(line);
     else console.log(line);
