@@ -119,6 +119,7 @@ struct Engine::Impl {
     boost::system::error_code ec;
     socket.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd.fd, ec);
     if (!ec) socket.non_blocking(true, ec);
+    if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);  // small frames go out at once
     if (ec) return refuse(fd.release(), id, ch->index(), request, 500, "cannot adopt socket: " + ec.message());
     fd.release();
 

@@ -89,7 +89,12 @@ std::string encode_frame(std::uint8_t opcode, std::string_view payload, bool fin
 }
 
 std::string encode_close_frame(std::uint16_t code, std::string_view reason) {
-  if (reason.size() > 123) reason = reason.substr(0, 123);
+  if (reason.size() > 123) {
+    // Cut on a character boundary: a split UTF-8 sequence would make the frame invalid.
+    std::size_t cut = 123;
+    while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;
+    reason = reason.substr(0, cut);
+  }
   std::string payload;
   payload.push_back(static_cast<char>(code >> 8));
   payload.push_back(static_cast<char>(code & 0xFF));

@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -111,7 +112,8 @@ std::size_t WsConnection::process(std::uint8_t* data, std::size_t size) {
     if (!handle_frame(header, data + pos + header.header_length)) return std::string::npos;
     pos += frame_size;
   }
-  if (size - pos > settings_->max_payload + 14) {
+  // Control frames may carry 125 bytes whatever max_payload is.
+  if (size - pos > std::max<std::uint64_t>(settings_->max_payload, 125) + 14) {
     // Cannot happen with a valid header (its length was checked); kept as a hard bound on in_.
     fail(ws::kMessageTooBig, "message too big");
     return std::string::npos;
@@ -247,7 +249,9 @@ void WsConnection::enqueue(ws::SharedFrame frame) {
     out_bytes_ += frame->size();
     out_.push_back(std::move(frame));
   }
-  if (!dirty_ && !write_waiting_) {
+  // A connection waiting for the socket to drain is flushed by that wait, except when it
+  // overflowed: a peer that does not read would never wake the wait, so flush drops it now.
+  if (!dirty_ && (!write_waiting_ || overflow_)) {
     dirty_ = true;
     worker_.mark_dirty(shared_from_this());
   }
@@ -263,6 +267,7 @@ void WsConnection::flush() {
     terminate(ws::kPolicyViolation, "outgoing queue full");
     return;
   }
+  if (write_waiting_) return;  // the pending wait flushes when the socket drains
   const int fd = socket_.native_handle();
   constexpr std::size_t kMaxIov = 64;
   iovec iov[kMaxIov];
