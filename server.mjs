@@ -1,0 +1,227 @@
+// sidewire custom Next.js server: Next.js pages and sidewire WebSocket channels
+// share one HTTP port.
+//
+//   PORT                (default 3000)
+//   HOSTNAME            (default localhost)
+//   NODE_ENV=production → Next runs the prebuilt app (`next build examples/ticketing`)
+//   SIDEWIRE_DRAIN_MS   (default 5000) how long engine.close() drains on shutdown
+//   SIDEWIRE_LOG_LEVEL  (default info)
+//
+// How Next 16 handles 'upgrade' in a custom server (node_modules/next/dist/server/next.js,
+// class NextCustomServer), and why this file does what it does:
+//
+// * app.getUpgradeHandler() returns the *inner* NextServer's handler, which ends in
+//   NextNodeServer.handleUpgrade(): an empty function. It neither handles nor closes the
+//   socket. It also throws before app.prepare().
+// * The real handler (router-server's upgradeHandler: dev HMR on /_next/hmr, and
+//   proxying of upgrades that match external rewrites) is attached lazily by
+//   setupWebSocketHandler() on the first HTTP request that goes through
+//   app.getRequestHandler(): `(options.httpServer || req.socket.server).on('upgrade', ...)`.
+//   Left alone it would add a second 'upgrade' listener to our http server and see every
+//   /ws/... upgrade too. It awaits resolveRoutes() for the URL and, if a page/route
+//   matches (e.g. a catch-all route), calls socket.end() on the socket; otherwise it
+//   leaves the socket untouched (an upgrade nobody claims just stays open, as with
+//   `next start`). On a socket sidewire already adopted and destroyed that is a no-op,
+//   but while a channel's async authorize() runs the engine keeps the socket alive and
+//   paused, and Next's socket.end() would kill it.
+// * So we pass Next a private EventEmitter as `httpServer`: Next hangs its listener on
+//   that instead of on the real server, and our single 'upgrade' listener decides who
+//   gets each socket: sidewire first, and Next only for sockets sidewire declined.
+//   Before Next has attached its listener (no HTTP request served yet, e.g. an HMR
+//   client reconnecting to a freshly restarted dev server) we use the same handler via
+//   app.upgradeHandler, and fall back to app.getUpgradeHandler() if that getter is gone.
+import http from 'node:http';
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import next from 'next';
+
+const require = createRequire(import.meta.url);
+const { Engine } = require('./js/index.js');
+
+const repoRoot = path.dirname(fileURLToPath(import.meta.url));
+const appDir = path.join(repoRoot, 'examples', 'ticketing');
+
+const port = Number.parseInt(process.env.PORT || '3000', 10);
+const hostname = process.env.HOSTNAME || 'localhost';
+const dev = process.env.NODE_ENV !== 'production';
+const drainMs = (() => {
+  const n = Number.parseInt(process.env.SIDEWIRE_DRAIN_MS ?? '', 10);
+  return Number.isFinite(n) && n >= 0 ? n : 5000;
+})();
+const startedAt = process.hrtime.bigint();
+
+// Receives Next's lazily attached 'upgrade' listener (see comment at the top).
+const nextUpgradeBus = new EventEmitter();
+
+const app = next({ dev, dir: appDir, hostname, port, httpServer: nextUpgradeBus });
+const handle = app.getRequestHandler();
+
+const engine = new Engine({ logLevel: process.env.SIDEWIRE_LOG_LEVEL || 'info' });
+engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true });
+
+let nextPublicUpgrade; // app.getUpgradeHandler(): a no-op in Next 16, kept as last resort
+
+function nextUpgrade(req, socket, head) {
+  if (nextUpgradeBus.listenerCount('upgrade') > 0) {
+    nextUpgradeBus.emit('upgrade', req, socket, head);
+    return;
+  }
+  let handler;
+  try {
+    handler = app.upgradeHandler; // NextCustomServer getter (not public API)
+  } catch {
+    handler = undefined;
+  }
+  if (typeof handler !== 'function') handler = nextPublicUpgrade ??= app.getUpgradeHandler();
+  Promise.resolve(handler(req, socket, head)).catch((err) => {
+    console.error('[sidewire] Next upgrade handler failed:', err);
+    socket.destroy();
+  });
+}
+
+function uptimeSeconds() {
+  return Number(process.hrtime.bigint() - startedAt) / 1e9;
+}
+
+const server = http.createServer((req, res) => {
+  const pathname = (req.url || '/').split('?', 1)[0];
+  if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+    let body;
+    try {
+      body = JSON.stringify({
+        status: shuttingDown ? 'shutting_down' : 'ok',
+        uptime: Math.round(uptimeSeconds() * 1000) / 1000,
+        connections: engine.stats(),
+      });
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ status: 'error', error: String(err?.message || err) }));
+      return;
+    }
+    res.writeHead(shuttingDown ? 503 : 200, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  handle(req, res).catch((err) => {
+    console.error('[sidewire] request failed:', err);
+    if (!res.headersSent) res.statusCode = 500;
+    res.end();
+  });
+});
+
+// Every TCP connection, so shutdown can destroy what is left after the drain
+// (except sockets the engine took: those are the engine's to close):
+// closeAllConnections() only knows HTTP connections, not upgraded sockets, and an
+// upgrade nobody claimed (Next leaves those open, see above) sits paused forever and
+// would keep server.close() from ever calling back.
+const sockets = new Set();
+const engineSockets = new WeakSet();
+server.on('connection', (socket) => {
+  sockets.add(socket);
+  socket.once('close', () => sockets.delete(socket));
+});
+
+// The only 'upgrade' listener on the real server.
+server.on('upgrade', (req, socket, head) => {
+  let taken = false;
+  try {
+    taken = engine.handleUpgrade(req, socket, head);
+  } catch (err) {
+    console.error('[sidewire] engine.handleUpgrade failed:', err);
+    socket.destroy();
+    return;
+  }
+  if (taken) {
+    engineSockets.add(socket); // the engine owns it now; shutdown leaves it alone
+    return;
+  }
+  nextUpgrade(req, socket, head);
+});
+
+let shuttingDown = false;
+
+async function shutdown(signal) {
+  if (shuttingDown) {
+    console.log(`[sidewire] ${signal} received again, exiting now`);
+    process.exit(0);
+  }
+  shuttingDown = true;
+  console.log(`[sidewire] ${signal} received, shutting down (drain ${drainMs} ms)`);
+  let failed = false;
+
+  // Watchdog: never hang forever (PM2's kill_timeout would SIGKILL us anyway).
+  // Deliberately not unref'd: it also keeps the event loop alive, so a step that
+  // awaits something no handle keeps alive cannot silently end the process (Node
+  // exits with code 0 when the loop empties) before the shutdown has finished.
+  setTimeout(() => {
+    console.error('[sidewire] shutdown timed out, forcing exit');
+    process.exit(1);
+  }, drainMs + 10000);
+
+  // Stop accepting new connections right away; in-flight HTTP requests and
+  // engine connections keep running while the engine drains.
+  const serverClosed = new Promise((resolve) => server.close(() => resolve()));
+
+  try {
+    await engine.close({ drainMs });
+  } catch (err) {
+    failed = true;
+    console.error('[sidewire] engine.close failed:', err);
+  }
+
+  server.closeAllConnections?.();
+  for (const socket of sockets) if (!engineSockets.has(socket)) socket.destroy();
+  let closeTimer;
+  await Promise.race([
+    serverClosed,
+    new Promise((resolve) => {
+      closeTimer = setTimeout(resolve, 2000);
+    }),
+  ]);
+  clearTimeout(closeTimer);
+
+  try {
+    await app.close?.();
+  } catch (err) {
+    failed = true;
+    console.error('[sidewire] app.close failed:', err);
+  }
+
+  console.log('[sidewire] bye');
+  process.exit(failed ? 1 : 0);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    shutdown(signal).catch((err) => {
+      console.error('[sidewire] shutdown failed:', err);
+      process.exit(1);
+    });
+  });
+}
+
+await app.prepare();
+
+// A signal may have arrived while Next was preparing: then shutdown() owns the exit.
+if (!shuttingDown) {
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, hostname, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  const addr = server.address();
+  const shownPort = typeof addr === 'object' && addr ? addr.port : port;
+  const shownHost = hostname.includes(':') ? `[${hostname}]` : hostname;
+  console.log(`> sidewire ready (${dev ? 'development' : 'production'})`);
+  console.log(`>   http://${shownHost}:${shownPort}`);
+  console.log(`>   ws://${shownHost}:${shownPort}/ws/fabric`);
+}
