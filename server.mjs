@@ -5,6 +5,7 @@
 //   HOSTNAME            (default localhost)
 //   NODE_ENV=production → Next runs the prebuilt app (`next build examples/ticketing`)
 //   SIDEWIRE_DRAIN_MS   (default 5000) how long engine.close() drains on shutdown
+//   SIDEWIRE_HEADERS_TIMEOUT_MS (default 10000) a request head (an upgrade too) must arrive within this
 //   SIDEWIRE_LOG_LEVEL  (default info)
 //
 // How Next 16 handles 'upgrade' in a custom server (node_modules/next/dist/server/next.js,
@@ -85,7 +86,14 @@ function uptimeSeconds() {
   return Number(process.hrtime.bigint() - startedAt) / 1e9;
 }
 
-const server = http.createServer((req, res) => {
+// A client that never finishes its request head (an upgrade included) is answered 408 and
+// dropped after this long; Node checks once a second.
+const headersTimeout = (() => {
+  const n = Number.parseInt(process.env.SIDEWIRE_HEADERS_TIMEOUT_MS ?? '', 10);
+  return Number.isFinite(n) && n > 0 ? n : 10000;
+})();
+
+const server = http.createServer({ headersTimeout, requestTimeout: Math.max(300000, headersTimeout), connectionsCheckingInterval: 1000 }, (req, res) => {
   const pathname = (req.url || '/').split('?', 1)[0];
   if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
     let body;
@@ -125,6 +133,21 @@ const engineSockets = new WeakSet();
 server.on('connection', (socket) => {
   sockets.add(socket);
   socket.once('close', () => sockets.delete(socket));
+});
+
+// Malformed or unfinished request heads: Node's own status, and a log line. (A listener here
+// replaces Node's default answer, so it is written out.)
+server.on('clientError', (err, socket) => {
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408
+    : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const text = { 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 400: 'Bad Request' }[status];
+  if (err.code !== 'ECONNRESET') {
+    console.warn(`[sidewire] client error from ${socket.remoteAddress ?? '?'}: ${err.code || err.message} -> ${status}`);
+  }
+  if (socket.writable && !socket.destroyed) {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+  socket.destroy();
 });
 
 // The only 'upgrade' listener on the real server.

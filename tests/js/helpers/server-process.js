@@ -1,0 +1,64 @@
+'use strict';
+// Starts the real server.mjs (Next.js + engine) as a child process on a free loopback port.
+const { spawn } = require('node:child_process');
+const net = require('node:net');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..', '..', '..');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServerProcess(env = {}, { readyTimeoutMs = 90000 } = {}) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(root, 'server.mjs')], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), HOSTNAME: '127.0.0.1', NEXT_TELEMETRY_DISABLED: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server.mjs not ready in time:\n${stdout}\n${stderr}`)), readyTimeoutMs);
+    const check = () => {
+      if (stdout.includes('sidewire ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`server.mjs exited early (${code}):\n${stdout}\n${stderr}`));
+    });
+    check();
+  });
+  return {
+    port,
+    child,
+    exited,
+    output: () => ({ stdout, stderr }),
+    url: (p) => `http://127.0.0.1:${port}${p}`,
+    wsUrl: (p) => `ws://127.0.0.1:${port}${p}`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+  };
+}
+
+module.exports = { startServerProcess, freePort, root };
