@@ -49,19 +49,31 @@ class JsSink final : public sidewire::EventSink {
       scheduled_ = false;
     }
     if (batch.empty()) return;
-    // Flat: [type, channel, client, data, code, type, channel, ...]
-    Napi::Array out = Napi::Array::New(env, batch.size() * 5);
+    // Flat, kFields per event: [type, channel, client, data, code, text, number, attachments]
+    constexpr uint32_t kFields = 8;
+    Napi::Array out = Napi::Array::New(env, batch.size() * kFields);
     uint32_t i = 0;
     for (Event& e : batch) {
       out.Set(i++, Napi::Number::New(env, static_cast<double>(e.type)));
       out.Set(i++, Napi::Number::New(env, e.channel == UINT32_MAX ? -1.0 : static_cast<double>(e.channel)));
       out.Set(i++, Napi::Number::New(env, static_cast<double>(e.client)));
-      if (e.type == Event::Type::kMessage && e.binary) {
+      if (e.binary) {
         out.Set(i++, Napi::Buffer<char>::Copy(env, e.data.data(), e.data.size()));
       } else {
         out.Set(i++, Napi::String::New(env, e.data));
       }
       out.Set(i++, Napi::Number::New(env, e.code));
+      out.Set(i++, e.text.empty() ? env.Undefined() : Napi::String::New(env, e.text));
+      out.Set(i++, Napi::Number::New(env, static_cast<double>(e.number)));
+      if (e.attachments.empty()) {
+        out.Set(i++, env.Undefined());
+      } else {
+        Napi::Array list = Napi::Array::New(env, e.attachments.size());
+        for (uint32_t k = 0; k < e.attachments.size(); ++k) {
+          list.Set(k, Napi::Buffer<char>::Copy(env, e.attachments[k].data(), e.attachments[k].size()));
+        }
+        out.Set(i++, list);
+      }
     }
     fn.Call({out});
   }

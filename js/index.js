@@ -9,6 +9,9 @@ const EVENT_MESSAGE = 1;
 const EVENT_CLOSE = 2;
 const EVENT_REFUSED = 3;
 const EVENT_SHUTDOWN = 4;
+// Types from 5 on are Socket.IO's (docs/binding-socketio.md): they go to the handler the
+// Socket.IO server installs as engine._socketio.
+const EVENT_FIRST_SOCKETIO = 5;
 
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 
@@ -179,6 +182,7 @@ class Engine extends EventEmitter {
     this._pending = new Map();
     this._closing = null;
     this._resolveClose = null;
+    this._socketio = null;
     if (options.global !== false) globalThis[ENGINE_KEY] = this;
   }
 
@@ -271,17 +275,19 @@ class Engine extends EventEmitter {
   }
 
   _onEvents(batch) {
-    for (let i = 0; i < batch.length; i += 5) {
+    // 8 fields per event: [type, channel, id, data, code, text, number, attachments]
+    for (let i = 0; i < batch.length; i += 8) {
       const type = batch[i];
-      const channel = this._byIndex[batch[i + 1]];
-      const id = batch[i + 2];
-      const data = batch[i + 3];
-      const code = batch[i + 4];
       try {
-        this._dispatch(type, channel, id, data, code);
+        if (type >= EVENT_FIRST_SOCKETIO) {
+          if (this._socketio) this._socketio(type, batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5], batch[i + 6], batch[i + 7]);
+          continue;
+        }
+        const channel = this._byIndex[batch[i + 1]];
+        this._dispatch(type, channel, batch[i + 2], batch[i + 3], batch[i + 4]);
       } catch (err) {
         // A throwing handler must not take the other events of the batch with it.
-        this._log('error', `error in a ${channel ? channel.path : 'sidewire'} handler: ${err && err.stack}`);
+        this._log('error', `error in a sidewire event handler: ${err && err.stack}`);
         if (this.listenerCount('error') > 0) this.emit('error', err);
       }
     }

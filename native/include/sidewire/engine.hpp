@@ -45,6 +45,16 @@ struct Event {
     kClose,     // `code` and `data` (reason)
     kRefused,   // the upgrade was answered with HTTP status `code`; no connection was made
     kShutdown,  // Engine::shutdown finished: every connection is gone
+    // Socket.IO (docs/binding-socketio.md)
+    kHttpResponse,      // client = request id, code = status, text = headers JSON, data = body
+    kSioConnect,        // client = socket, channel = nsp, data = auth JSON, text = socket info JSON
+    kSioEvent,          // client = socket, channel = nsp, data = JSON array, number = ack id, attachments
+    kSioAck,            // client = socket, channel = nsp, data = JSON array, number = ack id, attachments
+    kSioDisconnect,     // client = socket, channel = nsp, data = reason
+    kSioFetch,          // number = request id, data = JSON
+    kSioBroadcastCount, // channel = nsp, number = ack id, client = recipients on one I/O thread
+    kEioUpgrade,        // client = connection, data = transport name
+    kEioClose,          // client = connection, data = reason
   };
   Event() = default;
   explicit Event(Type t) : type(t) {}
@@ -54,6 +64,9 @@ struct Event {
   std::uint32_t channel = 0;
   ClientId client = 0;
   std::string data;
+  std::string text;
+  std::int64_t number = -1;
+  std::vector<std::string> attachments;
 };
 
 // Receives events on I/O threads. The binding batches them into one call into JS per batch.
