@@ -217,7 +217,7 @@ std::uint64_t Engine::connection_count(std::uint32_t channel) const {
 
 std::uint64_t Engine::room_size(std::uint32_t channel, const std::string& room) const {
   Channel* ch = impl_->channel(channel);
-  return ch ? ch->room_size(room) : 0;
+  return ch ? ch->counts().size(room) : 0;
 }
 
 EngineStats Engine::stats() const {
@@ -234,7 +234,7 @@ EngineStats Engine::stats() const {
   const std::uint32_t n = impl_->channel_count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < n; ++i) {
     const Channel& ch = *impl_->channels[i];
-    s.channels.push_back({ch.config().path, ch.connections.load(), ch.room_sizes()});
+    s.channels.push_back({ch.config().path, ch.connections.load(), ch.counts().all()});
   }
   return s;
 }

@@ -7,22 +7,22 @@
 
 namespace sidewire {
 
-Room* RoomTable::find(const std::string& name) {
-  auto it = rooms_.find(name);
-  return it == rooms_.end() ? nullptr : it->second.get();
+void RoomCounts::add(const std::string& room, int delta) {
+  std::lock_guard lock(mutex_);
+  auto& n = counts_[room];
+  n += delta;
+  if (n == 0) counts_.erase(room);
 }
 
-Room* RoomTable::find_or_create(const std::string& name) {
-  auto& slot = rooms_[name];
-  if (!slot) {
-    slot = std::make_unique<Room>();
-    slot->name = name;
-  }
-  return slot.get();
+std::uint64_t RoomCounts::size(const std::string& room) const {
+  std::lock_guard lock(mutex_);
+  auto it = counts_.find(room);
+  return it == counts_.end() ? 0 : it->second;
 }
 
-void RoomTable::drop_if_empty(Room* room) {
-  if (room->members.empty() && room != &everyone_) rooms_.erase(room->name);
+std::vector<std::pair<std::string, std::uint64_t>> RoomCounts::all() const {
+  std::lock_guard lock(mutex_);
+  return {counts_.begin(), counts_.end()};
 }
 
 Channel::Channel(std::uint32_t index, ChannelConfig config, std::vector<Worker*> workers,
@@ -32,20 +32,20 @@ Channel::Channel(std::uint32_t index, ChannelConfig config, std::vector<Worker*>
   settings_.ping_interval_ms = config_.ping_interval_ms;
   settings_.ping_timeout_ms = config_.ping_timeout_ms;
   settings_.max_queued_bytes = config_.max_queued_bytes;
-  for (std::size_t i = 0; i < workers_.size(); ++i) tables_.push_back(std::make_unique<RoomTable>());
+  for (std::size_t i = 0; i < workers_.size(); ++i) tables_.push_back(std::make_unique<ChannelRooms>());
 }
 
 void Channel::broadcast_local(unsigned worker, const std::string& room, const ws::SharedFrame& frame,
                               ClientId except) {
-  RoomTable& table = *tables_[worker];
-  Room* r = room.empty() ? &table.everyone() : table.find(room);
+  ChannelRooms& table = *tables_[worker];
+  ChannelRoom* r = room.empty() ? &table.everyone() : table.find(room);
   if (!r) return;
   for (ChannelClient* member : r->members) {
     if (member->id() != except) member->send(frame);
   }
 }
 
-void Channel::relay(unsigned from, Room& room, const ws::SharedFrame& frame, ClientId except) {
+void Channel::relay(unsigned from, ChannelRoom& room, const ws::SharedFrame& frame, ClientId except) {
   for (ChannelClient* member : room.members) {
     if (member->id() != except) member->send(frame);
   }
@@ -57,73 +57,23 @@ void Channel::relay(unsigned from, Room& room, const ws::SharedFrame& frame, Cli
   }
 }
 
-void Channel::count(const std::string& room, int delta) {
-  std::lock_guard lock(counts_mutex_);
-  auto& n = counts_[room];
-  n += delta;
-  if (n == 0) counts_.erase(room);
-}
-
-std::uint64_t Channel::room_size(const std::string& room) const {
-  std::lock_guard lock(counts_mutex_);
-  auto it = counts_.find(room);
-  return it == counts_.end() ? 0 : it->second;
-}
-
-std::vector<std::pair<std::string, std::uint64_t>> Channel::room_sizes() const {
-  std::lock_guard lock(counts_mutex_);
-  return {counts_.begin(), counts_.end()};
-}
-
 ChannelClient::ChannelClient(Worker& worker, boost::asio::ip::tcp::socket socket, ClientId id, Channel& channel)
     : WsConnection(worker, std::move(socket), id, channel.settings()), channel_(channel) {
-  Room& everyone = channel_.rooms_on(worker_.index()).everyone();
-  everyone_slot_ = static_cast<std::uint32_t>(everyone.members.size());
-  everyone.members.push_back(this);
+  channel_.rooms_on(worker_.index()).add_to_everyone(this);
   in_everyone_ = true;
-}
-
-void ChannelClient::add_member(Room& room, ChannelClient* client, std::vector<Membership>& list) {
-  list.push_back({&room, static_cast<std::uint32_t>(room.members.size())});
-  room.members.push_back(client);
 }
 
 bool ChannelClient::join(const std::string& room) {
   if (room.empty() || !open()) return false;
-  for (const auto& m : rooms_) {
-    if (m.room->name == room) return false;
-  }
-  Room* r = channel_.rooms_on(worker_.index()).find_or_create(room);
-  add_member(*r, this, rooms_);
-  channel_.count(room, +1);
+  if (!channel_.rooms_on(worker_.index()).join(this, room)) return false;
+  channel_.counts().add(room, +1);
   return true;
 }
 
 bool ChannelClient::leave(const std::string& room) {
-  for (std::size_t i = 0; i < rooms_.size(); ++i) {
-    if (rooms_[i].room->name == room) {
-      remove_member(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-void ChannelClient::remove_member(std::size_t index) {
-  Room* room = rooms_[index].room;
-  const std::uint32_t slot = rooms_[index].slot;
-  ChannelClient* last = room->members.back();
-  room->members[slot] = last;
-  room->members.pop_back();
-  if (last != this) {
-    for (auto& m : last->rooms_) {
-      if (m.room == room) m.slot = slot;
-    }
-  }
-  rooms_[index] = rooms_.back();
-  rooms_.pop_back();
-  channel_.count(room->name, -1);
-  channel_.rooms_on(worker_.index()).drop_if_empty(room);
+  if (!channel_.rooms_on(worker_.index()).leave(this, room)) return false;
+  channel_.counts().add(room, -1);
+  return true;
 }
 
 bool ChannelClient::handle_join_message(std::string_view payload) {
@@ -164,13 +114,10 @@ void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
 }
 
 void ChannelClient::on_closed(std::uint16_t code, std::string_view reason) {
-  while (!rooms_.empty()) remove_member(rooms_.size() - 1);
+  ChannelRooms& rooms = channel_.rooms_on(worker_.index());
+  rooms.leave_all(this, [this](const std::string& name) { channel_.counts().add(name, -1); });
   if (in_everyone_) {
-    Room& everyone = channel_.rooms_on(worker_.index()).everyone();
-    ChannelClient* last = everyone.members.back();
-    everyone.members[everyone_slot_] = last;
-    last->everyone_slot_ = everyone_slot_;
-    everyone.members.pop_back();
+    rooms.remove_from_everyone(this);
     in_everyone_ = false;
   }
   channel_.connections.fetch_sub(1, std::memory_order_relaxed);

@@ -11,29 +11,14 @@
 #include <vector>
 
 #include "net/ws_connection.hpp"
+#include "rooms.hpp"
 #include "sidewire/engine.hpp"
 
 namespace sidewire {
 
 class ChannelClient;
-
-struct Room {
-  std::string name;
-  std::vector<ChannelClient*> members;
-};
-
-// The rooms of one channel on one I/O thread.
-class RoomTable {
- public:
-  Room* find(const std::string& name);
-  Room* find_or_create(const std::string& name);
-  void drop_if_empty(Room* room);
-  Room& everyone() { return everyone_; }  // every client of the channel on this thread
-
- private:
-  std::unordered_map<std::string, std::unique_ptr<Room>> rooms_;
-  Room everyone_;
-};
+using ChannelRoom = Room<ChannelClient>;
+using ChannelRooms = RoomTable<ChannelClient>;
 
 class Channel {
  public:
@@ -44,23 +29,21 @@ class Channel {
   const ChannelConfig& config() const { return config_; }
   const WsSettings& settings() const { return settings_; }
   EventSink& sink() { return *sink_; }
-  RoomTable& rooms_on(unsigned worker) { return *tables_[worker]; }
+  ChannelRooms& rooms_on(unsigned worker) { return *tables_[worker]; }
 
   // Queues `frame` to the members of `room` ("" = every client) on thread `worker`. Runs there.
   void broadcast_local(unsigned worker, const std::string& room, const ws::SharedFrame& frame, ClientId except);
   // From thread `from`: this thread's members now, the other threads' by posting.
-  void relay(unsigned from, Room& room, const ws::SharedFrame& frame, ClientId except);
+  void relay(unsigned from, ChannelRoom& room, const ws::SharedFrame& frame, ClientId except);
 
   std::atomic<bool> hook_open{false};
   std::atomic<bool> hook_message{false};
   std::atomic<bool> hook_close{false};
   std::atomic<std::uint64_t> connections{0};
 
-  // Room sizes across all threads, for JS to read synchronously. Updated on join and leave
-  // only (never on the message path), under a lock.
-  void count(const std::string& room, int delta);
-  std::uint64_t room_size(const std::string& room) const;
-  std::vector<std::pair<std::string, std::uint64_t>> room_sizes() const;
+  // Room sizes across all threads, for JS to read synchronously.
+  RoomCounts& counts() { return counts_; }
+  const RoomCounts& counts() const { return counts_; }
 
  private:
   std::uint32_t index_;
@@ -68,9 +51,8 @@ class Channel {
   WsSettings settings_;
   std::vector<Worker*> workers_;
   std::shared_ptr<EventSink> sink_;
-  std::vector<std::unique_ptr<RoomTable>> tables_;
-  mutable std::mutex counts_mutex_;
-  std::unordered_map<std::string, std::uint64_t> counts_;
+  std::vector<std::unique_ptr<ChannelRooms>> tables_;
+  RoomCounts counts_;
 };
 
 class ChannelClient final : public WsConnection {
@@ -86,17 +68,14 @@ class ChannelClient final : public WsConnection {
   void on_closed(std::uint16_t code, std::string_view reason) override;
 
  private:
-  struct Membership {
-    Room* room;
-    std::uint32_t slot;  // index in room->members, so leaving is O(1)
-  };
-  static void add_member(Room& room, ChannelClient* client, std::vector<Membership>& list);
-  void remove_member(std::size_t membership_index);
+  friend class RoomTable<ChannelClient>;
+  std::vector<Membership<ChannelClient>>& memberships() { return rooms_; }
+  std::uint32_t& everyone_slot() { return everyone_slot_; }
   bool handle_join_message(std::string_view payload);
 
   Channel& channel_;
   std::uint32_t everyone_slot_ = 0;
-  std::vector<Membership> rooms_;
+  std::vector<Membership<ChannelClient>> rooms_;
   bool in_everyone_ = false;
 };
 
