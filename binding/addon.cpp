@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <napi.h>
@@ -112,6 +113,50 @@ bool payload_of(const Napi::Value& v, std::string& out) {
 
 ClientId client_id(const Napi::Value& v) { return static_cast<ClientId>(v.As<Napi::Number>().DoubleValue()); }
 
+std::vector<std::string> strings_of(const Napi::Value& v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+std::vector<std::string> buffers_of(const Napi::Value& v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    std::string bytes;
+    payload_of(a.Get(i), bytes);
+    out.push_back(std::move(bytes));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> raw_headers(const Napi::Value& v) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!v.IsArray()) return out;
+  Napi::Array raw = v.As<Napi::Array>();
+  for (uint32_t i = 0; i + 1 < raw.Length(); i += 2) {
+    out.emplace_back(raw.Get(i).As<Napi::String>().Utf8Value(), raw.Get(i + 1).As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+std::int64_t int64_of(const Napi::Value& v, std::int64_t fallback = -1) {
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : fallback;
+}
+
+bool bool_of(const Napi::Object& o, const char* key, bool fallback) {
+  return o.Has(key) && !o.Get(key).IsUndefined() ? o.Get(key).ToBoolean().Value() : fallback;
+}
+
+std::uint32_t u32_of(const Napi::Object& o, const char* key, std::uint32_t fallback) {
+  return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().Uint32Value() : fallback;
+}
+
 class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -130,6 +175,24 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::Stats>("stats"),
                            InstanceMethod<&EngineWrap::Shutdown>("shutdown"),
                            InstanceMethod<&EngineWrap::Stop>("stop"),
+                           InstanceMethod<&EngineWrap::SioConfigure>("sioConfigure"),
+                           InstanceMethod<&EngineWrap::SioAddNamespace>("sioAddNamespace"),
+                           InstanceMethod<&EngineWrap::SioSetNamespaceHooks>("sioSetNamespaceHooks"),
+                           InstanceMethod<&EngineWrap::SioRequest>("sioRequest"),
+                           InstanceMethod<&EngineWrap::SioRequestAborted>("sioRequestAborted"),
+                           InstanceMethod<&EngineWrap::SioAccept>("sioAccept"),
+                           InstanceMethod<&EngineWrap::SioReject>("sioReject"),
+                           InstanceMethod<&EngineWrap::SioEmit>("sioEmit"),
+                           InstanceMethod<&EngineWrap::SioAck>("sioAck"),
+                           InstanceMethod<&EngineWrap::SioBroadcast>("sioBroadcast"),
+                           InstanceMethod<&EngineWrap::SioJoin>("sioJoin"),
+                           InstanceMethod<&EngineWrap::SioLeave>("sioLeave"),
+                           InstanceMethod<&EngineWrap::SioDisconnect>("sioDisconnect"),
+                           InstanceMethod<&EngineWrap::SioSocketsJoin>("sioSocketsJoin"),
+                           InstanceMethod<&EngineWrap::SioSocketsLeave>("sioSocketsLeave"),
+                           InstanceMethod<&EngineWrap::SioDisconnectSockets>("sioDisconnectSockets"),
+                           InstanceMethod<&EngineWrap::SioFetchSockets>("sioFetchSockets"),
+                           InstanceMethod<&EngineWrap::SioStats>("sioStats"),
                        });
   }
 
@@ -280,6 +343,146 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
   void Stop(const Napi::CallbackInfo&) {
     Teardown();
     engine_.reset();
+  }
+
+  // ------------------------------------------------------------------ Socket.IO
+
+  void SioConfigure(const Napi::CallbackInfo& info) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    sidewire::SocketIoConfig c;
+    if (o.Has("path") && o.Get("path").IsString()) c.path = o.Get("path").As<Napi::String>().Utf8Value();
+    c.ping_interval_ms = u32_of(o, "pingInterval", c.ping_interval_ms);
+    c.ping_timeout_ms = u32_of(o, "pingTimeout", c.ping_timeout_ms);
+    c.connect_timeout_ms = u32_of(o, "connectTimeout", c.connect_timeout_ms);
+    c.upgrade_timeout_ms = u32_of(o, "upgradeTimeout", c.upgrade_timeout_ms);
+    if (o.Has("maxHttpBufferSize") && o.Get("maxHttpBufferSize").IsNumber()) {
+      c.max_http_buffer_size = static_cast<std::uint64_t>(o.Get("maxHttpBufferSize").As<Napi::Number>().Int64Value());
+    }
+    if (o.Has("transports") && o.Get("transports").IsArray()) {
+      const auto t = strings_of(o.Get("transports"));
+      c.polling = std::find(t.begin(), t.end(), "polling") != t.end();
+      c.websocket = std::find(t.begin(), t.end(), "websocket") != t.end();
+    }
+    c.allow_upgrades = bool_of(o, "allowUpgrades", c.allow_upgrades);
+    c.dynamic_namespaces = bool_of(o, "dynamicNamespaces", c.dynamic_namespaces);
+    c.hooks = bool_of(o, "hooks", c.hooks);
+    engine(info.Env()).configure_socketio(std::move(c));
+  }
+
+  Napi::Value SioAddNamespace(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), engine(info.Env()).sio_add_namespace(info[0].As<Napi::String>().Utf8Value()));
+  }
+
+  void SioSetNamespaceHooks(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_set_namespace_hooks(info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean(),
+                                               info[2].ToBoolean());
+  }
+
+  // sioRequest(reqId, method, url, rawHeaders, body, tooLarge, remoteAddress) -> connId
+  Napi::Value SioRequest(const Napi::CallbackInfo& info) {
+    sidewire::HttpRequest r;
+    r.method = info[1].As<Napi::String>().Utf8Value();
+    r.target = info[2].As<Napi::String>().Utf8Value();
+    r.headers = raw_headers(info[3]);
+    if (info[4].IsBuffer() || info[4].IsString()) payload_of(info[4], r.body);
+    r.too_large = info[5].ToBoolean();
+    if (info.Length() > 6 && info[6].IsString()) r.remote_address = info[6].As<Napi::String>().Utf8Value();
+    const auto id = engine(info.Env()).socketio_request(static_cast<std::uint64_t>(int64_of(info[0], 0)), std::move(r));
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
+  }
+
+  void SioRequestAborted(const Napi::CallbackInfo& info) {
+    engine(info.Env()).socketio_request_aborted(static_cast<std::uint64_t>(int64_of(info[0], 0)));
+  }
+
+  void SioAccept(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_accept(client_id(info[0]), info[1].As<Napi::Number>().Uint32Value());
+  }
+
+  void SioReject(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_reject(client_id(info[0]), info[1].As<Napi::String>().Utf8Value());
+  }
+
+  // sioEmit(socketId, dataJson, attachments, ackId, flags)
+  void SioEmit(const Napi::CallbackInfo& info) {
+    const std::uint32_t flags = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Uint32Value() : 0;
+    engine(info.Env()).sio_emit(client_id(info[0]), info[1].As<Napi::String>().Utf8Value(), buffers_of(info[2]),
+                                int64_of(info[3]), (flags & 1) != 0);
+  }
+
+  void SioAck(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_ack(client_id(info[0]), int64_of(info[1]), info[2].As<Napi::String>().Utf8Value(),
+                               buffers_of(info[3]));
+  }
+
+  static sidewire::Engine::SioSelection selection_of(const Napi::CallbackInfo& info) {
+    sidewire::Engine::SioSelection s;
+    s.nsp = info[0].As<Napi::Number>().Uint32Value();
+    s.rooms = strings_of(info[1]);
+    s.except = strings_of(info[2]);
+    return s;
+  }
+
+  // sioBroadcast(nsp, rooms, exceptRooms, dataJson, attachments, ackId, flags)
+  void SioBroadcast(const Napi::CallbackInfo& info) {
+    const std::uint32_t flags = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 0;
+    engine(info.Env()).sio_broadcast(selection_of(info), info[3].As<Napi::String>().Utf8Value(), buffers_of(info[4]),
+                                     int64_of(info[5]), (flags & 1) != 0);
+  }
+
+  void SioJoin(const Napi::CallbackInfo& info) {
+    std::vector<std::string> rooms = info[1].IsArray() ? strings_of(info[1])
+                                                       : std::vector<std::string>{info[1].ToString().Utf8Value()};
+    engine(info.Env()).sio_join(client_id(info[0]), std::move(rooms));
+  }
+
+  void SioLeave(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_leave(client_id(info[0]), info[1].ToString().Utf8Value());
+  }
+
+  void SioDisconnect(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_disconnect(client_id(info[0]), info[1].ToBoolean());
+  }
+
+  void SioSocketsJoin(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_sockets_join(selection_of(info), strings_of(info[3]));
+  }
+
+  void SioSocketsLeave(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_sockets_leave(selection_of(info), strings_of(info[3]));
+  }
+
+  void SioDisconnectSockets(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_disconnect_sockets(selection_of(info), info[3].ToBoolean());
+  }
+
+  // sioFetchSockets(requestId, nsp, rooms, exceptRooms)
+  void SioFetchSockets(const Napi::CallbackInfo& info) {
+    sidewire::Engine::SioSelection s;
+    s.nsp = info[1].As<Napi::Number>().Uint32Value();
+    s.rooms = strings_of(info[2]);
+    s.except = strings_of(info[3]);
+    engine(info.Env()).sio_fetch_sockets(static_cast<std::uint64_t>(int64_of(info[0], 0)), std::move(s));
+  }
+
+  Napi::Value SioStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const sidewire::SocketIoStats s = engine(env).sio_stats();
+    auto num = [&](std::uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("sessions", num(s.sessions));
+    o.Set("sockets", num(s.sockets));
+    Napi::Object nsps = Napi::Object::New(env);
+    for (const auto& n : s.namespaces) {
+      Napi::Object no = Napi::Object::New(env);
+      no.Set("sockets", num(n.sockets));
+      Napi::Object rooms = Napi::Object::New(env);
+      for (const auto& [name, count] : n.rooms) rooms.Set(name, num(count));
+      no.Set("rooms", rooms);
+      nsps.Set(n.name, no);
+    }
+    o.Set("namespaces", nsps);
+    return o;
   }
 
   std::shared_ptr<JsSink> sink_;

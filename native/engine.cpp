@@ -13,6 +13,7 @@
 #include "log.hpp"
 #include "net/http_upgrade.hpp"
 #include "net/worker.hpp"
+#include "socketio/server.hpp"
 
 namespace sidewire {
 
@@ -58,6 +59,10 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<Channel>> channels;  // reserved up front: never reallocates
   std::atomic<std::uint32_t> channel_count{0};
 
+  std::mutex sio_mutex;
+  std::unique_ptr<sio::Server> sio_owner;
+  std::atomic<sio::Server*> sio{nullptr};  // set once, before Socket.IO traffic
+
   std::atomic<std::uint64_t> next_seq{1};
   std::atomic<unsigned> next_worker{0};
   std::atomic<bool> stopping{false};
@@ -91,11 +96,7 @@ struct Engine::Impl {
     metrics.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
     log().warn("upgrade refused: {} {} from {}: {} {}", request.method, request.target,
                request.remote_address.empty() ? "?" : request.remote_address, status, message);
-    const std::string response = http::error_response(status, message);
-    // A fresh socket's send buffer takes a short answer whole; what does not fit is dropped.
-    [[maybe_unused]] ssize_t n = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
-    ::shutdown(fd, SHUT_RDWR);
-    ::close(fd);
+    http::send_and_close(fd, http::error_response(status, message));
     Event e(Event::Type::kRefused);
     e.code = static_cast<std::uint16_t>(status);
     e.channel = channel;
@@ -107,10 +108,13 @@ struct Engine::Impl {
   void accept_on(Worker& worker, ClientId id, OwnedFd fd, UpgradeRequest request) {
     worker.refresh_clock();
     if (stopping.load()) return refuse(fd.release(), id, UINT32_MAX, request, 503, "server shutting down");
-    Channel* ch = channel_by_path(http::path_of(request.target));
-    if (!ch) return refuse(fd.release(), id, UINT32_MAX, request, 404, "no channel at this path");
+    sio::Server* socketio = sio.load();
+    const bool is_socketio = socketio && socketio->engineio().owns(request.target);
+    Channel* ch = is_socketio ? nullptr : channel_by_path(http::path_of(request.target));
+    if (!ch && !is_socketio) return refuse(fd.release(), id, UINT32_MAX, request, 404, "no channel at this path");
+    const std::uint32_t channel_index = ch ? ch->index() : UINT32_MAX;
     const http::UpgradeCheck check = http::check_websocket_upgrade(request);
-    if (check.status != 101) return refuse(fd.release(), id, ch->index(), request, check.status, check.message);
+    if (check.status != 101) return refuse(fd.release(), id, channel_index, request, check.status, check.message);
 
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
@@ -120,8 +124,14 @@ struct Engine::Impl {
     socket.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd.fd, ec);
     if (!ec) socket.non_blocking(true, ec);
     if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);  // small frames go out at once
-    if (ec) return refuse(fd.release(), id, ch->index(), request, 500, "cannot adopt socket: " + ec.message());
+    if (ec) return refuse(fd.release(), id, channel_index, request, 500, "cannot adopt socket: " + ec.message());
     fd.release();
+
+    if (is_socketio) {
+      metrics.connections.fetch_add(1, std::memory_order_relaxed);
+      metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
+      return socketio->engineio().accept_websocket(worker, id, std::move(socket), request, check.accept);
+    }
 
     auto client = std::make_shared<ChannelClient>(worker, std::move(socket), id, *ch);
     worker.add(client);
@@ -175,7 +185,11 @@ void Engine::set_channel_hooks(std::uint32_t index, bool open, bool message, boo
 }
 
 ClientId Engine::adopt(int fd, UpgradeRequest request) {
-  const unsigned w = impl_->next_worker.fetch_add(1) % impl_->workers.size();
+  unsigned w = impl_->next_worker.fetch_add(1) % impl_->workers.size();
+  // An upgrade of an Engine.IO session goes to the thread that owns the session.
+  if (sio::Server* socketio = impl_->sio.load(); socketio && socketio->engineio().owns(request.target)) {
+    if (const int owner = socketio->engineio().worker_for(request.target); owner >= 0) w = static_cast<unsigned>(owner);
+  }
   const ClientId id = (impl_->next_seq.fetch_add(1) << 8) | w;
   Worker& worker = *impl_->workers[w];
   asio::post(worker.io(), [impl = impl_.get(), &worker, id, fd = OwnedFd(fd), request = std::move(request)]() mutable {
@@ -208,6 +222,104 @@ void Engine::join(ClientId client, std::string room) {
 
 void Engine::leave(ClientId client, std::string room) {
   impl_->with_client(client, [room = std::move(room)](ChannelClient& c) { c.leave(room); });
+}
+
+// ---------------------------------------------------------------------------- Socket.IO
+
+void Engine::configure_socketio(SocketIoConfig c) {
+  eio::Config config;
+  config.path = c.path;
+  config.ping_interval_ms = c.ping_interval_ms;
+  config.ping_timeout_ms = c.ping_timeout_ms;
+  config.upgrade_timeout_ms = c.upgrade_timeout_ms;
+  config.connect_timeout_ms = c.connect_timeout_ms;
+  config.max_payload = c.max_http_buffer_size;
+  config.polling = c.polling;
+  config.websocket = c.websocket;
+  config.allow_upgrades = c.allow_upgrades;
+  config.hooks = c.hooks;
+  std::lock_guard lock(impl_->sio_mutex);
+  if (!impl_->sio_owner) {
+    impl_->sio_owner = std::make_unique<sio::Server>(config, impl_->worker_ptrs, impl_->sink, impl_->metrics);
+    impl_->sio.store(impl_->sio_owner.get());
+  } else {
+    impl_->sio_owner->engineio().reconfigure(config);
+  }
+  impl_->sio_owner->set_dynamic_namespaces(c.dynamic_namespaces);
+}
+
+static sio::Server& socketio_of(const std::atomic<sio::Server*>& p) {
+  sio::Server* s = p.load();
+  if (!s) throw std::logic_error("Socket.IO is not configured");
+  return *s;
+}
+
+static sio::Selection to_selection(Engine::SioSelection s) { return {s.nsp, std::move(s.rooms), std::move(s.except)}; }
+
+ClientId Engine::socketio_request(std::uint64_t request_id, HttpRequest request) {
+  const unsigned w = impl_->next_worker.fetch_add(1) % impl_->workers.size();
+  const ClientId id = (impl_->next_seq.fetch_add(1) << 8) | w;
+  return socketio_of(impl_->sio).engineio().handle_request(request_id, std::move(request), id, w);
+}
+
+void Engine::socketio_request_aborted(std::uint64_t request_id) {
+  socketio_of(impl_->sio).engineio().request_aborted(request_id);
+}
+
+std::uint32_t Engine::sio_add_namespace(const std::string& name) { return socketio_of(impl_->sio).add_namespace(name); }
+
+void Engine::sio_set_namespace_hooks(std::uint32_t nsp, bool connect, bool events) {
+  socketio_of(impl_->sio).set_hooks(nsp, connect, events);
+}
+
+void Engine::sio_accept(ClientId socket, std::uint32_t nsp) { socketio_of(impl_->sio).accept(socket, nsp); }
+
+void Engine::sio_reject(ClientId socket, std::string data_json) {
+  socketio_of(impl_->sio).reject(socket, std::move(data_json));
+}
+
+void Engine::sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments,
+                      std::int64_t ack_id, bool is_volatile) {
+  socketio_of(impl_->sio).emit(socket, std::move(data_json), std::move(attachments), ack_id, is_volatile);
+}
+
+void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments) {
+  socketio_of(impl_->sio).ack(socket, ack_id, std::move(data_json), std::move(attachments));
+}
+
+void Engine::sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
+                           std::int64_t ack_id, bool is_volatile) {
+  socketio_of(impl_->sio).broadcast(to_selection(std::move(selection)), std::move(data_json), std::move(attachments),
+                                    ack_id, is_volatile);
+}
+
+void Engine::sio_join(ClientId socket, std::vector<std::string> rooms) {
+  socketio_of(impl_->sio).join(socket, std::move(rooms));
+}
+
+void Engine::sio_leave(ClientId socket, std::string room) { socketio_of(impl_->sio).leave(socket, std::move(room)); }
+
+void Engine::sio_disconnect(ClientId socket, bool close) { socketio_of(impl_->sio).disconnect(socket, close); }
+
+void Engine::sio_sockets_join(SioSelection selection, std::vector<std::string> rooms) {
+  socketio_of(impl_->sio).sockets_join(to_selection(std::move(selection)), std::move(rooms));
+}
+
+void Engine::sio_sockets_leave(SioSelection selection, std::vector<std::string> rooms) {
+  socketio_of(impl_->sio).sockets_leave(to_selection(std::move(selection)), std::move(rooms));
+}
+
+void Engine::sio_disconnect_sockets(SioSelection selection, bool close) {
+  socketio_of(impl_->sio).disconnect_sockets(to_selection(std::move(selection)), close);
+}
+
+void Engine::sio_fetch_sockets(std::uint64_t request_id, SioSelection selection) {
+  socketio_of(impl_->sio).fetch_sockets(request_id, to_selection(std::move(selection)));
+}
+
+SocketIoStats Engine::sio_stats() const {
+  sio::Server* s = impl_->sio.load();
+  return s ? s->stats() : SocketIoStats{};
 }
 
 std::uint64_t Engine::connection_count(std::uint32_t channel) const {

@@ -1,5 +1,8 @@
 #include "net/http_upgrade.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cctype>
 
 #include "net/ws_codec.hpp"
@@ -94,12 +97,23 @@ const char* status_text(int status) {
 std::string error_response(int status, std::string_view message) {
   std::string body(message);
   body.push_back('\n');
+  return error_response(status, body, "text/plain; charset=utf-8");
+}
+
+std::string error_response(int status, std::string_view body, std::string_view content_type) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
   if (status == 426) r += "Sec-WebSocket-Version: 13\r\n";
-  r += "Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
-       std::to_string(body.size()) + "\r\n\r\n";
+  r += "Content-Type: ";
+  r += content_type;
+  r += "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   r += body;
   return r;
+}
+
+void send_and_close(int fd, std::string_view response) {
+  [[maybe_unused]] const ssize_t n = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
 }
 
 std::string_view path_of(std::string_view target) {

@@ -21,6 +21,9 @@ UpgradeCheck check_websocket_upgrade(const UpgradeRequest& request);
 std::string switching_protocols_response(std::string_view accept);
 // A complete HTTP/1.1 response that closes the connection; 426 carries Sec-WebSocket-Version.
 std::string error_response(int status, std::string_view message);
+std::string error_response(int status, std::string_view body, std::string_view content_type);
+// Writes a short answer on a fresh non-blocking socket (it fits the send buffer) and closes it.
+void send_and_close(int fd, std::string_view response);
 const char* status_text(int status);
 
 const std::string* find_header(const UpgradeRequest& request, std::string_view name);

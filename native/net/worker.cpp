@@ -89,12 +89,13 @@ void Worker::drain(std::chrono::milliseconds deadline, std::function<void()> don
   draining_ = true;
   drain_deadline_ms_ = now_ms_ + static_cast<std::uint32_t>(deadline.count());
   drain_done_ = std::move(done);
+  for (auto& hook : drain_hooks_) hook();
   for (auto& [id, c] : connections_) c->close(ws::kGoingAway, "server shutting down");
   tick_.cancel();  // re-arms at the drain's faster pace
 }
 
 void Worker::schedule_tick() {
-  tick_.expires_after(std::chrono::milliseconds(draining_ ? 20 : 250));
+  tick_.expires_after(draining_ ? std::chrono::milliseconds(20) : tick_period_);
   tick_.async_wait([this](const boost::system::error_code& ec) {
     if (ec && ec != asio::error::operation_aborted) return;
     if (!ec) on_tick();
@@ -105,6 +106,7 @@ void Worker::schedule_tick() {
 void Worker::on_tick() {
   refresh_clock();
   for (auto& [id, c] : connections_) c->on_tick(now_ms_);
+  for (auto& hook : tick_hooks_) hook(now_ms_);
   if (!draining_) return;
   bool any_open = false;
   for (auto& [id, c] : connections_) {

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -67,6 +68,15 @@ class Worker {
   // or the deadline passed (then the rest are cut).
   void drain(std::chrono::milliseconds deadline, std::function<void()> done);
 
+  // Protocols above the connections (Engine.IO sessions) hang their timers on the thread's one
+  // tick, and their goodbyes on the drain. Register before the thread runs them (on it).
+  void add_tick_hook(std::function<void(std::uint32_t now_ms)> hook) { tick_hooks_.push_back(std::move(hook)); }
+  void add_drain_hook(std::function<void()> hook) { drain_hooks_.push_back(std::move(hook)); }
+  // The tick period; protocols with short heartbeats ask for a finer one.
+  void request_tick_period(std::chrono::milliseconds period) {
+    if (period < tick_period_) tick_period_ = std::max(period, std::chrono::milliseconds(10));
+  }
+
  private:
   void flush_dirty();
   void schedule_tick();
@@ -88,6 +98,9 @@ class Worker {
   bool removal_posted_ = false;
   boost::asio::steady_timer tick_;
   std::unordered_map<ClientId, std::shared_ptr<WsConnection>> connections_;
+  std::vector<std::function<void(std::uint32_t)>> tick_hooks_;
+  std::vector<std::function<void()>> drain_hooks_;
+  std::chrono::milliseconds tick_period_{250};
   bool draining_ = false;
   std::uint32_t drain_deadline_ms_ = 0;
   std::function<void()> drain_done_;

@@ -102,6 +102,13 @@ std::string encode_close_frame(std::uint16_t code, std::string_view reason) {
   return encode_frame(kClose, payload);
 }
 
+std::string_view frame_payload(const std::string& frame, bool* binary) {
+  if (binary) *binary = (static_cast<std::uint8_t>(frame[0]) & 0x0F) == kBinary;
+  const std::uint8_t len7 = static_cast<std::uint8_t>(frame[1]) & 0x7F;
+  const std::size_t header = len7 < 126 ? 2 : (len7 == 126 ? 4 : 10);
+  return std::string_view(frame).substr(header);
+}
+
 SharedFrame make_shared_frame(std::uint8_t opcode, std::string_view payload) {
   return std::make_shared<const std::string>(encode_frame(opcode, payload));
 }

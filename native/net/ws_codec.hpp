@@ -69,6 +69,9 @@ std::string encode_close_frame(std::uint16_t code, std::string_view reason);
 using SharedFrame = std::shared_ptr<const std::string>;
 SharedFrame make_shared_frame(std::uint8_t opcode, std::string_view payload);
 
+// The payload of a frame made by encode_frame, and whether it is binary.
+std::string_view frame_payload(const std::string& frame, bool* binary = nullptr);
+
 bool is_valid_utf8(const std::uint8_t* data, std::size_t size);
 inline bool is_valid_utf8(std::string_view s) {
   return is_valid_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());

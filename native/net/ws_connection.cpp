@@ -29,8 +29,9 @@ WsConnection::WsConnection(Worker& worker, asio::ip::tcp::socket socket, ClientI
 
 WsConnection::~WsConnection() = default;
 
-void WsConnection::start(std::string handshake_response, std::string_view already_read) {
+void WsConnection::start(std::string handshake_response, std::string_view already_read, ws::SharedFrame first) {
   enqueue(std::make_shared<const std::string>(std::move(handshake_response)));
+  if (first) enqueue(std::move(first));
   if (!already_read.empty()) {
     std::string copy(already_read);  // process() unmasks in place
     in_.swap(copy);

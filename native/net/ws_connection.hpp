@@ -36,10 +36,12 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   ClientId id() const { return id_; }
   bool open() const { return !closed_ && !close_sent_; }
   bool finished() const { return closed_; }
+  std::size_t queued_bytes() const { return out_bytes_; }
 
   // Queues the handshake response (or anything already framed), consumes the bytes Node read
   // past the request head, and starts reading.
-  void start(std::string handshake_response, std::string_view already_read);
+  // `first` (optional) goes out right after the response, before anything the peer sent.
+  void start(std::string handshake_response, std::string_view already_read, ws::SharedFrame first = {});
 
   void send(ws::SharedFrame frame);
   void send_message(std::string_view payload, bool binary);

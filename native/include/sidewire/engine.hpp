@@ -38,6 +38,16 @@ struct UpgradeRequest {
   std::string remote_address;
 };
 
+// An HTTP request JS handed over (Socket.IO's long-polling).
+struct HttpRequest {
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool too_large = false;  // the body passed the limit and was not read
+  std::string remote_address;
+};
+
 struct Event {
   enum class Type : std::uint8_t {
     kOpen,      // a connection finished its handshake on `channel`
@@ -99,6 +109,31 @@ struct EngineStats {
   std::vector<ChannelStats> channels;
 };
 
+struct SocketIoConfig {
+  std::string path = "/socket.io/";
+  std::uint32_t ping_interval_ms = 25000;
+  std::uint32_t ping_timeout_ms = 20000;
+  std::uint32_t connect_timeout_ms = 45000;
+  std::uint32_t upgrade_timeout_ms = 10000;
+  std::uint64_t max_http_buffer_size = 1000000;
+  bool polling = true;
+  bool websocket = true;
+  bool allow_upgrades = true;
+  bool dynamic_namespaces = false;
+  bool hooks = false;  // kEioUpgrade / kEioClose wanted
+};
+
+struct SocketIoStats {
+  std::uint64_t sessions = 0;
+  std::uint64_t sockets = 0;
+  struct NamespaceStats {
+    std::string name;
+    std::uint64_t sockets = 0;
+    std::vector<std::pair<std::string, std::uint64_t>> rooms;
+  };
+  std::vector<NamespaceStats> namespaces;
+};
+
 class Engine {
  public:
   Engine(EngineOptions options, std::shared_ptr<EventSink> sink);
@@ -124,6 +159,33 @@ class Engine {
   void close(ClientId client, std::uint16_t code, std::string reason);
   void join(ClientId client, std::string room);
   void leave(ClientId client, std::string room);
+
+  // Socket.IO (see docs/binding-socketio.md for the meaning of each call).
+  void configure_socketio(SocketIoConfig config);
+  ClientId socketio_request(std::uint64_t request_id, HttpRequest request);
+  void socketio_request_aborted(std::uint64_t request_id);
+  std::uint32_t sio_add_namespace(const std::string& name);
+  void sio_set_namespace_hooks(std::uint32_t nsp, bool connect, bool events);
+  void sio_accept(ClientId socket, std::uint32_t nsp);
+  void sio_reject(ClientId socket, std::string data_json);
+  void sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
+                bool is_volatile);
+  void sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
+  struct SioSelection {
+    std::uint32_t nsp = 0;
+    std::vector<std::string> rooms;
+    std::vector<std::string> except;
+  };
+  void sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
+                     std::int64_t ack_id, bool is_volatile);
+  void sio_join(ClientId socket, std::vector<std::string> rooms);
+  void sio_leave(ClientId socket, std::string room);
+  void sio_disconnect(ClientId socket, bool close);
+  void sio_sockets_join(SioSelection selection, std::vector<std::string> rooms);
+  void sio_sockets_leave(SioSelection selection, std::vector<std::string> rooms);
+  void sio_disconnect_sockets(SioSelection selection, bool close);
+  void sio_fetch_sockets(std::uint64_t request_id, SioSelection selection);
+  SocketIoStats sio_stats() const;
 
   std::uint64_t connection_count(std::uint32_t channel) const;
   std::uint64_t room_size(std::uint32_t channel, const std::string& room) const;

@@ -1,0 +1,551 @@
+#include "engineio/server.hpp"
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "engineio/packet.hpp"
+#include "log.hpp"
+#include "net/http_upgrade.hpp"
+
+namespace sidewire::eio {
+
+namespace asio = boost::asio;
+
+namespace {
+const ws::SharedFrame& text_frame(std::string_view payload) {
+  // The few fixed packets, framed once for the life of the process.
+  static const ws::SharedFrame ping = ws::make_shared_frame(ws::kText, "2");
+  static const ws::SharedFrame pong = ws::make_shared_frame(ws::kText, "3");
+  static const ws::SharedFrame noop = ws::make_shared_frame(ws::kText, "6");
+  static const ws::SharedFrame close = ws::make_shared_frame(ws::kText, "1");
+  static const ws::SharedFrame probe = ws::make_shared_frame(ws::kText, "3probe");
+  if (payload == "2") return ping;
+  if (payload == "3") return pong;
+  if (payload == "6") return noop;
+  if (payload == "1") return close;
+  return probe;
+}
+
+constexpr std::uint32_t kClosingGraceMs = 2000;  // a polling client's last GET fetches the close packet
+
+std::string base64url(const std::uint8_t* data, std::size_t size) {
+  std::string s = ws::base64_encode(data, size);
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    else if (c == '/') c = '_';
+  }
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  return s;
+}
+}  // namespace
+
+const char* error_message(Error e) {
+  switch (e) {
+    case Error::kUnknownTransport: return "Transport unknown";
+    case Error::kUnknownSid: return "Session ID unknown";
+    case Error::kBadHandshakeMethod: return "Bad handshake method";
+    case Error::kBadRequest: return "Bad request";
+    case Error::kForbidden: return "Forbidden";
+    case Error::kUnsupportedProtocolVersion: return "Unsupported protocol version";
+  }
+  return "Bad request";
+}
+
+std::string error_body(Error e) {
+  return nlohmann::json{{"code", static_cast<int>(e)}, {"message", error_message(e)}}.dump();
+}
+
+// ---------------------------------------------------------------------------- WsTransport
+
+WsTransport::WsTransport(Worker& worker, boost::asio::ip::tcp::socket socket, ClientId id,
+                         const WsSettings& settings, std::shared_ptr<Session> session)
+    : WsConnection(worker, std::move(socket), id, settings), session_(std::move(session)) {}
+
+void WsTransport::on_message(std::uint8_t opcode, std::string_view payload) {
+  if (auto s = session_) s->on_ws_packet(this, opcode, payload);
+}
+
+void WsTransport::on_closed(std::uint16_t, std::string_view) {
+  if (auto s = std::move(session_)) s->on_ws_closed(this);
+}
+
+// ---------------------------------------------------------------------------- Session
+
+Session::Session(Server& server, Worker& worker, ClientId id, Transport transport)
+    : server_(server), worker_(worker), id_(id), transport_(transport) {
+  opened_at_ = ping_at_ = worker_.now_ms();
+}
+
+bool Session::writable() const {
+  if (closed_) return false;
+  if (transport_ == Transport::kWebSocket) return ws_ && ws_->open() && ws_->queued() == 0;
+  return held_get_ != 0;
+}
+
+void Session::send(const ws::SharedFrame& frame) {
+  if (closed_) return;
+  if (transport_ == Transport::kWebSocket) {
+    if (ws_) ws_->send(frame);
+    return;
+  }
+  queue_.push_back(frame);
+  if (held_get_ && !flush_posted_) {
+    // Coalesce what this turn of the loop sends into one response.
+    flush_posted_ = true;
+    asio::post(worker_.io(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      if (self->held_get_) self->flush_poll();
+    });
+  }
+}
+
+void Session::close(std::string_view reason) { close_with(reason, ws::kNormal); }
+
+void Session::close_with(std::string_view reason, std::uint16_t ws_code) {
+  if (closed_) return;
+  closed_ = true;
+  if (probe_) {
+    probe_->detach();
+    probe_->close(ws_code, "");
+    probe_.reset();
+  }
+  if (transport_ == Transport::kWebSocket) {
+    if (ws_) {
+      ws_->detach();
+      ws_->close(ws_code, "");
+      ws_.reset();
+    }
+    server_.forget(*this);
+  } else {
+    queue_.push_back(text_frame("1"));
+    if (held_get_) {
+      flush_poll();
+      server_.forget(*this);
+    } else {
+      closing_ = true;  // the next GET fetches the close packet
+      closing_at_ = worker_.now_ms();
+    }
+  }
+  log().debug("session {} closed: {}", id_, reason);
+  server_.listener().on_close(*this, reason);
+  if (server_.config().hooks) {
+    Event e(Event::Type::kEioClose);
+    e.client = id_;
+    e.data.assign(reason);
+    server_.sink().push(std::move(e));
+  }
+}
+
+void Session::on_packet(char type, bool binary, std::string data) {
+  switch (type) {
+    case kMessage:
+      server_.listener().on_message(*this, binary, std::move(data));
+      return;
+    case kPong:
+      awaiting_pong_ = false;
+      ping_at_ = worker_.now_ms();
+      return;
+    case kPing:  // clients of older revisions ping; answer as the server did then
+      send(ws::make_shared_frame(ws::kText, "3" + data));
+      return;
+    case kClose:
+      close("transport close");
+      return;
+    case kNoop:
+      return;
+    default:
+      log().warn("session {}: unexpected packet type '{}', closing", id_, type);
+      close("parse error");
+  }
+}
+
+void Session::on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_view payload) {
+  if (closed_) return;
+  const bool is_probe = probe_ && from == probe_.get();
+  if (opcode == ws::kBinary) {
+    if (!is_probe) on_packet(kMessage, true, std::string(payload));
+    return;
+  }
+  if (payload.empty() || !is_valid_type(payload[0])) {
+    log().warn("session {}: malformed packet over websocket, closing", id_);
+    if (is_probe) {
+      probe_->detach();
+      probe_->close(ws::kProtocolError, "");
+      probe_.reset();
+    } else {
+      close("parse error");
+    }
+    return;
+  }
+  const char type = payload[0];
+  const std::string_view data = payload.substr(1);
+  if (is_probe) {
+    if (type == kPing && data == "probe") {
+      probe_->send(text_frame("3probe"));
+      upgrading_ = true;
+      // Release the held GET so the client can pause polling and send the upgrade packet.
+      if (held_get_) {
+        queue_.push_back(text_frame("6"));
+        flush_poll();
+      }
+    } else if (type == kUpgrade && upgrading_) {
+      finish_upgrade();
+    }
+    return;
+  }
+  on_packet(type, false, std::string(data));
+}
+
+void Session::finish_upgrade() {
+  ws_ = std::move(probe_);
+  transport_ = Transport::kWebSocket;
+  upgrading_ = false;
+  for (const auto& f : queue_) ws_->send(f);
+  queue_.clear();
+  std::vector<ws::SharedFrame>().swap(queue_);
+  if (held_get_) {
+    queue_.push_back(text_frame("6"));
+    flush_poll();
+    queue_.clear();
+  }
+  log().debug("session {} upgraded to websocket", id_);
+  if (server_.config().hooks) {
+    Event e(Event::Type::kEioUpgrade);
+    e.client = id_;
+    e.data = "websocket";
+    server_.sink().push(std::move(e));
+  }
+}
+
+void Session::on_ws_closed(WsTransport* from) {
+  if (probe_ && from == probe_.get()) {
+    probe_.reset();
+    upgrading_ = false;
+    return;
+  }
+  if (ws_ && from == ws_.get()) {
+    ws_.reset();
+    close("transport close");
+  }
+}
+
+void Session::on_poll(std::uint64_t request_id) {
+  if (held_get_) {
+    // A second concurrent GET: refused, and the session is closed (the first GET gets "1").
+    log().warn("session {}: overlapping poll requests, closing", id_);
+    server_.respond_error(request_id, Error::kBadRequest);
+    close("transport error");
+    return;
+  }
+  held_get_ = request_id;
+  server_.hold(*this, request_id);
+  if (upgrading_) queue_.push_back(text_frame("6"));
+  if (!queue_.empty()) flush_poll();
+}
+
+void Session::flush_poll() {
+  std::string body;
+  for (const auto& f : queue_) {
+    bool binary = false;
+    const std::string_view payload = ws::frame_payload(*f, &binary);
+    append_to_payload(body, payload, binary);
+  }
+  queue_.clear();
+  if (queue_.capacity() > 16) std::vector<ws::SharedFrame>().swap(queue_);
+  const std::uint64_t request = held_get_;
+  held_get_ = 0;
+  server_.release(*this, request);
+  server_.respond(request, 200, "text/plain; charset=UTF-8", std::move(body));
+  if (closing_) {
+    closing_ = false;
+    server_.forget(*this);
+  }
+}
+
+void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_large) {
+  if (too_large) {
+    log().warn("session {}: POST body over maxHttpBufferSize ({} bytes), closing", id_, server_.config().max_payload);
+    server_.respond(request_id, 413, "text/plain; charset=UTF-8", "");
+    close("transport error");
+    return;
+  }
+  std::vector<Packet> packets;
+  if (!decode_payload(body, packets)) {
+    log().warn("session {}: malformed polling payload, closing", id_);
+    server_.respond_error(request_id, Error::kBadRequest);
+    close("parse error");
+    return;
+  }
+  server_.respond(request_id, 200, "text/html", "ok");
+  for (auto& p : packets) {
+    if (closed_) break;
+    on_packet(p.type, p.binary, std::move(p.data));
+  }
+}
+
+void Session::tick(std::uint32_t now) {
+  if (closed_) {
+    if (closing_ && now - closing_at_ >= kClosingGraceMs) {
+      closing_ = false;
+      server_.forget(*this);
+    }
+    return;
+  }
+  const Config& c = server_.config();
+  if (probe_ && now - probe_at_ >= c.upgrade_timeout_ms) {
+    log().info("session {}: upgrade not completed within {} ms, dropping the probe", id_, c.upgrade_timeout_ms);
+    probe_->detach();
+    probe_->close(ws::kNormal, "");
+    probe_.reset();
+    upgrading_ = false;
+  }
+  if (!established_ && now - opened_at_ >= c.connect_timeout_ms) {
+    log().info("session {}: no namespace joined within {} ms, closing", id_, c.connect_timeout_ms);
+    close("forced close");
+    return;
+  }
+  if (awaiting_pong_) {
+    if (now - ping_at_ >= c.ping_timeout_ms) {
+      log().info("session {}: no pong within {} ms, closing", id_, c.ping_timeout_ms);
+      close("ping timeout");
+    }
+  } else if (now - ping_at_ >= c.ping_interval_ms) {
+    awaiting_pong_ = true;
+    ping_at_ = now;
+    send(text_frame("2"));
+  }
+}
+
+// ---------------------------------------------------------------------------- Server
+
+Server::Server(Config config, std::vector<Worker*> workers, std::shared_ptr<EventSink> sink, Listener& listener)
+    : workers_(std::move(workers)), sink_(std::move(sink)), listener_(listener) {
+  std::random_device rd;
+  for (int i = 0; i < 32; ++i) secret_.push_back(static_cast<char>(rd()));
+  for (std::size_t i = 0; i < workers_.size(); ++i) per_worker_.push_back(std::make_unique<PerWorker>());
+  reconfigure(config);
+  for (Worker* w : workers_) {
+    PerWorker* pw = per_worker_[w->index()].get();
+    asio::post(w->io(), [this, w, pw] {
+      w->add_tick_hook([pw](std::uint32_t now) {
+        for (auto& [id, s] : pw->sessions) s->tick(now);
+      });
+      w->add_drain_hook([pw] {
+        for (auto& [id, s] : pw->sessions) s->close_with("server shutting down", ws::kGoingAway);
+      });
+      w->request_tick_period(std::chrono::milliseconds(
+          std::min(config_.ping_interval_ms, config_.ping_timeout_ms) / 4));
+    });
+  }
+}
+
+Server::~Server() = default;
+
+void Server::reconfigure(const Config& config) {
+  config_ = config;
+  if (config_.path.empty() || config_.path.back() != '/') config_.path.push_back('/');
+  ws_settings_.max_payload = config_.max_payload;
+  ws_settings_.ping_interval_ms = 0;  // Engine.IO pings itself
+}
+
+std::string Server::public_id(ClientId id, char tag) const {
+  std::uint8_t raw[15];
+  for (int i = 0; i < 8; ++i) raw[i] = static_cast<std::uint8_t>(id >> (8 * i));
+  std::string keyed = secret_;
+  keyed.push_back(tag);
+  keyed.append(reinterpret_cast<const char*>(raw), 8);
+  std::uint8_t digest[20];
+  ws::sha1(reinterpret_cast<const std::uint8_t*>(keyed.data()), keyed.size(), digest);
+  for (int i = 0; i < 7; ++i) raw[8 + i] = digest[i];
+  return base64url(raw, 15);
+}
+
+bool Server::parse_public_id(std::string_view text, char tag, ClientId& id) const {
+  if (text.size() != 20) return false;
+  std::string b64(text);
+  for (char& c : b64) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+  }
+  std::string raw;
+  if (!ws::base64_decode(b64, raw) || raw.size() != 15) return false;
+  ClientId v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(raw[i]);
+  if (public_id(v, tag) != text) return false;
+  id = v;
+  return true;
+}
+
+bool Server::owns(std::string_view target) const {
+  const std::string_view path = http::path_of(target);
+  const std::string_view base = std::string_view(config_.path).substr(0, config_.path.size() - 1);
+  return path == config_.path || path == base;
+}
+
+int Server::worker_for(std::string_view target) const {
+  const auto sid = http::query_param(http::query_of(target), "sid");
+  ClientId id;
+  if (sid && parse_public_id(*sid, 'e', id)) return static_cast<int>(worker_of(id) % workers_.size());
+  return -1;
+}
+
+ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, ClientId new_id, unsigned worker) {
+  const std::string_view query = http::query_of(request.target);
+  const auto eio = http::query_param(query, "EIO");
+  const auto transport = http::query_param(query, "transport");
+  const auto sid = http::query_param(query, "sid");
+  auto refuse = [&](Error e) {
+    log().warn("engine.io request refused: {} {}: {}", request.method, request.target, error_message(e));
+    respond_error(request_id, e);
+    return ClientId{0};
+  };
+  if (!eio || *eio != "4") return refuse(Error::kUnsupportedProtocolVersion);
+  if (!transport || (*transport != "polling" && *transport != "websocket")) return refuse(Error::kUnknownTransport);
+  if (*transport == "polling" && !config_.polling) return refuse(Error::kUnknownTransport);
+  if (*transport == "websocket") return refuse(Error::kBadRequest);  // websocket needs an upgrade
+  if (sid) {
+    ClientId id;
+    if (!parse_public_id(*sid, 'e', id)) return refuse(Error::kUnknownSid);
+    Worker* w = workers_[worker_of(id) % workers_.size()];
+    asio::post(w->io(), [this, w, request_id, request = std::move(request), id]() mutable {
+      on_request(*w, request_id, std::move(request), id);
+    });
+    return 0;
+  }
+  if (request.method != "GET") return refuse(Error::kBadHandshakeMethod);
+  Worker* w = workers_[worker % workers_.size()];
+  asio::post(w->io(), [this, w, request_id, new_id] {
+    auto session = std::make_shared<Session>(*this, *w, new_id, Session::Transport::kPolling);
+    per_worker_[w->index()]->sessions.emplace(new_id, session);
+    sessions_total_.fetch_add(1, std::memory_order_relaxed);
+    respond(request_id, 200, "text/plain; charset=UTF-8", open_packet(*session));
+  });
+  return new_id;
+}
+
+void Server::on_request(Worker& worker, std::uint64_t request_id, HttpRequest request, ClientId id) {
+  worker.refresh_clock();
+  auto session = find(worker, id);
+  if (!session || (session->closed_ && !session->closing_)) return respond_error(request_id, Error::kUnknownSid);
+  if (session->transport_ != Session::Transport::kPolling) {
+    log().warn("session {}: polling request after the upgrade, refused", id);
+    return respond_error(request_id, Error::kBadRequest);
+  }
+  if (request.method == "GET") return session->on_poll(request_id);
+  if (request.method == "POST") {
+    if (session->closed_) return respond_error(request_id, Error::kUnknownSid);
+    return session->on_post(request_id, request.body, request.too_large);
+  }
+  respond_error(request_id, Error::kBadRequest);
+}
+
+void Server::request_aborted(std::uint64_t request_id) {
+  for (Worker* w : workers_) {
+    asio::post(w->io(), [this, w, request_id] {
+      PerWorker& pw = *per_worker_[w->index()];
+      auto it = pw.held.find(request_id);
+      if (it == pw.held.end()) return;
+      auto session = find(*w, it->second);
+      pw.held.erase(it);
+      if (session && session->held_get_ == request_id) {
+        session->held_get_ = 0;
+        log().info("session {}: poll request closed by the client", session->id_);
+        session->close("transport error");
+      }
+    });
+  }
+}
+
+void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp::socket socket,
+                              const UpgradeRequest& request, const std::string& accept_key) {
+  const std::string_view query = http::query_of(request.target);
+  const auto eio = http::query_param(query, "EIO");
+  const auto transport = http::query_param(query, "transport");
+  const auto sid = http::query_param(query, "sid");
+  auto refuse = [&](Error e) {
+    log().warn("engine.io upgrade refused: {}: {}", request.target, error_message(e));
+    const std::string response = http::error_response(e == Error::kForbidden ? 403 : 400, error_body(e), "application/json");
+    http::send_and_close(socket.release(), response);
+  };
+  if (!eio || *eio != "4") return refuse(Error::kUnsupportedProtocolVersion);
+  if (!transport || *transport != "websocket" || !config_.websocket) return refuse(Error::kUnknownTransport);
+  const std::string response = http::switching_protocols_response(accept_key);
+  if (sid) {
+    ClientId sid_id;
+    if (!parse_public_id(*sid, 'e', sid_id)) return refuse(Error::kUnknownSid);
+    auto session = find(worker, sid_id);
+    if (!session || session->closed_) return refuse(Error::kUnknownSid);
+    if (session->transport_ != Session::Transport::kPolling || session->probe_ || !config_.allow_upgrades) {
+      return refuse(Error::kBadRequest);
+    }
+    auto probe = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings_, session);
+    worker.add(probe);
+    session->probe_ = probe;
+    session->probe_at_ = worker.now_ms();
+    probe->start(response, request.head);
+    return;
+  }
+  auto session = std::make_shared<Session>(*this, worker, id, Session::Transport::kWebSocket);
+  per_worker_[worker.index()]->sessions.emplace(id, session);
+  sessions_total_.fetch_add(1, std::memory_order_relaxed);
+  auto ws = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings_, session);
+  worker.add(ws);
+  session->ws_ = ws;
+  ws->start(response, request.head, ws::make_shared_frame(ws::kText, open_packet(*session)));
+}
+
+std::shared_ptr<Session> Server::find(Worker& worker, ClientId id) {
+  auto& sessions = per_worker_[worker.index()]->sessions;
+  auto it = sessions.find(id);
+  return it == sessions.end() ? nullptr : it->second;
+}
+
+void Server::hold(Session& session, std::uint64_t request_id) {
+  per_worker_[session.worker_.index()]->held[request_id] = session.id_;
+}
+
+void Server::release(Session& session, std::uint64_t request_id) {
+  per_worker_[session.worker_.index()]->held.erase(request_id);
+}
+
+void Server::forget(Session& session) {
+  PerWorker* pw = per_worker_[session.worker_.index()].get();
+  const ClientId id = session.id_;
+  sessions_total_.fetch_sub(1, std::memory_order_relaxed);
+  // Deferred: the caller may be iterating the sessions, or be the session itself.
+  asio::post(session.worker_.io(), [pw, id] { pw->sessions.erase(id); });
+}
+
+void Server::respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body) {
+  Event e(Event::Type::kHttpResponse);
+  e.client = request_id;
+  e.code = static_cast<std::uint16_t>(status);
+  e.text = nlohmann::json{{"Content-Type", content_type}, {"Cache-Control", "no-store"}}.dump();
+  e.data = std::move(body);
+  sink_->push(std::move(e));
+}
+
+void Server::respond_error(std::uint64_t request_id, Error e) {
+  Event ev(Event::Type::kHttpResponse);
+  ev.client = request_id;
+  ev.code = e == Error::kForbidden ? 403 : 400;
+  ev.text = R"({"Content-Type":"application/json"})";
+  ev.data = error_body(e);
+  sink_->push(std::move(ev));
+}
+
+std::string Server::open_packet(const Session& session) const {
+  nlohmann::json upgrades = nlohmann::json::array();
+  if (session.transport_ == Session::Transport::kPolling && config_.websocket && config_.allow_upgrades) {
+    upgrades.push_back("websocket");
+  }
+  return "0" + nlohmann::json{{"sid", public_id(session.id_, 'e')},
+                              {"upgrades", upgrades},
+                              {"pingInterval", config_.ping_interval_ms},
+                              {"pingTimeout", config_.ping_timeout_ms},
+                              {"maxPayload", config_.max_payload}}
+                   .dump();
+}
+
+}  // namespace sidewire::eio

@@ -1,0 +1,190 @@
+// Engine.IO v4 on the engine's threads: sessions, the HTTP long-polling transport (requests
+// handed over by JS, a held GET answered when data or the heartbeat comes), the WebSocket
+// transport, the upgrade from polling, and the heartbeat. The protocol above (Socket.IO)
+// hears about sessions through Listener.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "net/worker.hpp"
+#include "net/ws_connection.hpp"
+#include "sidewire/engine.hpp"
+
+namespace sidewire::eio {
+
+class Server;
+class Session;
+
+// Engine.IO's error codes and their messages (answered as 400 or 403 with a JSON body).
+enum class Error : int {
+  kUnknownTransport = 0,
+  kUnknownSid = 1,
+  kBadHandshakeMethod = 2,
+  kBadRequest = 3,
+  kForbidden = 4,
+  kUnsupportedProtocolVersion = 5,
+};
+const char* error_message(Error e);
+std::string error_body(Error e);
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  virtual void on_message(Session& session, bool binary, std::string data) = 0;
+  virtual void on_close(Session& session, std::string_view reason) = 0;
+};
+
+// Whatever the protocol above keeps per session.
+struct UserData {
+  virtual ~UserData() = default;
+};
+
+// The WebSocket transport of a session (or a probe during an upgrade).
+class WsTransport final : public WsConnection {
+ public:
+  WsTransport(Worker& worker, boost::asio::ip::tcp::socket socket, ClientId id, const WsSettings& settings,
+              std::shared_ptr<Session> session);
+  void detach() { session_.reset(); }
+  std::size_t queued() const { return queued_bytes(); }
+
+ protected:
+  void on_message(std::uint8_t opcode, std::string_view payload) override;
+  void on_closed(std::uint16_t code, std::string_view reason) override;
+
+ private:
+  std::shared_ptr<Session> session_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  enum class Transport : std::uint8_t { kPolling, kWebSocket };
+
+  Session(Server& server, Worker& worker, ClientId id, Transport transport);
+
+  ClientId id() const { return id_; }
+  Worker& worker() { return worker_; }
+  Transport transport() const { return transport_; }
+  const char* transport_name() const { return transport_ == Transport::kPolling ? "polling" : "websocket"; }
+  bool is_open() const { return !closed_; }
+  // Can a packet go out now (a held GET, or a WebSocket with an empty queue)? For volatile emits.
+  bool writable() const;
+
+  // Queues one Engine.IO packet, framed as a WebSocket frame (polling unwraps it).
+  void send(const ws::SharedFrame& frame);
+  void close(std::string_view reason);
+  void close_with(std::string_view reason, std::uint16_t ws_code);
+
+  // The protocol above marks the session once it is in use (Socket.IO: a namespace connected);
+  // a session left unmarked past connect_timeout is closed.
+  void mark_established() { established_ = true; }
+
+  std::unique_ptr<UserData> user;
+
+ private:
+  friend class Server;
+  friend class WsTransport;
+
+  void on_packet(char type, bool binary, std::string data);
+  void on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_view payload);
+  void on_ws_closed(WsTransport* from);
+  void on_poll(std::uint64_t request_id);
+  void on_post(std::uint64_t request_id, std::string_view body, bool too_large);
+  void flush_poll();
+  void finish_upgrade();
+  void tick(std::uint32_t now);
+
+  Server& server_;
+  Worker& worker_;
+  ClientId id_;
+  Transport transport_;
+  std::shared_ptr<WsTransport> ws_;     // the WebSocket transport, once there is one
+  std::shared_ptr<WsTransport> probe_;  // a WebSocket being probed for the upgrade
+  std::vector<ws::SharedFrame> queue_;  // polling: packets waiting for a GET
+  std::uint64_t held_get_ = 0;          // polling: the request id of the GET being held
+  std::uint32_t opened_at_ = 0;
+  std::uint32_t ping_at_ = 0;           // when the last ping went out (or the session opened)
+  std::uint32_t probe_at_ = 0;
+  std::uint32_t closing_at_ = 0;
+  bool awaiting_pong_ = false;
+  bool upgrading_ = false;   // the probe answered: polling only gets noops now
+  bool established_ = false;
+  bool closing_ = false;     // closed, but a polling client has yet to fetch the close packet
+  bool closed_ = false;
+  bool flush_posted_ = false;
+};
+
+struct Config {
+  std::string path = "/socket.io/";
+  std::uint32_t ping_interval_ms = 25000;
+  std::uint32_t ping_timeout_ms = 20000;
+  std::uint32_t upgrade_timeout_ms = 10000;
+  std::uint32_t connect_timeout_ms = 45000;
+  std::uint64_t max_payload = 1000000;
+  bool polling = true;
+  bool websocket = true;
+  bool allow_upgrades = true;
+  bool hooks = false;  // JS wants kEioUpgrade / kEioClose
+};
+
+class Server {
+ public:
+  Server(Config config, std::vector<Worker*> workers, std::shared_ptr<EventSink> sink, Listener& listener);
+  ~Server();
+
+  const Config& config() const { return config_; }
+  void reconfigure(const Config& config);  // before traffic: timings, transports, hooks
+  EventSink& sink() { return *sink_; }
+  Listener& listener() { return listener_; }
+
+  // Public ids (sid, socket.id): the numeric id and a keyed check, base64url. Unforgeable,
+  // yet decoding needs no table.
+  std::string public_id(ClientId id, char tag) const;
+  bool parse_public_id(std::string_view text, char tag, ClientId& id) const;
+
+  // Is this request target ours (path and query)?
+  bool owns(std::string_view target) const;
+  // The I/O thread a request or upgrade for `target` must go to (its sid's), or -1 for any.
+  int worker_for(std::string_view target) const;
+
+  // A polling request from JS (any thread). Returns the new session's id for a handshake.
+  ClientId handle_request(std::uint64_t request_id, HttpRequest request, ClientId new_id, unsigned worker);
+  void request_aborted(std::uint64_t request_id);
+  // A WebSocket upgrade under our path, already validated as WebSocket (on its I/O thread).
+  void accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp::socket socket,
+                        const UpgradeRequest& request, const std::string& accept_key);
+
+  std::shared_ptr<Session> find(Worker& worker, ClientId id);
+  std::uint64_t session_count() const { return sessions_total_.load(); }
+
+  // For Session:
+  void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body);
+  void respond_error(std::uint64_t request_id, Error e);
+  void forget(Session& session);
+  void hold(Session& session, std::uint64_t request_id);
+  void release(Session& session, std::uint64_t request_id);
+  std::string open_packet(const Session& session) const;
+  const WsSettings& ws_settings() const { return ws_settings_; }
+
+ private:
+  struct PerWorker {
+    std::unordered_map<ClientId, std::shared_ptr<Session>> sessions;
+    std::unordered_map<std::uint64_t, ClientId> held;  // held GET request id → session
+  };
+  void on_request(Worker& worker, std::uint64_t request_id, HttpRequest request, ClientId new_id);
+
+  Config config_;
+  std::vector<Worker*> workers_;
+  std::shared_ptr<EventSink> sink_;
+  Listener& listener_;
+  std::vector<std::unique_ptr<PerWorker>> per_worker_;
+  WsSettings ws_settings_;
+  std::string secret_;
+  std::atomic<std::uint64_t> sessions_total_{0};
+};
+
+}  // namespace sidewire::eio

@@ -1,0 +1,131 @@
+// Socket.IO v5 over Engine.IO sessions: namespaces, sockets, rooms, acks, binary attachments,
+// broadcasts encoded once. Events cross into JS only for namespaces JS listens on.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engineio/server.hpp"
+#include "rooms.hpp"
+#include "sidewire/engine.hpp"
+
+namespace sidewire::sio {
+
+class Server;
+struct Namespace;
+
+// One namespace on one session.
+struct Socket {
+  ClientId id = 0;
+  eio::Session* session = nullptr;
+  Namespace* nsp = nullptr;
+  std::vector<Membership<Socket>> rooms;
+  std::uint32_t everyone = 0;  // slot in the namespace's everyone room
+  std::uint32_t mark = 0;      // broadcast selection stamp
+  bool connected = false;
+  bool js_knows = false;       // a kSioConnect went to JS for it
+
+  std::vector<Membership<Socket>>& memberships() { return rooms; }
+  std::uint32_t& everyone_slot() { return everyone; }
+};
+
+struct Namespace {
+  std::string name;
+  std::uint32_t index = 0;
+  std::atomic<bool> hook_connect{false};
+  std::atomic<bool> hook_events{false};
+  std::atomic<std::uint64_t> sockets{0};
+  std::vector<std::unique_ptr<RoomTable<Socket>>> tables;  // per I/O thread
+  RoomCounts counts;
+};
+
+// What a broadcast (or a utility method) selects: the union of `rooms` (all sockets when
+// empty) minus the members of `except`.
+struct Selection {
+  std::uint32_t nsp = 0;
+  std::vector<std::string> rooms;
+  std::vector<std::string> except;
+};
+
+class Server final : public eio::Listener {
+ public:
+  Server(eio::Config config, std::vector<Worker*> workers, std::shared_ptr<EventSink> sink, Metrics& metrics);
+  ~Server() override;
+
+  eio::Server& engineio() { return *eio_; }
+  void set_dynamic_namespaces(bool on) { dynamic_ = on; }
+
+  // From JS (any thread); the work is posted to the owning I/O thread(s).
+  std::uint32_t add_namespace(const std::string& name);
+  void set_hooks(std::uint32_t nsp, bool connect, bool events);
+  void accept(ClientId socket, std::uint32_t nsp);
+  void reject(ClientId socket, std::string data_json);
+  void emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
+            bool is_volatile);
+  void ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
+  void broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
+                 std::int64_t ack_id, bool is_volatile);
+  void join(ClientId socket, std::vector<std::string> rooms);
+  void leave(ClientId socket, std::string room);
+  void disconnect(ClientId socket, bool close);
+  void sockets_join(Selection selection, std::vector<std::string> rooms);
+  void sockets_leave(Selection selection, std::vector<std::string> rooms);
+  void disconnect_sockets(Selection selection, bool close);
+  void fetch_sockets(std::uint64_t request_id, Selection selection);
+  SocketIoStats stats() const;
+
+  // eio::Listener (I/O thread)
+  void on_message(eio::Session& session, bool binary, std::string data) override;
+  void on_close(eio::Session& session, std::string_view reason) override;
+
+ private:
+  struct PerWorker {
+    std::unordered_map<ClientId, Socket*> sockets;
+    std::unordered_map<ClientId, std::string> pending_names;  // namespace asked for, until connected
+    std::uint32_t epoch = 0;
+  };
+
+ public:
+  struct Outgoing;  // a packet framed once: its header frame and attachment frames
+
+ private:
+  Namespace* namespace_at(std::uint32_t index) const;
+  Namespace* namespace_named(std::string_view name) const;
+  void on_packet(eio::Session& session, int type, std::string nsp, std::int64_t ack_id, std::string data,
+                 std::vector<std::string> attachments);
+  void on_connect(eio::Session& session, std::string_view nsp_name, std::string auth);
+  void complete_connect(Socket& socket, Namespace& nsp);
+  void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
+  Socket* find(Worker& worker, ClientId id);
+  bool send_to(Socket& socket, const Outgoing& out, bool is_volatile);
+
+ public:
+  template <typename F>
+  void select(Worker& worker, const Selection& selection, F&& f);
+
+ private:
+  template <typename F>
+  void on_socket(ClientId id, F&& f);
+  template <typename F>
+  void on_each_worker(F&& f);
+  void count_room(Namespace& nsp, const std::string& room, int delta) { nsp.counts.add(room, delta); }
+
+  std::vector<Worker*> workers_;
+  std::shared_ptr<EventSink> sink_;
+  Metrics& metrics_;
+  std::unique_ptr<eio::Server> eio_;
+  std::vector<std::unique_ptr<PerWorker>> per_worker_;
+  static constexpr std::size_t kMaxNamespaces = 4096;
+  mutable std::mutex namespaces_mutex_;
+  std::vector<std::unique_ptr<Namespace>> namespaces_;  // reserved: never reallocates
+  std::atomic<std::uint32_t> namespace_count_{0};
+  std::atomic<bool> dynamic_{false};
+  std::atomic<std::uint64_t> next_socket_{1};
+};
+
+}  // namespace sidewire::sio
