@@ -118,7 +118,9 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code) {
     }
     server_.forget(*this);
   } else {
-    queue_.push_back(text_frame("1"));
+    // Our close tells the client with a close packet; when the client asked, a noop just
+    // releases its held GET (as engine.io does).
+    queue_.push_back(text_frame(client_asked_ ? "6" : "1"));
     if (held_get_) {
       flush_poll();
       server_.forget(*this);
@@ -150,6 +152,7 @@ void Session::on_packet(char type, bool binary, std::string data) {
       send(ws::make_shared_frame(ws::kText, "3" + data));
       return;
     case kClose:
+      client_asked_ = true;
       close("transport close");
       return;
     case kNoop:

@@ -116,6 +116,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;     // closed, but a polling client has yet to fetch the close packet
   bool closed_ = false;
   bool flush_posted_ = false;
+  bool client_asked_ = false;  // the client sent the close packet
 };
 
 struct Config {
