@@ -27,8 +27,6 @@ const ws::SharedFrame& text_frame(std::string_view payload) {
   return probe;
 }
 
-constexpr std::uint32_t kClosingGraceMs = 2000;  // a polling client's last GET fetches the close packet
-
 std::string base64url(const std::uint8_t* data, std::size_t size) {
   std::string s = ws::base64_encode(data, size);
   for (char& c : s) {
@@ -120,14 +118,12 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code) {
   } else {
     // Our close tells the client with a close packet; when the client asked, a noop just
     // releases its held GET (as engine.io does).
-    queue_.push_back(text_frame(client_asked_ ? "6" : "1"));
+    // The sid is gone at once (as in engine.io): only a GET already held hears about it.
     if (held_get_) {
+      queue_.push_back(text_frame(client_asked_ ? "6" : "1"));
       flush_poll();
-      server_.forget(*this);
-    } else {
-      closing_ = true;  // the next GET fetches the close packet
-      closing_at_ = worker_.now_ms();
     }
+    server_.forget(*this);
   }
   log().debug("session {} closed: {}", id_, reason);
   server_.listener().on_close(*this, reason);
@@ -260,10 +256,6 @@ void Session::flush_poll() {
   held_get_ = 0;
   server_.release(*this, request);
   server_.respond(request, 200, "text/plain; charset=UTF-8", std::move(body));
-  if (closing_) {
-    closing_ = false;
-    server_.forget(*this);
-  }
 }
 
 void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_large) {
@@ -288,13 +280,7 @@ void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_
 }
 
 void Session::tick(std::uint32_t now) {
-  if (closed_) {
-    if (closing_ && now - closing_at_ >= kClosingGraceMs) {
-      closing_ = false;
-      server_.forget(*this);
-    }
-    return;
-  }
+  if (closed_) return;
   const Config& c = server_.config();
   if (probe_ && now - probe_at_ >= c.upgrade_timeout_ms) {
     log().info("session {}: upgrade not completed within {} ms, dropping the probe", id_, c.upgrade_timeout_ms);
@@ -430,16 +416,13 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
 void Server::on_request(Worker& worker, std::uint64_t request_id, HttpRequest request, ClientId id) {
   worker.refresh_clock();
   auto session = find(worker, id);
-  if (!session || (session->closed_ && !session->closing_)) return respond_error(request_id, Error::kUnknownSid);
+  if (!session || session->closed_) return respond_error(request_id, Error::kUnknownSid);
   if (session->transport_ != Session::Transport::kPolling) {
     log().warn("session {}: polling request after the upgrade, refused", id);
     return respond_error(request_id, Error::kBadRequest);
   }
   if (request.method == "GET") return session->on_poll(request_id);
-  if (request.method == "POST") {
-    if (session->closed_) return respond_error(request_id, Error::kUnknownSid);
-    return session->on_post(request_id, request.body, request.too_large);
-  }
+  if (request.method == "POST") return session->on_post(request_id, request.body, request.too_large);
   respond_error(request_id, Error::kBadRequest);
 }
 

@@ -109,11 +109,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint32_t opened_at_ = 0;
   std::uint32_t ping_at_ = 0;           // when the last ping went out (or the session opened)
   std::uint32_t probe_at_ = 0;
-  std::uint32_t closing_at_ = 0;
   bool awaiting_pong_ = false;
   bool upgrading_ = false;   // the probe answered: polling only gets noops now
   bool established_ = false;
-  bool closing_ = false;     // closed, but a polling client has yet to fetch the close packet
   bool closed_ = false;
   bool flush_posted_ = false;
   bool client_asked_ = false;  // the client sent the close packet

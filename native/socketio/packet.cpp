@@ -1,6 +1,6 @@
 #include "socketio/packet.hpp"
 
-#include <nlohmann/json.hpp>
+#include "socketio/json_shape.hpp"
 
 namespace sidewire::sio {
 
@@ -35,7 +35,7 @@ bool parse_packet(std::string_view s, Packet& p, std::string& error, std::uint32
       }
       n = n * 10 + static_cast<std::uint32_t>(s[k] - '0');
     }
-    if (n > max_attachments) {
+    if (n == 0 || n > max_attachments) {
       error = "too many attachments";
       return false;
     }
@@ -68,13 +68,12 @@ bool parse_packet(std::string_view s, Packet& p, std::string& error, std::uint32
   }
   p.data = s.substr(i);
 
+  JsonShape shape;
   switch (p.type) {
     case kConnect:
-      if (!p.data.empty()) {
-        if (p.data.front() != '{' || !nlohmann::json::accept(p.data)) {
-          error = "CONNECT payload must be an object";
-          return false;
-        }
+      if (!p.data.empty() && (!scan_json(p.data, shape) || shape.top != JsonKind::kObject)) {
+        error = "CONNECT payload must be an object";
+        return false;
       }
       return true;
     case kDisconnect:
@@ -84,30 +83,24 @@ bool parse_packet(std::string_view s, Packet& p, std::string& error, std::uint32
       }
       return true;
     case kEvent:
-    case kBinaryEvent: {
-      if (p.data.empty() || p.data.front() != '[') {
-        error = "EVENT payload must be an array";
-        return false;
-      }
-      const auto json = nlohmann::json::parse(p.data, nullptr, false);
-      if (json.is_discarded() || !json.is_array() || json.empty()) {
+    case kBinaryEvent:
+      if (!scan_json(p.data, shape) || shape.top != JsonKind::kArray || shape.empty) {
         error = "EVENT payload must be a non-empty JSON array";
         return false;
       }
-      const auto& name = json.front();
-      if (!(name.is_number() || (name.is_string() && !is_reserved_event(name.get_ref<const std::string&>())))) {
+      if (!(shape.first == JsonKind::kNumber ||
+            (shape.first == JsonKind::kString && !is_reserved_event(shape.first_string)))) {
         error = "invalid event name";
         return false;
       }
       return true;
-    }
     case kAck:
     case kBinaryAck:
       if (p.ack_id < 0) {
         error = "ACK without an id";
         return false;
       }
-      if (p.data.empty() || p.data.front() != '[' || !nlohmann::json::accept(p.data)) {
+      if (!scan_json(p.data, shape) || shape.top != JsonKind::kArray) {
         error = "ACK payload must be an array";
         return false;
       }
