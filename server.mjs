@@ -1,5 +1,5 @@
-// sidewire custom Next.js server: Next.js pages and sidewire WebSocket channels
-// share one HTTP port.
+// sidewire custom Next.js server: Next.js pages, sidewire WebSocket channels and the
+// Socket.IO server share one HTTP port.
 //
 //   PORT                (default 3000)
 //   HOSTNAME            (default localhost)
@@ -31,6 +31,13 @@
 //   Before Next has attached its listener (no HTTP request served yet, e.g. an HMR
 //   client reconnecting to a freshly restarted dev server) we use the same handler via
 //   app.upgradeHandler, and fall back to app.getUpgradeHandler() if that getter is gone.
+//
+// Socket.IO (sidewire's socket.io-compatible Server, on the same engine) is not attached to
+// the http server: io.attach() would wrap the 'request' listeners and add a second 'upgrade'
+// listener. Instead the request handler gives /socket.io/ requests (Engine.IO long-polling,
+// CORS preflights, the client bundle) to io.handleRequest() before Next sees them, and the one
+// 'upgrade' listener's engine.handleUpgrade() takes WebSocket upgrades under /socket.io/ as well
+// as /ws/. API routes reach the server with getServer() (e.g. getServer().to(room).emit(...)).
 import http from 'node:http';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
@@ -39,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 import next from 'next';
 
 const require = createRequire(import.meta.url);
-const { Engine } = require('./js/index.js');
+const { Engine, Server } = require('./js/index.js');
 
 const repoRoot = path.dirname(fileURLToPath(import.meta.url));
 const appDir = path.join(repoRoot, 'examples', 'ticketing');
@@ -61,6 +68,10 @@ const handle = app.getRequestHandler();
 
 const engine = new Engine({ logLevel: process.env.SIDEWIRE_LOG_LEVEL || 'info' });
 engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true });
+
+// The process's Socket.IO server (getServer() in API routes). A namespace nobody listens to
+// runs entirely in the engine; add io.on('connection', ...) / io.of(...) handlers here.
+const io = new Server({ engine });
 
 let nextPublicUpgrade; // app.getUpgradeHandler(): a no-op in Next 16, kept as last resort
 
@@ -102,6 +113,7 @@ const server = http.createServer({ headersTimeout, requestTimeout: Math.max(3000
         status: shuttingDown ? 'shutting_down' : 'ok',
         uptime: Math.round(uptimeSeconds() * 1000) / 1000,
         connections: engine.stats(),
+        socketio: io.stats(),
       });
     } catch (err) {
       res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -116,6 +128,7 @@ const server = http.createServer({ headersTimeout, requestTimeout: Math.max(3000
     res.end(req.method === 'HEAD' ? undefined : body);
     return;
   }
+  if (io.handleRequest(req, res)) return; // /socket.io/...
   handle(req, res).catch((err) => {
     console.error('[sidewire] request failed:', err);
     if (!res.headersSent) res.statusCode = 500;
@@ -150,7 +163,7 @@ server.on('clientError', (err, socket) => {
   socket.destroy();
 });
 
-// The only 'upgrade' listener on the real server.
+// The only 'upgrade' listener on the real server: /ws/... and /socket.io/... go to the engine.
 server.on('upgrade', (req, socket, head) => {
   let taken = false;
   try {
@@ -191,8 +204,11 @@ async function shutdown(signal) {
   // engine connections keep running while the engine drains.
   const serverClosed = new Promise((resolve) => server.close(() => resolve()));
 
+  // The engine closes every connection (channels and Socket.IO sessions alike, without a
+  // Socket.IO DISCONNECT packet, so socket.io clients reconnect to the next process); the
+  // Socket.IO server hears its sockets go and lets go of the engine.
   try {
-    await engine.close({ drainMs });
+    await Promise.all([engine.close({ drainMs }), io.close()]);
   } catch (err) {
     failed = true;
     console.error('[sidewire] engine.close failed:', err);
@@ -247,4 +263,5 @@ if (!shuttingDown) {
   console.log(`> sidewire ready (${dev ? 'development' : 'production'})`);
   console.log(`>   http://${shownHost}:${shownPort}`);
   console.log(`>   ws://${shownHost}:${shownPort}/ws/fabric`);
+  console.log(`>   http://${shownHost}:${shownPort}${io.path()}/ (Socket.IO)`);
 }

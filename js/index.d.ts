@@ -1,6 +1,7 @@
 /// <reference types="node" />
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { ParsedUrlQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
 
 export type Payload = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -111,3 +112,392 @@ export declare class Engine extends EventEmitter {
 
 /** The engine the custom server created in this process; throws when there is none. */
 export declare function getEngine(): Engine;
+
+// ==================================================================================== Socket.IO
+// socket.io 4.x's server API (js/socketio): the same generics as socket.io's typings, so that
+// `import { Server } from 'sidewire'` ports typed code unchanged.
+
+export interface EventsMap {
+  [event: string]: any;
+}
+
+export interface DefaultEventsMap {
+  [event: string]: (...args: any[]) => void;
+}
+
+export type EventNames<Map extends EventsMap> = keyof Map & (string | symbol);
+export type EventParams<Map extends EventsMap, Ev extends EventNames<Map>> = Parameters<Map[Ev]>;
+
+type IsAny<T> = 0 extends 1 & T ? true : false;
+type IfAny<T, Yes = true, No = false> = IsAny<T> extends true ? Yes : No;
+
+export type Last<T extends readonly unknown[]> = T extends readonly [infer E]
+  ? E
+  : T extends readonly [unknown, ...infer Tail]
+    ? Last<Tail>
+    : T extends ReadonlyArray<infer E>
+      ? E
+      : never;
+export type AllButLast<T extends any[]> = T extends [...infer H, infer _L] ? H : any[];
+export type FirstNonErrorTuple<T extends unknown[]> = T[0] extends Error ? T[1] : T[0];
+export type FirstNonErrorArg<T> = T extends (...args: infer P) => any ? FirstNonErrorTuple<P> : any;
+type LooseParameters<T> = T extends (...args: infer P) => any ? P : never;
+
+/** Events whose last parameter is an acknowledgement callback. */
+export type EventNamesWithAck<Map extends EventsMap, K extends EventNames<Map> = EventNames<Map>> = IfAny<
+  Last<Parameters<Map[K]>> | Map[K],
+  K,
+  K extends (Parameters<Map[K]> extends never[] ? never : Last<Parameters<Map[K]>> extends (...args: any[]) => any ? K : never)
+    ? K
+    : never
+>;
+/** Events without an acknowledgement callback. */
+export type EventNamesWithoutAck<Map extends EventsMap, K extends EventNames<Map> = EventNames<Map>> = IfAny<
+  Last<Parameters<Map[K]>> | Map[K],
+  K,
+  K extends (Parameters<Map[K]> extends never[] ? K : never)
+    ? K
+    : K extends (Last<Parameters<Map[K]>> extends (...args: any[]) => any ? never : K)
+      ? K
+      : never
+>;
+/** Acknowledged events whose callback takes an Error first (after timeout()). */
+export type EventNamesWithError<Map extends EventsMap, K extends EventNamesWithAck<Map> = EventNamesWithAck<Map>> = IfAny<
+  Last<Parameters<Map[K]>> | Map[K],
+  K,
+  K extends (LooseParameters<Last<Parameters<Map[K]>>>[0] extends Error ? K : never) ? K : never
+>;
+export type RemoveAcknowledgements<E extends EventsMap> = { [K in EventNamesWithoutAck<E>]: E[K] };
+
+type PrependTimeoutError<T extends any[]> = {
+  [K in keyof T]: T[K] extends (...args: infer P) => infer R ? (P[0] extends Error ? T[K] : (err: Error, ...args: P) => R) : T[K];
+};
+type MultiplyArray<T extends unknown[]> = { [K in keyof T]: T[K][] };
+type InferFirstAndPreserveLabel<T extends any[]> = T extends [any, ...infer R] ? (T extends [...infer H, ...R] ? H : never) : never;
+type ExpectMultipleResponses<T extends any[]> = {
+  [K in keyof T]: T[K] extends (...args: infer P) => infer R
+    ? P extends [Error]
+      ? (err: Error) => R
+      : P extends [Error, ...infer Rest]
+        ? (err: Error, ...args: InferFirstAndPreserveLabel<MultiplyArray<Rest>>) => R
+        : P extends []
+          ? () => R
+          : (...args: InferFirstAndPreserveLabel<MultiplyArray<P>>) => R
+    : T[K];
+};
+/** After timeout(): each acknowledgement callback takes an Error first. */
+export type DecorateAcknowledgements<E> = {
+  [K in keyof E]: E[K] extends (...args: infer P) => infer R ? (...args: PrependTimeoutError<P>) => R : E[K];
+};
+/** Broadcasts: each acknowledgement callback receives one response per client. */
+export type DecorateAcknowledgementsWithMultipleResponses<E> = {
+  [K in keyof E]: E[K] extends (...args: infer P) => infer R ? (...args: ExpectMultipleResponses<P>) => R : E[K];
+};
+export type DecorateAcknowledgementsWithTimeoutAndMultipleResponses<E> = {
+  [K in keyof E]: E[K] extends (...args: infer P) => infer R ? (...args: ExpectMultipleResponses<PrependTimeoutError<P>>) => R : E[K];
+};
+
+type ReservedOrUserEventNames<Reserved extends EventsMap, User extends EventsMap> = EventNames<Reserved> | EventNames<User>;
+type FallbackToUntypedListener<T> = [T] extends [never] ? (...args: any[]) => void | Promise<void> : T;
+type ReservedOrUserListener<Reserved extends EventsMap, User extends EventsMap, Ev extends ReservedOrUserEventNames<Reserved, User>> =
+  FallbackToUntypedListener<Ev extends EventNames<Reserved> ? Reserved[Ev] : Ev extends EventNames<User> ? User[Ev] : never>;
+
+export interface TypedEventBroadcaster<EmitEvents extends EventsMap> {
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+}
+
+/** EventEmitter whose listeners and emits are typed (socket.io's StrictEventEmitter). */
+export declare abstract class StrictEventEmitter<
+  ListenEvents extends EventsMap,
+  EmitEvents extends EventsMap,
+  ReservedEvents extends EventsMap = {},
+> extends EventEmitter implements TypedEventBroadcaster<EmitEvents> {
+  on<Ev extends ReservedOrUserEventNames<ReservedEvents, ListenEvents>>(ev: Ev, listener: ReservedOrUserListener<ReservedEvents, ListenEvents, Ev>): this;
+  once<Ev extends ReservedOrUserEventNames<ReservedEvents, ListenEvents>>(ev: Ev, listener: ReservedOrUserListener<ReservedEvents, ListenEvents, Ev>): this;
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  listeners<Ev extends ReservedOrUserEventNames<ReservedEvents, ListenEvents>>(event: Ev): ReservedOrUserListener<ReservedEvents, ListenEvents, Ev>[];
+}
+
+export type Room = string;
+export type SocketId = string;
+
+export type DisconnectReason =
+  | 'transport error'
+  | 'transport close'
+  | 'forced close'
+  | 'ping timeout'
+  | 'parse error'
+  | 'server shutting down'
+  | 'forced server close'
+  | 'client namespace disconnect'
+  | 'server namespace disconnect';
+
+export interface Handshake {
+  headers: IncomingHttpHeaders;
+  time: string;
+  address: string;
+  xdomain: boolean;
+  secure: boolean;
+  issued: number;
+  url: string;
+  query: ParsedUrlQuery;
+  auth: { [key: string]: any };
+}
+
+export interface ExtendedError extends Error {
+  data?: any;
+}
+
+export type Event = [string, ...any[]];
+
+export interface CorsOptions {
+  origin?: boolean | string | RegExp | Array<string | RegExp> | ((origin: string | undefined, callback: (err: Error | null, origin?: boolean | string | RegExp | Array<string | RegExp>) => void) => void);
+  methods?: string | string[];
+  allowedHeaders?: string | string[];
+  exposedHeaders?: string | string[];
+  credentials?: boolean;
+  maxAge?: number;
+}
+
+export interface ServerOptions {
+  /** Default '/socket.io'. */
+  path: string;
+  /** Serve the socket.io-client bundle at <path>/socket.io.js etc. Default true. */
+  serveClient: boolean;
+  /** Default 25000. */
+  pingInterval: number;
+  /** Default 20000. */
+  pingTimeout: number;
+  /** Largest polling body / message in bytes. Default 1e6. */
+  maxHttpBufferSize: number;
+  /** A session that joins no namespace within this is closed. Default 45000. */
+  connectTimeout: number;
+  /** Default 10000. */
+  upgradeTimeout: number;
+  /** Default ['polling', 'websocket']. */
+  transports: Array<'polling' | 'websocket'>;
+  /** Default true. */
+  allowUpgrades: boolean;
+  cors: CorsOptions;
+  /** The sidewire Engine to run on. Default: the process engine (getEngine()) if free, else a new one. */
+  engine: Engine;
+  /** Accepted for compatibility; child namespaces are kept. */
+  cleanupEmptyChildNamespaces: boolean;
+}
+
+type ParentNspNameMatchFn = (name: string, auth: { [key: string]: any }, fn: (err: Error | null, success: boolean) => void) => void;
+
+export interface NamespaceReservedEventsMap<ListenEvents extends EventsMap, EmitEvents extends EventsMap, ServerSideEvents extends EventsMap, SocketData> {
+  connect: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
+  connection: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
+}
+
+export interface ServerReservedEventsMap<ListenEvents extends EventsMap, EmitEvents extends EventsMap, ServerSideEvents extends EventsMap, SocketData>
+  extends NamespaceReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
+  new_namespace: (namespace: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
+}
+
+export interface SocketReservedEventsMap {
+  disconnect: (reason: DisconnectReason, description?: any) => void;
+  disconnecting: (reason: DisconnectReason, description?: any) => void;
+  error: (err: Error) => void;
+}
+
+export interface SocketIoStats {
+  sessions: number;
+  sockets: number;
+  namespaces: Record<string, { sockets: number; rooms: Record<string, number> }>;
+}
+
+export declare class Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>, ServerReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
+  /** The main namespace ('/'). */
+  readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** The sidewire Engine this server runs on. */
+  readonly engine: Engine;
+  httpServer: HttpServer | null;
+  constructor(opts?: Partial<ServerOptions>);
+  constructor(srv?: HttpServer | number, opts?: Partial<ServerOptions>);
+  constructor(srv: undefined | Partial<ServerOptions> | HttpServer | number, opts?: Partial<ServerOptions>);
+  serveClient(v: boolean): this;
+  serveClient(): boolean;
+  path(v: string): this;
+  path(): string;
+  connectTimeout(v: number): this;
+  connectTimeout(): number;
+  /** Custom adapters are not supported: throws when given one. */
+  adapter(): undefined;
+  listen(srv: HttpServer | number, opts?: Partial<ServerOptions>): this;
+  attach(srv: HttpServer | number, opts?: Partial<ServerOptions>): this;
+  /** For servers that route requests themselves: true when the request was under `path` and is answered. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  of(
+    name: string | RegExp | ParentNspNameMatchFn,
+    fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
+  ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  close(fn?: (err?: Error) => void): Promise<void>;
+  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: ExtendedError) => void) => void): this;
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  send(...args: EventParams<EmitEvents, 'message'>): this;
+  write(...args: EventParams<EmitEvents, 'message'>): this;
+  /** Single process: no other servers receive it, and local listeners are not called (as socket.io's default adapter). */
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>): boolean;
+  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(ev: Ev, ...args: AllButLast<EventParams<ServerSideEvents, Ev>>): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]>;
+  /** @deprecated use fetchSockets() */
+  allSockets(): Promise<Set<SocketId>>;
+  compress(compress: boolean): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  get volatile(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  get local(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  timeout(timeout: number): BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData>;
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>;
+  socketsJoin(room: Room | Room[]): void;
+  socketsLeave(room: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+  /** sidewire extension: the engine's Socket.IO counters. */
+  stats(): SocketIoStats;
+}
+
+export declare class Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>, NamespaceReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
+  readonly name: string;
+  /** Live sockets of this namespace (kept while it has 'connection' listeners or middleware). */
+  readonly sockets: Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
+  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  _ids: number;
+  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: ExtendedError) => void) => void): this;
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  send(...args: EventParams<EmitEvents, 'message'>): this;
+  write(...args: EventParams<EmitEvents, 'message'>): this;
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>): boolean;
+  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(ev: Ev, ...args: AllButLast<EventParams<ServerSideEvents, Ev>>): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]>;
+  /** @deprecated use fetchSockets() */
+  allSockets(): Promise<Set<SocketId>>;
+  compress(compress: boolean): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  get volatile(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  get local(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  timeout(timeout: number): BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData>;
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>;
+  socketsJoin(room: Room | Room[]): void;
+  socketsLeave(room: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+}
+
+/** socket.conn: the Engine.IO session under one or more sockets. */
+export interface SocketConn extends EventEmitter {
+  /** sidewire's numeric session id (the Engine.IO sid itself stays in the engine). */
+  readonly id: number;
+  readonly protocol: 4;
+  readonly readyState: 'open' | 'closed';
+  readonly transport: { readonly name: 'polling' | 'websocket' };
+  readonly remoteAddress: string;
+  readonly request: SocketRequest;
+  on(event: 'upgrade', listener: (transport: { name: 'polling' | 'websocket' }) => void): this;
+  on(event: 'close', listener: (reason: string) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Closes the session (every socket on it). */
+  close(): this;
+}
+
+/** What is kept of the request that created the session. */
+export interface SocketRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: { remoteAddress: string; encrypted: boolean };
+  readonly connection: { remoteAddress: string; encrypted: boolean };
+}
+
+export declare class Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends StrictEventEmitter<ListenEvents, EmitEvents, SocketReservedEventsMap> {
+  readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents>;
+  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  readonly id: SocketId;
+  readonly recovered: boolean;
+  readonly handshake: Handshake;
+  data: SocketData;
+  connected: boolean;
+  get disconnected(): boolean;
+  get request(): SocketRequest;
+  get conn(): SocketConn;
+  /** The rooms of this socket (its own id included). */
+  get rooms(): Set<Room>;
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>>;
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  send(...args: EventParams<EmitEvents, 'message'>): this;
+  write(...args: EventParams<EmitEvents, 'message'>): this;
+  join(rooms: Room | Array<Room>): Promise<void> | void;
+  leave(room: string): Promise<void> | void;
+  disconnect(close?: boolean): this;
+  compress(compress: boolean): this;
+  get volatile(): this;
+  get broadcast(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  get local(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+  timeout(timeout: number): Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData>;
+  use(fn: (event: Event, next: (err?: Error) => void) => void): this;
+  onAny(listener: (...args: any[]) => void): this;
+  prependAny(listener: (...args: any[]) => void): this;
+  offAny(listener?: (...args: any[]) => void): this;
+  listenersAny(): ((...args: any[]) => void)[];
+  onAnyOutgoing(listener: (...args: any[]) => void): this;
+  prependAnyOutgoing(listener: (...args: any[]) => void): this;
+  offAnyOutgoing(listener?: (...args: any[]) => void): this;
+  listenersAnyOutgoing(): ((...args: any[]) => void)[];
+}
+
+export declare class BroadcastOperator<EmitEvents extends EventsMap, SocketData> implements TypedEventBroadcaster<EmitEvents> {
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData>;
+  get volatile(): BroadcastOperator<EmitEvents, SocketData>;
+  get local(): BroadcastOperator<EmitEvents, SocketData>;
+  timeout(timeout: number): BroadcastOperator<DecorateAcknowledgements<EmitEvents>, SocketData>;
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  emitWithAck<Ev extends EventNamesWithError<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>>;
+  /** @deprecated use fetchSockets() */
+  allSockets(): Promise<Set<SocketId>>;
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]>;
+  socketsJoin(room: Room | Room[]): void;
+  socketsLeave(room: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+}
+
+export declare class RemoteSocket<EmitEvents extends EventsMap, SocketData> implements TypedEventBroadcaster<EmitEvents> {
+  readonly id: SocketId;
+  readonly handshake: Handshake;
+  readonly rooms: Set<Room>;
+  readonly data: SocketData;
+  timeout(timeout: number): BroadcastOperator<DecorateAcknowledgements<EmitEvents>, SocketData>;
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  join(room: Room | Room[]): void;
+  leave(room: Room): void;
+  disconnect(close?: boolean): this;
+}
+
+/** The Socket.IO server of this process (for API routes); throws when there is none. */
+export declare function getServer<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+>(): Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;

@@ -182,7 +182,9 @@ class Engine extends EventEmitter {
     this._pending = new Map();
     this._closing = null;
     this._resolveClose = null;
-    this._socketio = null;
+    this._socketio = null; // event handler of the Socket.IO Server (js/socketio/server.js)
+    this._sioServer = null;
+    this._attached = new WeakSet();
     if (options.global !== false) globalThis[ENGINE_KEY] = this;
   }
 
@@ -207,7 +209,13 @@ class Engine extends EventEmitter {
     const url = req.url || '/';
     const q = url.indexOf('?');
     const pathname = q >= 0 ? url.slice(0, q) : url;
-    if (!pathname.startsWith(this.options.wsPrefix)) return false;
+    if (!pathname.startsWith(this.options.wsPrefix)) {
+      // Socket.IO's path (/socket.io/) while a Server is attached: its CORS check, then adopt.
+      const io = this._sioServer;
+      if (!io || !io._ownsUpgrade(pathname)) return false;
+      io._handleUpgrade(req, socket, head);
+      return true;
+    }
     const channel = this._channels.get(pathname);
     if (channel && channel.authorize) {
       // Hold the socket still while the app decides; bytes that arrive meanwhile are handed over.
@@ -263,10 +271,13 @@ class Engine extends EventEmitter {
     if (channel && channel._tracksClients()) this._pending.set(id, { channel, req });
     // The engine holds its own descriptor now; Node closes its copy and lets go.
     socket.destroy();
+    return id;
   }
 
   /** Adds an 'upgrade' listener to an http.Server that takes the engine's paths only. */
   attach(server) {
+    if (this._attached.has(server)) return this; // once per server (a Socket.IO Server attaches too)
+    this._attached.add(server);
     server.on('upgrade', (req, socket, head) => {
       if (this.handleUpgrade(req, socket, head)) return;
       if (server.listenerCount('upgrade') === 1) refuseSocket(socket, 404, 'not found');
@@ -380,4 +391,9 @@ function getEngine() {
   return engine;
 }
 
-module.exports = { Engine, Channel, Client, getEngine };
+// Required here, after the classes above: the Socket.IO layer requires this file lazily.
+const { Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer } = require('./socketio/index.js');
+
+module.exports = {
+  Engine, Channel, Client, getEngine, Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer,
+};

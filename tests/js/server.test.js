@@ -4,8 +4,9 @@
 const net = require('node:net');
 const { startServerProcess } = require('./helpers/server-process');
 const {
-  open, messages, silent, closed, rawExchange, upgradeRequest, sleep, WebSocket,
+  open, messages, silent, closed, rawExchange, upgradeRequest, sleep, waitFor, WebSocket,
 } = require('./helpers/ws');
+const { io: ioClient } = require('socket.io-client');
 
 describe('server.mjs: Next.js and the engine on one port', () => {
   let srv;
@@ -91,7 +92,42 @@ describe('server.mjs: Next.js and the engine on one port', () => {
     expect(srv.output().stderr + srv.output().stdout).toMatch(/client error .*ERR_HTTP_REQUEST_TIMEOUT -> 408/);
   });
 
+  test('Socket.IO on the same port: polling upgraded to WebSocket, client bundle, /health', async () => {
+    const c = ioClient(srv.url('/'), { reconnection: false, forceNew: true });
+    try {
+      await new Promise((resolve, reject) => {
+        c.once('connect', resolve);
+        c.once('connect_error', reject);
+      });
+      await waitFor(() => c.io.engine.transport.name === 'websocket', 5000);
+      const health = await (await fetch(srv.url('/health'))).json();
+      expect(health.socketio.sessions).toBeGreaterThanOrEqual(1);
+      expect(health.socketio.namespaces['/'].sockets).toBeGreaterThanOrEqual(1);
+      const bundle = await fetch(srv.url('/socket.io/socket.io.min.js'));
+      expect(bundle.status).toBe(200);
+      expect(bundle.headers.get('etag')).toBeTruthy();
+      await bundle.arrayBuffer();
+      // The channel keeps working next to it.
+      const a = await open(srv.wsUrl('/ws/fabric?documentId=mixed'));
+      const b = await open(srv.wsUrl('/ws/fabric?documentId=mixed'));
+      const toB = messages(b, 1);
+      a.send('together');
+      expect((await toB)[0][0]).toBe('together');
+      a.close();
+      b.close();
+    } finally {
+      c.disconnect();
+    }
+  });
+
   test('SIGTERM under load: every client gets 1001 and the process exits 0', async () => {
+    // A socket.io client is dropped without a DISCONNECT packet: it would reconnect by itself.
+    const sio = ioClient(srv.url('/'), { transports: ['websocket'], reconnection: false, forceNew: true });
+    await new Promise((resolve, reject) => {
+      sio.once('connect', resolve);
+      sio.once('connect_error', reject);
+    });
+    const sioReason = new Promise((resolve) => sio.once('disconnect', resolve));
     const clients = await Promise.all(Array.from({ length: 40 }, (_, i) => open(srv.wsUrl(`/ws/fabric?documentId=load${i % 4}`))));
     const codes = Promise.all(clients.map((ws) => closed(ws, 15000)));
     const timer = setInterval(() => {
@@ -103,6 +139,7 @@ describe('server.mjs: Next.js and the engine on one port', () => {
     clearInterval(timer);
     expect(exit).toEqual({ code: 0, signal: null });
     expect((await codes).map((c) => c.code)).toEqual(Array(40).fill(1001));
+    expect(await sioReason).toBe('transport close');
     const { stdout, stderr } = srv.output();
     expect(stdout).toMatch(/bye/);
     expect(stderr).not.toMatch(/Segmentation|Aborted|core dumped|FATAL/);

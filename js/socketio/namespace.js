@@ -1,0 +1,298 @@
+'use strict';
+// socket.io's Namespace and ParentNamespace (dynamic namespaces). A namespace tells the engine
+// whether JS wants its connections and events (sioSetNamespaceHooks): a namespace nobody
+// listens to runs entirely in the engine.
+const { EventEmitter } = require('node:events');
+const { encode } = require('./parser-helpers.js');
+const { BroadcastOperator } = require('./broadcast.js');
+
+// socket.io's namespace RESERVED_EVENTS (for serverSideEmit).
+const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace']);
+
+let serverSideEmitWarned = false;
+
+function matches(socket, rooms, except) {
+  const own = socket._rooms;
+  if (rooms.length) {
+    let hit = false;
+    for (const r of rooms) {
+      if (own.has(r)) {
+        hit = true;
+        break;
+      }
+    }
+    if (!hit) return false;
+  }
+  for (const r of except) if (own.has(r)) return false;
+  return true;
+}
+
+class Namespace extends EventEmitter {
+  constructor(server, name, { native = true } = {}) {
+    super();
+    this.name = name;
+    this.server = server;
+    /** Live sockets (only on namespaces with JS hooks: 'connection' listeners or middleware). */
+    this.sockets = new Map();
+    this._preConnectSockets = new Map();
+    this._fns = [];
+    this._ids = 0;
+    this._outgoing = new Set(); // sockets with onAnyOutgoing listeners
+    this._broadcastAcks = new Map(); // ackId → collector (BroadcastOperator.emit with an ack)
+    this._hooksQueued = false;
+    this._applied = { connect: false, events: false };
+    this._index = native ? server.engine._native.sioAddNamespace(name) : -1;
+  }
+
+  // ----------------------------------------------------------------------------------- hooks
+
+  _wantsConnect() {
+    return (
+      this._fns.length > 0 ||
+      this.listenerCount('connection') + this.listenerCount('connect') > 0 ||
+      this.sockets.size > 0 ||
+      this._preConnectSockets.size > 0
+    );
+  }
+
+  _queueHooks() {
+    if (this._hooksQueued || this._index < 0) return;
+    this._hooksQueued = true;
+    queueMicrotask(() => {
+      this._hooksQueued = false;
+      this._applyHooks();
+    });
+  }
+
+  _applyHooks() {
+    if (this._index < 0 || this.server._closed) return;
+    const connect = this._wantsConnect();
+    const events = connect || this._broadcastAcks.size > 0;
+    if (connect === this._applied.connect && events === this._applied.events) return;
+    this._applied = { connect, events };
+    // The session hooks (handshakes, EIO_CLOSE) go on before the first namespace needs them.
+    this.server._updateHooks();
+    this.server.engine._native.sioSetNamespaceHooks(this._index, connect, events);
+  }
+
+  // -------------------------------------------------------------------------------- middleware
+
+  use(fn) {
+    this._fns.push(fn);
+    this._queueHooks();
+    return this;
+  }
+
+  _run(socket, fn) {
+    if (!this._fns.length) return fn();
+    const fns = this._fns.slice(0);
+    const step = (i) => {
+      fns[i](socket, (err) => {
+        if (err) return fn(err);
+        if (!fns[i + 1]) return fn();
+        return step(i + 1);
+      });
+    };
+    return step(0);
+  }
+
+  // The middleware passed: the engine sends CONNECT, then the app hears 'connection'.
+  _doConnect(socket) {
+    this._preConnectSockets.delete(socket.id);
+    this.sockets.set(socket.id, socket);
+    this._applyHooks(); // a new (dynamic) namespace: its hooks before its first socket
+    this.server.engine._native.sioAccept(socket._nativeId, this._index);
+    socket._onconnect();
+    EventEmitter.prototype.emit.call(this, 'connect', socket);
+    EventEmitter.prototype.emit.call(this, 'connection', socket);
+  }
+
+  _remove(socket) {
+    if (!this.sockets.delete(socket.id)) this._preConnectSockets.delete(socket.id);
+    this._outgoing.delete(socket);
+    if (this.sockets.size === 0 && this._preConnectSockets.size === 0) this._queueHooks();
+  }
+
+  // ----------------------------------------------------------------------------- broadcasting
+
+  _broadcast(data, rooms, except, flags, ackId) {
+    if (this._outgoing.size) {
+      for (const socket of this._outgoing) if (socket.connected && matches(socket, rooms, except)) socket._notifyOutgoing(data);
+    }
+    const { json, attachments } = encode(data);
+    this.server.engine._native.sioBroadcast(this._index, rooms, except, json, attachments, ackId, flags);
+  }
+
+  _startBroadcastAck(ackId, collector) {
+    this._broadcastAcks.set(ackId, collector);
+    // ACKs must cross into JS before the packet goes out: applied now, not in a microtask.
+    if (!this._applied.events) this._applyHooks();
+  }
+
+  _endBroadcastAck(ackId) {
+    this._broadcastAcks.delete(ackId);
+    if (this._broadcastAcks.size === 0) this._queueHooks();
+  }
+
+  _socketsJoin(rooms, except, toJoin) {
+    for (const socket of this.sockets.values()) {
+      if (matches(socket, rooms, except)) for (const r of toJoin) socket._rooms.add(r);
+    }
+    this.server.engine._native.sioSocketsJoin(this._index, rooms, except, toJoin);
+  }
+
+  _socketsLeave(rooms, except, toLeave) {
+    const hit = [...this.sockets.values()].filter((s) => matches(s, rooms, except));
+    for (const socket of hit) for (const r of toLeave) socket._rooms.delete(r);
+    this.server.engine._native.sioSocketsLeave(this._index, rooms, except, toLeave);
+  }
+
+  _disconnectSockets(rooms, except, close) {
+    const hit = [...this.sockets.values()].filter((s) => matches(s, rooms, except));
+    this.server.engine._native.sioDisconnectSockets(this._index, rooms, except, close);
+    for (const socket of hit) socket._closeLocally(close);
+  }
+
+  // ------------------------------------------------------------------------------ public API
+
+  to(room) {
+    return new BroadcastOperator(this).to(room);
+  }
+
+  in(room) {
+    return new BroadcastOperator(this).in(room);
+  }
+
+  except(room) {
+    return new BroadcastOperator(this).except(room);
+  }
+
+  emit(ev, ...args) {
+    return new BroadcastOperator(this).emit(ev, ...args);
+  }
+
+  send(...args) {
+    this.emit('message', ...args);
+    return this;
+  }
+
+  write(...args) {
+    this.emit('message', ...args);
+    return this;
+  }
+
+  /**
+   * As socket.io with its default (in-memory) adapter: there are no other servers, so the
+   * event goes nowhere. This server's own listeners are not called, and an acknowledgement
+   * callback is never called (socket.io prints the same warning).
+   */
+  serverSideEmit(ev, ...args) {
+    if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
+    if (!serverSideEmitWarned) {
+      serverSideEmitWarned = true;
+      console.warn('this adapter does not support the serverSideEmit() functionality');
+    }
+    return true;
+  }
+
+  serverSideEmitWithAck(ev, ...args) {
+    return new Promise((resolve, reject) => {
+      args.push((err, responses) => {
+        if (err) {
+          err.responses = responses;
+          reject(err);
+        } else {
+          resolve(responses);
+        }
+      });
+      this.serverSideEmit(ev, ...args);
+    });
+  }
+
+  /** @deprecated as in socket.io: use fetchSockets(). */
+  allSockets() {
+    return new BroadcastOperator(this).allSockets();
+  }
+
+  compress(compress) {
+    return new BroadcastOperator(this).compress(compress);
+  }
+
+  get volatile() {
+    return new BroadcastOperator(this).volatile;
+  }
+
+  get local() {
+    return new BroadcastOperator(this).local;
+  }
+
+  timeout(timeout) {
+    return new BroadcastOperator(this).timeout(timeout);
+  }
+
+  fetchSockets() {
+    return new BroadcastOperator(this).fetchSockets();
+  }
+
+  socketsJoin(room) {
+    return new BroadcastOperator(this).socketsJoin(room);
+  }
+
+  socketsLeave(room) {
+    return new BroadcastOperator(this).socketsLeave(room);
+  }
+
+  disconnectSockets(close = false) {
+    return new BroadcastOperator(this).disconnectSockets(close);
+  }
+}
+
+/**
+ * The namespace io.of(regex | fn) returns. Not a namespace of the engine: each matching name
+ * becomes a child namespace that takes over the parent's middleware and connection listeners.
+ */
+// Adding or removing a 'connection'/'connect' listener may change the hooks. (Not through
+// 'newListener': emit() is the namespace's broadcast, so EventEmitter's own events are off.)
+for (const method of ['on', 'addListener', 'prependListener', 'once', 'prependOnceListener', 'off', 'removeListener']) {
+  Namespace.prototype[method] = function hooked(ev, listener) {
+    EventEmitter.prototype[method].call(this, ev, listener);
+    if (ev === 'connection' || ev === 'connect') this._queueHooks();
+    return this;
+  };
+}
+Namespace.prototype.removeAllListeners = function removeAllListeners(...args) {
+  EventEmitter.prototype.removeAllListeners.apply(this, args);
+  this._queueHooks();
+  return this;
+};
+
+class ParentNamespace extends Namespace {
+  constructor(server) {
+    super(server, `/_${ParentNamespace.count++}`, { native: false });
+    this.children = new Set();
+    this._children = this.children;
+  }
+
+  emit(ev, ...args) {
+    for (const nsp of this.children) nsp.emit(ev, ...args);
+    return true;
+  }
+
+  createChild(name) {
+    const nsp = new Namespace(this.server, name);
+    for (const fn of this._fns) nsp.use(fn);
+    for (const listener of this.listeners('connect')) nsp.on('connect', listener);
+    for (const listener of this.listeners('connection')) nsp.on('connection', listener);
+    this.children.add(nsp);
+    this.server._registerNamespace(nsp);
+    EventEmitter.prototype.emit.call(this.server.sockets, 'new_namespace', nsp);
+    return nsp;
+  }
+
+  fetchSockets() {
+    throw new Error('fetchSockets() is not supported on parent namespaces');
+  }
+}
+ParentNamespace.count = 0;
+
+module.exports = { Namespace, ParentNamespace, RESERVED_EVENTS };

@@ -1,0 +1,886 @@
+'use strict';
+// socket.io 4.x's Server API on top of the engine's Socket.IO support
+// (docs/binding-socketio.md). The engine speaks Engine.IO and Socket.IO, keeps sessions,
+// rooms and acks on the wire; this file routes HTTP to it, keeps handshakes, runs middleware
+// and turns engine events into socket.io's events.
+const http = require('node:http');
+const querystring = require('node:querystring');
+const { EventEmitter } = require('node:events');
+const { Namespace, ParentNamespace } = require('./namespace.js');
+const { Socket, Conn } = require('./socket.js');
+const { RemoteSocket } = require('./broadcast.js');
+const { decode } = require('./parser-helpers.js');
+const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
+
+const IO_KEY = Symbol.for('sidewire.io');
+const ENGINE_KEY = Symbol.for('sidewire.engine');
+
+// Event types 5–13 of the engine's batches (docs/binding-socketio.md).
+const HTTP_RESPONSE = 5;
+const SIO_CONNECT = 6;
+const SIO_EVENT = 7;
+const SIO_ACK = 8;
+const SIO_DISCONNECT = 9;
+const SIO_FETCH = 10;
+const SIO_BROADCAST_COUNT = 11;
+const EIO_UPGRADE = 12;
+const EIO_CLOSE = 13;
+
+const INVALID_NAMESPACE = JSON.stringify({ message: 'Invalid namespace' });
+const FORBIDDEN = { code: 4, message: 'Forbidden' };
+
+function requestInfo(req) {
+  const url = req.url || '/';
+  const q = url.indexOf('?');
+  const headers = req.headers || {};
+  const address = (req.socket && req.socket.remoteAddress) || '';
+  const query = querystring.parse(q >= 0 ? url.slice(q + 1) : '');
+  const secure = Boolean(req.socket && req.socket.encrypted);
+  const socket = { remoteAddress: address, encrypted: secure };
+  return {
+    headers,
+    address,
+    xdomain: Boolean(headers.origin),
+    secure,
+    url,
+    query,
+    // What is left of the request that created the session (socket.request).
+    request: { method: req.method, url, headers, _query: query, socket, connection: socket },
+  };
+}
+
+function unknownRequestInfo() {
+  const socket = { remoteAddress: '', encrypted: false };
+  return {
+    headers: {},
+    address: '',
+    xdomain: false,
+    secure: false,
+    url: '',
+    query: {},
+    request: { method: 'GET', url: '', headers: {}, _query: {}, socket, connection: socket },
+  };
+}
+
+function resolveEngine(option) {
+  const { Engine } = require('../index.js'); // lazily: index.js requires this file
+  if (option !== undefined && option !== null) {
+    if (!(option instanceof Engine)) throw new TypeError('sidewire: the `engine` option must be a sidewire Engine');
+    if (option._closing) throw new Error('sidewire: the engine passed as `engine` is closing');
+    return { engine: option, owned: false };
+  }
+  const current = globalThis[ENGINE_KEY];
+  if (current && !current._closing && !current._sioServer) return { engine: current, owned: false };
+  // Becomes the process engine unless another one is running.
+  return { engine: new Engine({ global: !current || Boolean(current._closing) }), owned: true };
+}
+
+class Server extends EventEmitter {
+  /**
+   * new Server(httpServer | port | options, options). With no server the app routes requests
+   * itself: io.handleRequest(req, res) for HTTP, engine.handleUpgrade(req, socket, head) for
+   * upgrades (see server.mjs).
+   */
+  constructor(srv, opts = {}) {
+    super();
+    if (srv !== null && typeof srv === 'object' && !(typeof srv.listen === 'function')) {
+      opts = srv;
+      srv = undefined;
+    }
+    this.opts = opts || {};
+    this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
+    this._connectTimeout = this.opts.connectTimeout || 45000;
+    this._serveClient = this.opts.serveClient !== false;
+    this._cors = this.opts.cors ? new Cors(this.opts.cors) : null;
+
+    if (this.opts.adapter) {
+      throw new Error('sidewire: custom Socket.IO adapters are not supported (rooms live in the engine)');
+    }
+    const { engine, owned } = resolveEngine(this.opts.engine);
+    if (engine._sioServer) {
+      throw new Error('sidewire: this engine already has a Socket.IO server (one Server per Engine); close it first');
+    }
+    this.engine = engine;
+    this._ownsEngine = owned;
+    this.httpServer = null;
+
+    this._nsps = new Map();
+    this._byIndex = [];
+    this.parentNsps = new Map();
+    this.parentNamespacesFromRegExp = new Map();
+    this._sockets = new Map(); // engine socketId → Socket
+    this._connecting = new Map(); // engine socketId → { gone } while a dynamic namespace is decided
+    this._conns = new Map(); // connId → Conn
+    this._requestInfo = new Map(); // connId → request info of the handshake (while hooks are on)
+    this._requests = new Map(); // reqId → { res, cors } for polling requests the engine answers
+    this._reqIds = 0;
+    this._fetches = new Map();
+    this._fetchIds = 0;
+    this._hooksOn = false;
+    this._closed = false;
+    this._closing = null;
+    this._wrapped = new WeakSet();
+
+    for (const unsupported of ['connectionStateRecovery', 'allowEIO3', 'parser', 'wsEngine']) {
+      if (this.opts[unsupported]) this._log('warn', `Socket.IO option ${unsupported} is not supported by sidewire and is ignored`);
+    }
+
+    engine._sioServer = this;
+    engine._socketio = (type, channel, id, data, code, text, number, attachments) =>
+      this._onEvent(type, channel, id, data, code, text, number, attachments);
+    this._configure();
+
+    this.sockets = this.of('/');
+    if (!globalThis[IO_KEY]) globalThis[IO_KEY] = this;
+    if (srv || typeof srv === 'number') this.attach(srv);
+  }
+
+  get _opts() {
+    return this.opts;
+  }
+
+  _configure() {
+    const o = this.opts;
+    const transports = Array.isArray(o.transports)
+      ? o.transports.filter((t) => t === 'polling' || t === 'websocket')
+      : ['polling', 'websocket'];
+    this.engine._native.sioConfigure({
+      path: `${this._path}/`,
+      pingInterval: o.pingInterval ?? 25000,
+      pingTimeout: o.pingTimeout ?? 20000,
+      maxHttpBufferSize: o.maxHttpBufferSize ?? 1e6,
+      connectTimeout: this._connectTimeout,
+      upgradeTimeout: o.upgradeTimeout ?? 10000,
+      transports,
+      allowUpgrades: o.allowUpgrades !== false,
+      dynamicNamespaces: this.parentNsps.size > 0,
+      hooks: this._hooksOn,
+    });
+  }
+
+  // Session hooks (handshakes kept, EIO_CLOSE / EIO_UPGRADE reported) are on while any
+  // namespace has JS hooks or dynamic namespaces exist.
+  _updateHooks() {
+    let want = this.parentNsps.size > 0;
+    if (!want) for (const nsp of this._nsps.values()) if (nsp._applied.connect) want = true;
+    if (want === this._hooksOn) return;
+    this._hooksOn = want;
+    this._configure();
+    if (!want) {
+      this._requestInfo.clear();
+      for (const [id, conn] of this._conns) if (conn._sockets.size === 0) this._conns.delete(id);
+    }
+  }
+
+  /**
+   * sidewire extension: the engine's Socket.IO counters,
+   * { sessions, sockets, namespaces: { '/': { sockets, rooms: { name: size } } } }.
+   */
+  stats() {
+    return this.engine._native.sioStats();
+  }
+
+  _ioThreads() {
+    return Math.max(1, Number(this.engine.options.ioThreads) || 1);
+  }
+
+  _log(level, message) {
+    this.engine._log(level, message);
+  }
+
+  // --------------------------------------------------------------------------------- options
+
+  serveClient(v) {
+    if (!arguments.length) return this._serveClient;
+    this._serveClient = v;
+    return this;
+  }
+
+  path(v) {
+    if (!arguments.length) return this._path;
+    this._path = String(v).replace(/\/$/, '');
+    this._configure();
+    return this;
+  }
+
+  connectTimeout(v) {
+    if (v === undefined) return this._connectTimeout;
+    this._connectTimeout = v;
+    this._configure();
+    return this;
+  }
+
+  /** Rooms and fan-out live in the engine: custom adapters (Redis, …) are not supported. */
+  adapter(v) {
+    if (!arguments.length) return undefined;
+    throw new Error('sidewire: custom Socket.IO adapters are not supported (rooms live in the engine)');
+  }
+
+  // ------------------------------------------------------------------------------------ HTTP
+
+  listen(srv, opts = {}) {
+    return this.attach(srv, opts);
+  }
+
+  /**
+   * Takes HTTP requests under `path` on this server (wrapping its 'request' listeners, as
+   * socket.io does) and the engine's upgrades. Optional: see handleRequest().
+   */
+  attach(srv, opts = {}) {
+    if (typeof srv === 'function') {
+      throw new Error(
+        'You are trying to attach socket.io to an express request handler function. Please pass a http.Server instance.',
+      );
+    }
+    if (Number(srv) == srv) srv = Number(srv); // eslint-disable-line eqeqeq
+    if (typeof srv === 'number') {
+      const port = srv;
+      srv = http.createServer((req, res) => {
+        res.writeHead(404);
+        res.end();
+      });
+      srv.listen(port);
+    }
+    if (opts && Object.keys(opts).length) {
+      // As socket.io: the Server's own options win over attach()'s.
+      this.opts = { ...opts, ...this.opts };
+      this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
+      this._configure();
+    }
+    if (!this._wrapped.has(srv)) {
+      this._wrapped.add(srv);
+      const previous = srv.listeners('request').slice(0);
+      srv.removeAllListeners('request');
+      srv.on('request', (req, res) => {
+        if (this.handleRequest(req, res)) return;
+        for (const listener of previous) listener.call(srv, req, res);
+      });
+      this.engine.attach(srv);
+    }
+    this.httpServer = srv;
+    return this;
+  }
+
+  /**
+   * For servers that route requests themselves (server.mjs): answers the request and returns
+   * true when it is under `path` (Engine.IO polling, CORS preflight, the client bundle);
+   * returns false, without touching it, otherwise.
+   */
+  handleRequest(req, res) {
+    const url = req.url || '/';
+    const q = url.indexOf('?');
+    const pathname = q >= 0 ? url.slice(0, q) : url;
+    if (!pathname.startsWith(`${this._path}/`)) return false;
+    if (this._closed) {
+      sendStatus(res, 503, { code: 3, message: 'Server closed' });
+      return true;
+    }
+    if (this._serveClient && (req.method === 'GET' || req.method === 'HEAD')) {
+      const filename = pathname.slice(this._path.length + 1);
+      if (clientFileAvailable(filename, (l, m) => this._log(l, m))) {
+        this._withCors(req, res, (headers) => serveClientFile(filename, req, res, headers || {}));
+        return true;
+      }
+    }
+    this._withCors(req, res, (headers) => this._toEngine(req, res, headers));
+    return true;
+  }
+
+  // Runs `next(corsHeaders)` for an allowed request; answers preflights (204) and refuses a
+  // disallowed origin (403) itself. Returns true.
+  _withCors(req, res, next) {
+    const cors = this._cors;
+    if (!cors) {
+      next(null);
+      return true;
+    }
+    const go = (v) => {
+      if (!v.allowed) {
+        this._log('warn', `Socket.IO request refused: origin ${req.headers.origin} is not allowed`);
+        sendStatus(res, 403, FORBIDDEN);
+        return;
+      }
+      if (req.method === 'OPTIONS' && !v.corsOff) {
+        res.writeHead(204, { ...cors.preflightHeaders(req, v), 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      next(v.headers);
+    };
+    const v = cors.check(req);
+    if (typeof v.then === 'function') v.then(go, () => sendStatus(res, 500));
+    else go(v);
+    return true;
+  }
+
+  // A polling request: its body (up to maxHttpBufferSize) goes to the engine, which answers
+  // with an HTTP_RESPONSE event (a GET may be held until there is something to send).
+  _toEngine(req, res, corsHeaders) {
+    const reqId = (this._reqIds = (this._reqIds % 0x7fffffff) + 1);
+    const entry = { res, cors: corsHeaders, submitted: false, done: false };
+    this._requests.set(reqId, entry);
+    res.on('close', () => {
+      if (this._requests.get(reqId) !== entry) return;
+      this._requests.delete(reqId);
+      entry.done = true;
+      if (entry.submitted && !this._engineStopped()) {
+        try {
+          this.engine._native.sioRequestAborted(reqId);
+        } catch (err) {
+          this._log('debug', `sioRequestAborted: ${err.message}`);
+        }
+      }
+    });
+    const submit = (body, tooLarge) => {
+      if (entry.done || entry.submitted) return;
+      entry.submitted = true;
+      let connId = 0;
+      try {
+        connId = this.engine._native.sioRequest(
+          reqId, req.method, req.url || '/', req.rawHeaders, body, tooLarge, (req.socket && req.socket.remoteAddress) || '',
+        );
+      } catch (err) {
+        this._requests.delete(reqId);
+        entry.done = true;
+        this._log('error', `Socket.IO request failed: ${err.message}`);
+        sendStatus(res, this.engine._closing ? 503 : 500);
+        return;
+      }
+      if (connId > 0 && this._hooksOn) this._requestInfo.set(connId, requestInfo(req));
+    };
+    const max = this.opts.maxHttpBufferSize ?? 1e6;
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    if (!hasBody || req.method === 'GET' || req.method === 'HEAD') {
+      submit(Buffer.alloc(0), false);
+      return;
+    }
+    if (Number(req.headers['content-length']) > max) {
+      submit(null, true);
+      return;
+    }
+    const chunks = [];
+    let size = 0;
+    const onData = (chunk) => {
+      size += chunk.length;
+      if (size > max) {
+        cleanup();
+        chunks.length = 0;
+        submit(null, true);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      submit(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), false);
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+  }
+
+  _engineStopped() {
+    return Boolean(this.engine._closing) && !this.engine._resolveClose;
+  }
+
+  _onHttpResponse(reqId, status, headersJson, body) {
+    const entry = this._requests.get(reqId);
+    if (!entry) return;
+    this._requests.delete(reqId);
+    entry.done = true;
+    const { res } = entry;
+    if (res.destroyed || res.writableEnded) return;
+    let headers = {};
+    if (headersJson) {
+      try {
+        headers = JSON.parse(headersJson);
+      } catch {
+        headers = {};
+      }
+    }
+    if (entry.cors) headers = { ...headers, ...entry.cors };
+    const payload = body === null || body === undefined ? '' : body;
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
+      headers['Content-Length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    }
+    res.writeHead(status || 200, headers);
+    res.end(payload);
+  }
+
+  // An upgrade under `path` (engine.handleUpgrade calls this and returns true).
+  _ownsUpgrade(pathname) {
+    return !this._closed && pathname.startsWith(`${this._path}/`);
+  }
+
+  _handleUpgrade(req, socket, head) {
+    if (!this._cors || !req.headers.origin) {
+      this._adoptUpgrade(req, socket, head);
+      return;
+    }
+    const decide = (v) => {
+      if (v.allowed) {
+        this._adoptUpgrade(req, socket, head);
+        return;
+      }
+      this._log('warn', `Socket.IO upgrade refused: origin ${req.headers.origin} is not allowed`);
+      refuseSocket(socket, 403, 'origin not allowed');
+    };
+    const v = this._cors.check(req);
+    if (typeof v.then === 'function') {
+      socket.pause();
+      v.then(decide, () => refuseSocket(socket, 500, 'CORS check failed'));
+    } else {
+      decide(v);
+    }
+  }
+
+  _adoptUpgrade(req, socket, head) {
+    const connId = this.engine._adopt(req, socket, head, null);
+    if (!(connId > 0) || !this._hooksOn) return;
+    const info = requestInfo(req);
+    if (info.query.sid === undefined) this._requestInfo.set(connId, info); // not an upgrade of a polling session
+  }
+
+  // ------------------------------------------------------------------------------ namespaces
+
+  of(name, fn) {
+    if (typeof name === 'function' || name instanceof RegExp) {
+      if (name instanceof RegExp && (name.global || name.sticky)) {
+        throw new Error('stateful regular expressions are not supported');
+      }
+      const parent = new ParentNamespace(this);
+      if (typeof name === 'function') {
+        this.parentNsps.set(name, parent);
+      } else {
+        this.parentNsps.set((nsp, auth, next) => next(null, name.test(nsp)), parent);
+        this.parentNamespacesFromRegExp.set(name, parent);
+      }
+      if (this.parentNsps.size === 1) {
+        this._configure();
+        this._updateHooks();
+      }
+      if (fn) parent.on('connect', fn);
+      return parent;
+    }
+    if (String(name)[0] !== '/') name = `/${name}`;
+    let nsp = this._nsps.get(name);
+    if (!nsp) {
+      for (const [regex, parent] of this.parentNamespacesFromRegExp) {
+        if (regex.test(name)) return parent.createChild(name);
+      }
+      nsp = new Namespace(this, name);
+      this._registerNamespace(nsp);
+      if (name !== '/') EventEmitter.prototype.emit.call(this.sockets, 'new_namespace', nsp);
+    }
+    if (fn) nsp.on('connect', fn);
+    return nsp;
+  }
+
+  _registerNamespace(nsp) {
+    this._nsps.set(nsp.name, nsp);
+    this._byIndex[nsp._index] = nsp;
+  }
+
+  _checkNamespace(name, auth, fn) {
+    if (this.parentNsps.size === 0) return fn(false);
+    const keys = this.parentNsps.keys();
+    const run = () => {
+      const step = keys.next();
+      if (step.done) return fn(false);
+      return step.value(name, auth, (err, allow) => {
+        if (err || !allow) return run();
+        if (this._nsps.has(name)) return fn(this._nsps.get(name));
+        return fn(this.parentNsps.get(step.value).createChild(name));
+      });
+    };
+    return run();
+  }
+
+  use(fn) {
+    this.sockets.use(fn);
+    return this;
+  }
+
+  // -------------------------------------------------------------------------- engine events
+
+  _onEvent(type, channel, id, data, code, text, number, attachments) {
+    switch (type) {
+      case HTTP_RESPONSE:
+        return this._onHttpResponse(id, code, text, data);
+      case SIO_CONNECT:
+        return this._onConnect(id, channel, data, text);
+      case SIO_EVENT:
+        return this._onSioEvent(id, data, number, attachments);
+      case SIO_ACK:
+        return this._onSioAck(id, channel, data, number, attachments);
+      case SIO_DISCONNECT:
+        return this._onSioDisconnect(id, data);
+      case SIO_FETCH:
+        return this._onFetch(number, data);
+      case SIO_BROADCAST_COUNT: {
+        const nsp = this._byIndex[channel];
+        const collector = nsp && nsp._broadcastAcks.get(number);
+        if (collector) collector.onCount(id);
+        return undefined;
+      }
+      case EIO_UPGRADE: {
+        const conn = this._conns.get(id);
+        if (conn) {
+          conn.transport = { name: data };
+          conn.emit('upgrade', conn.transport);
+        }
+        return undefined;
+      }
+      case EIO_CLOSE: {
+        this._requestInfo.delete(id);
+        const conn = this._conns.get(id);
+        if (conn) {
+          this._conns.delete(id);
+          conn.readyState = 'closed';
+          conn.emit('close', data);
+        }
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  _connFor(connId, transport) {
+    let conn = this._conns.get(connId);
+    if (!conn) {
+      conn = new Conn(this, connId, transport, this._requestInfo.get(connId) || unknownRequestInfo());
+      this._conns.set(connId, conn);
+    }
+    return conn;
+  }
+
+  _onConnect(socketId, nspIndex, authText, infoText) {
+    let info;
+    try {
+      info = JSON.parse(infoText);
+    } catch {
+      this._log('error', `SIO_CONNECT with unreadable details: ${infoText}`);
+      this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
+      return;
+    }
+    let auth = {};
+    if (authText) {
+      try {
+        const parsed = JSON.parse(authText);
+        if (parsed && typeof parsed === 'object') auth = parsed;
+      } catch {
+        auth = {};
+      }
+    }
+    const conn = this._connFor(info.conn, info.transport);
+    if (this._closed) return;
+    if (nspIndex >= 0) {
+      const nsp = this._byIndex[nspIndex];
+      if (!nsp) {
+        this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
+        return;
+      }
+      this._connectTo(nsp, socketId, info.id, conn, auth);
+      return;
+    }
+    // A namespace the engine does not know yet: the parent namespaces decide.
+    const pending = { gone: false };
+    this._connecting.set(socketId, pending);
+    this._checkNamespace(info.nsp, auth, (nsp) => {
+      this._connecting.delete(socketId);
+      if (pending.gone) return;
+      if (!nsp) {
+        this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
+        return;
+      }
+      this._connectTo(nsp, socketId, info.id, conn, auth);
+    });
+  }
+
+  _connectTo(nsp, socketId, publicId, conn, auth) {
+    const socket = new Socket(nsp, socketId, publicId, conn, auth);
+    this._sockets.set(socketId, socket);
+    nsp._preConnectSockets.set(publicId, socket);
+    nsp._run(socket, (err) => {
+      process.nextTick(() => {
+        if (socket._gone || this._closed) {
+          this._sockets.delete(socketId);
+          nsp._preConnectSockets.delete(publicId);
+          return;
+        }
+        if (err) {
+          socket._closed = true;
+          this._sockets.delete(socketId);
+          nsp._remove(socket);
+          this.engine._native.sioReject(socketId, JSON.stringify({ message: err.message, data: err.data }));
+          return;
+        }
+        nsp._doConnect(socket);
+      });
+    });
+  }
+
+  _onSioEvent(socketId, json, ackId, attachments) {
+    const socket = this._sockets.get(socketId);
+    if (!socket || !socket.connected) return;
+    let args;
+    try {
+      args = decode(json, attachments);
+    } catch (err) {
+      socket._onerror(err);
+      return;
+    }
+    socket._onevent(args, ackId);
+  }
+
+  _onSioAck(socketId, nspIndex, json, ackId, attachments) {
+    let args;
+    try {
+      args = decode(json, attachments);
+    } catch (err) {
+      this._log('warn', `unreadable ack: ${err.message}`);
+      return;
+    }
+    const socket = this._sockets.get(socketId);
+    if (socket && socket._onack(ackId, args)) return;
+    const nsp = this._byIndex[nspIndex];
+    const collector = nsp && nsp._broadcastAcks.get(ackId);
+    if (collector) collector.onResponse(args[0]);
+  }
+
+  _onSioDisconnect(socketId, reason) {
+    const socket = this._sockets.get(socketId);
+    if (!socket) {
+      const pending = this._connecting.get(socketId);
+      if (pending) pending.gone = true;
+      return;
+    }
+    if (!socket.connected) {
+      // Left while the middleware ran: the middleware's verdict is dropped.
+      socket._gone = true;
+      return;
+    }
+    socket._onclose(reason);
+  }
+
+  // ------------------------------------------------------------------------------ fetching
+
+  _fetchSockets(nsp, rooms, except) {
+    if (this._closed) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      const requestId = (this._fetchIds = (this._fetchIds % 0x7fffffff) + 1);
+      this._fetches.set(requestId, { nsp, resolve });
+      try {
+        this.engine._native.sioFetchSockets(requestId, nsp._index, rooms, except);
+      } catch (err) {
+        this._fetches.delete(requestId);
+        reject(err);
+      }
+    });
+  }
+
+  _onFetch(requestId, json) {
+    const pending = this._fetches.get(requestId);
+    if (!pending) return;
+    this._fetches.delete(requestId);
+    const { nsp } = pending;
+    let list = [];
+    try {
+      list = JSON.parse(json || '[]');
+    } catch (err) {
+      this._log('error', `SIO_FETCH: unreadable answer: ${err.message}`);
+    }
+    pending.resolve(
+      list.map((entry) => {
+        const live = nsp.sockets.get(entry.id);
+        let handshake;
+        if (live) {
+          handshake = live.handshake;
+        } else {
+          const info = (this._conns.get(entry.conn) || {})._info || this._requestInfo.get(entry.conn) || unknownRequestInfo();
+          handshake = {
+            headers: info.headers,
+            time: `${new Date()}`,
+            address: info.address,
+            xdomain: info.xdomain,
+            secure: info.secure,
+            issued: Date.now(),
+            url: info.url,
+            query: info.query,
+            auth: {},
+          };
+        }
+        return new RemoteSocket(nsp, { id: entry.id, handshake, rooms: entry.rooms || [], data: live ? live.data : {} });
+      }),
+    );
+  }
+
+  // --------------------------------------------------------------------------------- close
+
+  /**
+   * Disconnects every socket ("server shutting down"), closes the engine if this Server
+   * created it (otherwise closes this Server's sessions and leaves the engine running), and
+   * closes the HTTP server it is attached to, as socket.io does.
+   */
+  close(fn) {
+    if (this._closing) {
+      return this._closing.then(() => {
+        if (fn) fn();
+      });
+    }
+    this._closed = true;
+    for (const nsp of this._nsps.values()) {
+      for (const socket of [...nsp.sockets.values()]) socket._onclose('server shutting down');
+      for (const socket of nsp._preConnectSockets.values()) socket._gone = true;
+    }
+    for (const pending of this._connecting.values()) pending.gone = true;
+    this._closing = (async () => {
+      const native = this.engine._native;
+      if (this._ownsEngine || this.engine._closing) {
+        // The engine's shutdown closes every session (server.mjs closes the engine and the
+        // Server together: no DISCONNECT packets, so clients reconnect to the next process).
+        await this.engine.close();
+      } else {
+        for (const nsp of this._nsps.values()) {
+          if (nsp._index < 0) continue;
+          native.sioDisconnectSockets(nsp._index, [], [], true);
+          native.sioSetNamespaceHooks(nsp._index, false, false);
+        }
+        this._hooksOn = false;
+        this._configure();
+        await this._waitForRequests(1000);
+      }
+      // Whatever the engine did not answer is cut.
+      for (const { res } of this._requests.values()) if (!res.writableEnded) res.destroy();
+      this._requests.clear();
+      for (const { resolve } of this._fetches.values()) resolve([]);
+      this._fetches.clear();
+      if (this.engine._sioServer === this) {
+        this.engine._sioServer = null;
+        this.engine._socketio = null;
+      }
+      this._requestInfo.clear();
+      this._conns.clear();
+      if (globalThis[IO_KEY] === this) delete globalThis[IO_KEY];
+      if (this.httpServer) {
+        const srv = this.httpServer;
+        await new Promise((resolve) => {
+          srv.close((err) => {
+            if (fn) fn(err);
+            resolve();
+          });
+        });
+      } else if (fn) {
+        fn();
+      }
+    })();
+    return this._closing;
+  }
+
+  _waitForRequests(ms) {
+    if (this._requests.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const timer = setInterval(() => {
+        if (this._requests.size === 0 || Date.now() - started >= ms) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 10);
+    });
+  }
+
+  // ---------------------------------------------------------- the main namespace, delegated
+
+  to(room) {
+    return this.sockets.to(room);
+  }
+
+  in(room) {
+    return this.sockets.in(room);
+  }
+
+  except(room) {
+    return this.sockets.except(room);
+  }
+
+  send(...args) {
+    this.sockets.emit('message', ...args);
+    return this;
+  }
+
+  write(...args) {
+    this.sockets.emit('message', ...args);
+    return this;
+  }
+
+  serverSideEmit(ev, ...args) {
+    return this.sockets.serverSideEmit(ev, ...args);
+  }
+
+  serverSideEmitWithAck(ev, ...args) {
+    return this.sockets.serverSideEmitWithAck(ev, ...args);
+  }
+
+  allSockets() {
+    return this.sockets.allSockets();
+  }
+
+  compress(compress) {
+    return this.sockets.compress(compress);
+  }
+
+  get volatile() {
+    return this.sockets.volatile;
+  }
+
+  get local() {
+    return this.sockets.local;
+  }
+
+  timeout(timeout) {
+    return this.sockets.timeout(timeout);
+  }
+
+  fetchSockets() {
+    return this.sockets.fetchSockets();
+  }
+
+  socketsJoin(room) {
+    return this.sockets.socketsJoin(room);
+  }
+
+  socketsLeave(room) {
+    return this.sockets.socketsLeave(room);
+  }
+
+  disconnectSockets(close = false) {
+    return this.sockets.disconnectSockets(close);
+  }
+}
+
+// As socket.io: the EventEmitter methods (on, emit, listeners, …) are the main namespace's.
+for (const key of Object.keys(EventEmitter.prototype)) {
+  if (typeof EventEmitter.prototype[key] !== 'function') continue;
+  Server.prototype[key] = function delegated(...args) {
+    return this.sockets[key](...args);
+  };
+}
+
+/** The Socket.IO server of this process (for API routes), or throws. */
+function getServer() {
+  const io = globalThis[IO_KEY];
+  if (!io) {
+    throw new Error(
+      'sidewire: no Socket.IO server is running in this process. Create one in the custom server ' +
+        '(new Server(...) in server.mjs) and start the app with it (node server.mjs), not plain `next dev`.',
+    );
+  }
+  return io;
+}
+
+module.exports = { Server, getServer };

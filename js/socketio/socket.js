@@ -1,0 +1,351 @@
+'use strict';
+// socket.io's Socket (one namespace on one Engine.IO session) and a small stand-in for its
+// `socket.conn` (the Engine.IO session). Exist only for namespaces with JS hooks: the engine
+// keeps the real state (rooms, acks on the wire, heartbeats); these mirror what JS needs.
+const { EventEmitter } = require('node:events');
+const { encode } = require('./parser-helpers.js');
+const { BroadcastOperator, RESERVED_EVENTS, flagBits } = require('./broadcast.js');
+
+function noop() {}
+
+/** The Engine.IO session behind one or more sockets (socket.io's `socket.conn`). */
+class Conn extends EventEmitter {
+  constructor(server, connId, transportName, requestInfo) {
+    super();
+    this.server = server;
+    /** sidewire's numeric session id (not the Engine.IO sid string, which stays in the engine). */
+    this.id = connId;
+    this.protocol = 4;
+    this.readyState = 'open';
+    this.transport = { name: transportName || 'polling' };
+    this.remoteAddress = requestInfo.address;
+    this.request = requestInfo.request;
+    this._info = requestInfo;
+    this._sockets = new Set();
+  }
+
+  /** Closes the session (every socket on it). */
+  close() {
+    if (this.readyState !== 'open') return this;
+    const first = this._sockets.values().next().value;
+    if (first) this.server.engine._native.sioDisconnect(first._nativeId, true);
+    return this;
+  }
+}
+
+class Socket extends EventEmitter {
+  constructor(nsp, nativeId, id, conn, auth) {
+    super();
+    this.nsp = nsp;
+    this.server = nsp.server;
+    this.id = id;
+    this.conn = conn;
+    this.client = { id: conn.id, conn, server: nsp.server, get request() { return conn.request; } };
+    this.recovered = false;
+    this.data = {};
+    this.connected = false;
+    this._nativeId = nativeId;
+    this._acks = new Map();
+    this._fns = [];
+    this.flags = {};
+    this._rooms = new Set();
+    this._gone = false; // the engine reported it closed before it was accepted
+    this._anyListeners = undefined;
+    this._anyOutgoingListeners = undefined;
+    const info = conn._info;
+    this.handshake = {
+      headers: info.headers,
+      time: `${new Date()}`,
+      address: info.address,
+      xdomain: info.xdomain,
+      secure: info.secure,
+      issued: Date.now(),
+      url: info.url,
+      query: info.query,
+      auth,
+    };
+    // As socket.io: an 'error' without listeners must not throw.
+    this.on('error', noop);
+  }
+
+  get request() {
+    return this.conn.request;
+  }
+
+  get disconnected() {
+    return !this.connected;
+  }
+
+  get rooms() {
+    return this._rooms;
+  }
+
+  emit(ev, ...args) {
+    if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
+    const data = [ev, ...args];
+    let ackId = -1;
+    if (typeof data[data.length - 1] === 'function') {
+      ackId = this.nsp._ids++;
+      this._registerAck(ackId, data.pop());
+    }
+    const flags = this.flags;
+    this.flags = {};
+    this._notifyOutgoing(data);
+    const { json, attachments } = encode(data);
+    this.server.engine._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags));
+    return true;
+  }
+
+  emitWithAck(ev, ...args) {
+    const withErr = this.flags.timeout !== undefined;
+    return new Promise((resolve, reject) => {
+      args.push((arg1, arg2) => {
+        if (withErr) return arg1 ? reject(arg1) : resolve(arg2);
+        return resolve(arg1);
+      });
+      this.emit(ev, ...args);
+    });
+  }
+
+  _registerAck(id, ack) {
+    const timeout = this.flags.timeout;
+    if (timeout === undefined) {
+      this._acks.set(id, ack);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this._acks.delete(id);
+      ack.call(this, new Error('operation has timed out'));
+    }, timeout);
+    this._acks.set(id, (...args) => {
+      clearTimeout(timer);
+      ack.apply(this, [null, ...args]);
+    });
+  }
+
+  send(...args) {
+    this.emit('message', ...args);
+    return this;
+  }
+
+  write(...args) {
+    this.emit('message', ...args);
+    return this;
+  }
+
+  join(rooms) {
+    if (this._closed) return;
+    const list = (Array.isArray(rooms) ? rooms : [rooms]).map(String);
+    for (const r of list) this._rooms.add(r);
+    this.server.engine._native.sioJoin(this._nativeId, list);
+  }
+
+  leave(room) {
+    if (this._closed) return;
+    const r = String(room);
+    this._rooms.delete(r);
+    this.server.engine._native.sioLeave(this._nativeId, r);
+  }
+
+  to(room) {
+    return this._newBroadcastOperator().to(room);
+  }
+
+  in(room) {
+    return this._newBroadcastOperator().in(room);
+  }
+
+  except(room) {
+    return this._newBroadcastOperator().except(room);
+  }
+
+  get broadcast() {
+    return this._newBroadcastOperator();
+  }
+
+  get local() {
+    return this._newBroadcastOperator().local;
+  }
+
+  get volatile() {
+    this.flags.volatile = true;
+    return this;
+  }
+
+  compress(compress) {
+    this.flags.compress = compress;
+    return this;
+  }
+
+  timeout(timeout) {
+    this.flags.timeout = timeout;
+    return this;
+  }
+
+  _newBroadcastOperator() {
+    const flags = { ...this.flags };
+    this.flags = {};
+    return new BroadcastOperator(this.nsp, new Set(), new Set([this.id]), flags);
+  }
+
+  /** Disconnects this socket ("server namespace disconnect"); `close` ends the whole session. */
+  disconnect(close = false) {
+    if (!this.connected) return this;
+    this.server.engine._native.sioDisconnect(this._nativeId, Boolean(close));
+    this._closeLocally(close);
+    return this;
+  }
+
+  // What socket.io does in JS when the server disconnects a socket: with `close`, every socket
+  // of the session gets "server namespace disconnect" (socket.io's client._disconnect()).
+  _closeLocally(close) {
+    if (close) {
+      for (const other of [...this.conn._sockets]) if (other !== this) other._onclose('server namespace disconnect');
+    }
+    this._onclose('server namespace disconnect');
+  }
+
+  /** Per-packet middleware: fn([event, ...args], next). */
+  use(fn) {
+    this._fns.push(fn);
+    return this;
+  }
+
+  _run(event, fn) {
+    if (!this._fns.length) return fn();
+    const fns = this._fns.slice(0);
+    const step = (i) => {
+      fns[i](event, (err) => {
+        if (err) return fn(err);
+        if (!fns[i + 1]) return fn();
+        return step(i + 1);
+      });
+    };
+    return step(0);
+  }
+
+  // An EVENT from the client: args already decoded.
+  _onevent(args, ackId) {
+    if (ackId >= 0) args.push(this._ack(ackId));
+    if (this._anyListeners && this._anyListeners.length) {
+      for (const listener of this._anyListeners.slice()) listener.apply(this, args);
+    }
+    this._run(args, (err) => {
+      process.nextTick(() => {
+        if (err) {
+          this._onerror(err);
+          return;
+        }
+        if (this.connected) EventEmitter.prototype.emit.apply(this, args);
+      });
+    });
+  }
+
+  _ack(id) {
+    let sent = false;
+    return (...args) => {
+      if (sent) return;
+      sent = true;
+      const { json, attachments } = encode(args);
+      this.server.engine._native.sioAck(this._nativeId, id, json, attachments);
+    };
+  }
+
+  // An ACK from the client for one of this socket's emits. False when the id is not ours.
+  _onack(id, args) {
+    const ack = this._acks.get(id);
+    if (typeof ack !== 'function') return false;
+    this._acks.delete(id);
+    ack.apply(this, args);
+    return true;
+  }
+
+  _onerror(err) {
+    EventEmitter.prototype.emit.call(this, 'error', err);
+  }
+
+  // Accepted by the namespace: the engine has sent the CONNECT packet.
+  _onconnect() {
+    this.connected = true;
+    this._rooms.add(this.id);
+    this.conn._sockets.add(this);
+  }
+
+  _onclose(reason, description) {
+    if (!this.connected) return this;
+    EventEmitter.prototype.emit.call(this, 'disconnecting', reason, description);
+    this._cleanup();
+    this.connected = false;
+    EventEmitter.prototype.emit.call(this, 'disconnect', reason, description);
+    return this;
+  }
+
+  _cleanup() {
+    this._closed = true;
+    this._rooms.clear();
+    this.conn._sockets.delete(this);
+    this.nsp._remove(this);
+    this.server._sockets.delete(this._nativeId);
+  }
+
+  onAny(listener) {
+    (this._anyListeners ||= []).push(listener);
+    return this;
+  }
+
+  prependAny(listener) {
+    (this._anyListeners ||= []).unshift(listener);
+    return this;
+  }
+
+  offAny(listener) {
+    if (!this._anyListeners) return this;
+    if (listener) {
+      const i = this._anyListeners.indexOf(listener);
+      if (i >= 0) this._anyListeners.splice(i, 1);
+    } else {
+      this._anyListeners = [];
+    }
+    return this;
+  }
+
+  listenersAny() {
+    return this._anyListeners || [];
+  }
+
+  onAnyOutgoing(listener) {
+    (this._anyOutgoingListeners ||= []).push(listener);
+    this.nsp._outgoing.add(this);
+    return this;
+  }
+
+  prependAnyOutgoing(listener) {
+    (this._anyOutgoingListeners ||= []).unshift(listener);
+    this.nsp._outgoing.add(this);
+    return this;
+  }
+
+  offAnyOutgoing(listener) {
+    if (!this._anyOutgoingListeners) return this;
+    if (listener) {
+      const i = this._anyOutgoingListeners.indexOf(listener);
+      if (i >= 0) this._anyOutgoingListeners.splice(i, 1);
+    } else {
+      this._anyOutgoingListeners = [];
+    }
+    if (!this._anyOutgoingListeners.length) this.nsp._outgoing.delete(this);
+    return this;
+  }
+
+  listenersAnyOutgoing() {
+    return this._anyOutgoingListeners || [];
+  }
+
+  _notifyOutgoing(data) {
+    if (this._anyOutgoingListeners && this._anyOutgoingListeners.length) {
+      for (const listener of this._anyOutgoingListeners.slice()) listener.apply(this, data);
+    }
+  }
+}
+
+module.exports = { Socket, Conn };

@@ -1,0 +1,150 @@
+// Compile-only check of the Socket.IO typings (npx tsc -p tests/types): typed code written
+// for socket.io 4.x compiles against sidewire after changing the import.
+import http from 'node:http';
+import {
+  Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer, Engine,
+  type DisconnectReason, type ServerOptions, type ExtendedError,
+} from '../../js/index.js';
+
+interface ServerToClientEvents {
+  noArg: () => void;
+  basicEmit: (a: number, b: string, c: Buffer) => void;
+  withAck: (d: string, callback: (e: number) => void) => void;
+}
+
+interface ClientToServerEvents {
+  hello: (name: string) => void;
+  add: (a: number, b: number, cb: (sum: number) => void) => void;
+}
+
+interface InterServerEvents {
+  ping: () => void;
+}
+
+interface SocketData {
+  name: string;
+  age: number;
+}
+
+const httpServer = http.createServer();
+const options: Partial<ServerOptions> = { path: '/socket.io', cors: { origin: ['http://a.test', /\.b\.test$/] }, transports: ['websocket'] };
+const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(httpServer, options);
+const io2 = new Server({ engine: new Engine({ global: false }), serveClient: false });
+const io3 = new Server(3000);
+void io2;
+void io3;
+
+io.use((socket, next) => {
+  socket.data.name = 'ada';
+  const err: ExtendedError = new Error('nope');
+  err.data = { code: 1 };
+  next(Math.random() > 2 ? err : undefined);
+});
+
+io.on('connection', (socket) => {
+  const s: Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData> = socket;
+  s.emit('noArg');
+  s.emit('basicEmit', 1, '2', Buffer.from([3]));
+  s.emit('withAck', '4', (e) => {
+    const n: number = e;
+    void n;
+  });
+  // @ts-expect-error wrong argument type
+  s.emit('basicEmit', 'one', '2', Buffer.from([3]));
+  // @ts-expect-error unknown event
+  s.emit('nope');
+
+  s.timeout(1000).emit('withAck', '4', (err, e) => {
+    const x: Error = err;
+    const y: number = e;
+    void x;
+    void y;
+  });
+  s.emitWithAck('withAck', '4').then((e) => {
+    const n: number = e;
+    void n;
+  });
+
+  s.on('hello', (name) => {
+    const str: string = name;
+    void str;
+  });
+  s.on('add', (a, b, cb) => cb(a + b));
+  s.on('disconnect', (reason: DisconnectReason) => {
+    const r: string = reason;
+    void r;
+  });
+  s.on('disconnecting', (reason) => void reason);
+  s.use(([event, ...args], next) => {
+    void event;
+    void args;
+    next();
+  });
+  s.onAny((event: string, ...args: any[]) => void [event, args]);
+  s.onAnyOutgoing(() => {});
+
+  s.join('room');
+  s.join(['a', 'b']);
+  s.leave('room');
+  s.to('room').emit('basicEmit', 1, '2', Buffer.alloc(0));
+  s.broadcast.except('x').emit('noArg');
+  s.volatile.emit('noArg');
+  s.compress(false).emit('noArg');
+  s.disconnect(true);
+  const rooms: Set<string> = s.rooms;
+  const data: SocketData = s.data;
+  const addr: string = s.handshake.address;
+  const transport: string = s.conn.transport.name;
+  s.conn.on('upgrade', (t) => void t.name);
+  void [rooms, data, addr, transport];
+});
+
+io.emit('noArg');
+io.to('room').emit('basicEmit', 1, '2', Buffer.alloc(1));
+io.in(['a', 'b']).except('c').emit('noArg');
+io.timeout(500).emit('withAck', 'x', (err, responses) => {
+  const e: Error = err;
+  const list: number[] = responses;
+  void [e, list];
+});
+io.timeout(500).emitWithAck('withAck', 'x').then((responses) => {
+  const list: number[] = responses;
+  void list;
+});
+// @ts-expect-error no ack without timeout() on a broadcast from the namespace
+io.sockets.emit('withAck', 'x', () => {});
+
+io.fetchSockets().then((sockets) => {
+  for (const r of sockets) {
+    const rs: RemoteSocket<ServerToClientEvents, SocketData> = r;
+    rs.emit('noArg');
+    rs.join('x');
+    rs.leave('x');
+    rs.disconnect();
+    const name: string = rs.data.name;
+    void name;
+  }
+});
+io.socketsJoin('r');
+io.in('r').socketsLeave(['a']);
+io.disconnectSockets(true);
+io.serverSideEmit('ping');
+
+const admin: Namespace<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData> = io.of('/admin');
+admin.use((socket, next) => next());
+admin.on('connection', (socket) => socket.emit('noArg'));
+io.of(/^\/dyn-\d+$/).on('connection', (socket) => void socket.nsp.name);
+io.of((name, auth, next) => next(null, name.startsWith('/x') && auth.token === 'ok'));
+const op: BroadcastOperator<any, SocketData> = io.local.volatile.compress(true);
+void op;
+
+const handled: boolean = io.handleRequest({} as http.IncomingMessage, {} as http.ServerResponse);
+void handled;
+io.attach(httpServer);
+io.listen(3001);
+io.path('/io');
+const p: string = io.path();
+void p;
+const current = getServer<ClientToServerEvents, ServerToClientEvents>();
+current.emit('noArg');
+void io.close();
