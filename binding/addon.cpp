@@ -188,6 +188,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SioJoin>("sioJoin"),
                            InstanceMethod<&EngineWrap::SioLeave>("sioLeave"),
                            InstanceMethod<&EngineWrap::SioDisconnect>("sioDisconnect"),
+                           InstanceMethod<&EngineWrap::SioCloseAll>("sioCloseAll"),
                            InstanceMethod<&EngineWrap::SioSocketsJoin>("sioSocketsJoin"),
                            InstanceMethod<&EngineWrap::SioSocketsLeave>("sioSocketsLeave"),
                            InstanceMethod<&EngineWrap::SioDisconnectSockets>("sioDisconnectSockets"),
@@ -443,6 +444,8 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
   void SioDisconnect(const Napi::CallbackInfo& info) {
     engine(info.Env()).sio_disconnect(client_id(info[0]), info[1].ToBoolean());
   }
+
+  void SioCloseAll(const Napi::CallbackInfo& info) { engine(info.Env()).sio_close_all(); }
 
   void SioSocketsJoin(const Napi::CallbackInfo& info) {
     engine(info.Env()).sio_sockets_join(selection_of(info), strings_of(info[3]));

@@ -301,6 +301,8 @@ void Engine::sio_leave(ClientId socket, std::string room) { socketio_of(impl_->s
 
 void Engine::sio_disconnect(ClientId socket, bool close) { socketio_of(impl_->sio).disconnect(socket, close); }
 
+void Engine::sio_close_all() { socketio_of(impl_->sio).close_all(); }
+
 void Engine::sio_sockets_join(SioSelection selection, std::vector<std::string> rooms) {
   socketio_of(impl_->sio).sockets_join(to_selection(std::move(selection)), std::move(rooms));
 }

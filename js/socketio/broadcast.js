@@ -73,11 +73,12 @@ class BroadcastOperator {
     const single = Boolean(this.flags.expectSingleResponse);
     const responses = [];
     const collector = {
-      threadsExpected: this.nsp.server._ioThreads(),
+      threadsExpected: Infinity, // each I/O thread's report says how many threads report
       threadsReported: 0,
       clientsExpected: 0,
       done: false,
-      onCount: (count) => {
+      onCount: (count, threads) => {
+        collector.threadsExpected = threads;
         collector.clientsExpected += count;
         collector.threadsReported++;
         check();

@@ -180,10 +180,6 @@ class Server extends EventEmitter {
     return this.engine._native.sioStats();
   }
 
-  _ioThreads() {
-    return Math.max(1, Number(this.engine.options.ioThreads) || 1);
-  }
-
   _log(level, message) {
     this.engine._log(level, message);
   }
@@ -523,7 +519,7 @@ class Server extends EventEmitter {
       case SIO_BROADCAST_COUNT: {
         const nsp = this._byIndex[channel];
         const collector = nsp && nsp._broadcastAcks.get(number);
-        if (collector) collector.onCount(id);
+        if (collector) collector.onCount(id, code); // code: how many I/O threads report
         return undefined;
       }
       case EIO_UPGRADE: {
@@ -549,10 +545,10 @@ class Server extends EventEmitter {
     }
   }
 
-  _connFor(connId, transport) {
+  _connFor(connId, transport, sid) {
     let conn = this._conns.get(connId);
     if (!conn) {
-      conn = new Conn(this, connId, transport, this._requestInfo.get(connId) || unknownRequestInfo());
+      conn = new Conn(this, connId, transport, this._requestInfo.get(connId) || unknownRequestInfo(), sid);
       this._conns.set(connId, conn);
     }
     return conn;
@@ -576,7 +572,7 @@ class Server extends EventEmitter {
         auth = {};
       }
     }
-    const conn = this._connFor(info.conn, info.transport);
+    const conn = this._connFor(info.conn, info.transport, info.sid);
     if (this._closed) return;
     if (nspIndex >= 0) {
       const nsp = this._byIndex[nspIndex];
@@ -745,10 +741,10 @@ class Server extends EventEmitter {
         // Server together: no DISCONNECT packets, so clients reconnect to the next process).
         await this.engine.close();
       } else {
+        // As socket.io's close(): sessions end without DISCONNECT packets, so clients reconnect.
+        native.sioCloseAll();
         for (const nsp of this._nsps.values()) {
-          if (nsp._index < 0) continue;
-          native.sioDisconnectSockets(nsp._index, [], [], true);
-          native.sioSetNamespaceHooks(nsp._index, false, false);
+          if (nsp._index >= 0) native.sioSetNamespaceHooks(nsp._index, false, false);
         }
         this._hooksOn = false;
         this._configure();

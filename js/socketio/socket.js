@@ -10,11 +10,13 @@ function noop() {}
 
 /** The Engine.IO session behind one or more sockets (socket.io's `socket.conn`). */
 class Conn extends EventEmitter {
-  constructor(server, connId, transportName, requestInfo) {
+  constructor(server, connId, transportName, requestInfo, sid) {
     super();
     this.server = server;
-    /** sidewire's numeric session id (not the Engine.IO sid string, which stays in the engine). */
-    this.id = connId;
+    /** The Engine.IO sid, as the client knows it. */
+    this.id = sid || String(connId);
+    /** sidewire's numeric session id. */
+    this.connId = connId;
     this.protocol = 4;
     this.readyState = 'open';
     this.transport = { name: transportName || 'polling' };

@@ -27,6 +27,9 @@ const ws::SharedFrame& text_frame(std::string_view payload) {
   return probe;
 }
 
+// How long a gracefully closed polling session waits for the GET that fetches its close packet.
+constexpr std::uint32_t c_closing_grace_ms = 5000;
+
 std::string base64url(const std::uint8_t* data, std::size_t size) {
   std::string s = ws::base64_encode(data, size);
   for (char& c : s) {
@@ -64,8 +67,12 @@ void WsTransport::on_message(std::uint8_t opcode, std::string_view payload) {
   if (auto s = session_) s->on_ws_packet(this, opcode, payload);
 }
 
-void WsTransport::on_closed(std::uint16_t, std::string_view) {
-  if (auto s = std::move(session_)) s->on_ws_closed(this);
+void WsTransport::on_closed(std::uint16_t code, std::string_view) {
+  // A violation the WebSocket layer caught (oversized, bad UTF-8, bad framing) is a transport
+  // error to Socket.IO; a close by the peer or a dropped TCP connection is a transport close.
+  const bool error = code == ws::kProtocolError || code == ws::kInvalidPayload || code == ws::kMessageTooBig ||
+                     code == ws::kPolicyViolation;
+  if (auto s = std::move(session_)) s->on_ws_closed(this, error);
 }
 
 // ---------------------------------------------------------------------------- Session
@@ -98,9 +105,11 @@ void Session::send(const ws::SharedFrame& frame) {
   }
 }
 
-void Session::close(std::string_view reason) { close_with(reason, ws::kNormal); }
+void Session::close(std::string_view reason) { close_with(reason, ws::kNormal, false); }
 
-void Session::close_with(std::string_view reason, std::uint16_t ws_code) {
+void Session::close_gracefully(std::string_view reason) { close_with(reason, ws::kNormal, true); }
+
+void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool graceful) {
   if (closed_) return;
   closed_ = true;
   if (probe_) {
@@ -118,12 +127,21 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code) {
   } else {
     // Our close tells the client with a close packet; when the client asked, a noop just
     // releases its held GET (as engine.io does).
-    // The sid is gone at once (as in engine.io): only a GET already held hears about it.
-    if (held_get_) {
-      queue_.push_back(text_frame(client_asked_ ? "6" : "1"));
-      flush_poll();
+    // As engine.io: after an error the sid is gone at once and only a GET already held hears
+    // of it; a graceful close keeps it until the client fetched what is queued and the close.
+    // (Clients handle decoded packets a tick later than the close, so a graceful close sends
+    // what is queued first and the close packet in the next response, as engine.io does.)
+    if (graceful) {
+      closing_ = true;
+      closing_at_ = worker_.now_ms();
+      if (held_get_) on_closing_poll();
+    } else {
+      if (held_get_) {
+        queue_.push_back(text_frame(client_asked_ ? "6" : "1"));
+        flush_poll();
+      }
+      server_.forget(*this);
     }
-    server_.forget(*this);
   }
   log().debug("session {} closed: {}", id_, reason);
   server_.listener().on_close(*this, reason);
@@ -217,7 +235,7 @@ void Session::finish_upgrade() {
   }
 }
 
-void Session::on_ws_closed(WsTransport* from) {
+void Session::on_ws_closed(WsTransport* from, bool error) {
   if (probe_ && from == probe_.get()) {
     probe_.reset();
     upgrading_ = false;
@@ -225,7 +243,7 @@ void Session::on_ws_closed(WsTransport* from) {
   }
   if (ws_ && from == ws_.get()) {
     ws_.reset();
-    close("transport close");
+    close(error ? "transport error" : "transport close");
   }
 }
 
@@ -239,6 +257,7 @@ void Session::on_poll(std::uint64_t request_id) {
   }
   held_get_ = request_id;
   server_.hold(*this, request_id);
+  if (closing_) return on_closing_poll();
   if (upgrading_) queue_.push_back(text_frame("6"));
   if (!queue_.empty()) flush_poll();
 }
@@ -256,13 +275,26 @@ void Session::flush_poll() {
   held_get_ = 0;
   server_.release(*this, request);
   server_.respond(request, 200, "text/plain; charset=UTF-8", std::move(body));
+  if (closing_ && close_packet_sent_) {
+    closing_ = false;
+    server_.forget(*this);
+  }
+}
+
+void Session::on_closing_poll() {
+  if (queue_.empty()) {
+    queue_.push_back(text_frame("1"));
+    close_packet_sent_ = true;
+  }
+  flush_poll();
 }
 
 void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_large) {
   if (too_large) {
-    log().warn("session {}: POST body over maxHttpBufferSize ({} bytes), closing", id_, server_.config().max_payload);
+    // As engine.io: the client treats the 413 as a transport error and closes the session.
+    log().warn("session {}: POST body over maxHttpBufferSize ({} bytes), refused with 413", id_,
+               server_.config().max_payload);
     server_.respond(request_id, 413, "text/plain; charset=UTF-8", "");
-    close("transport error");
     return;
   }
   std::vector<Packet> packets;
@@ -280,7 +312,13 @@ void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_
 }
 
 void Session::tick(std::uint32_t now) {
-  if (closed_) return;
+  if (closed_) {
+    if (closing_ && now - closing_at_ >= c_closing_grace_ms) {
+      closing_ = false;
+      server_.forget(*this);
+    }
+    return;
+  }
   const Config& c = server_.config();
   if (probe_ && now - probe_at_ >= c.upgrade_timeout_ms) {
     log().info("session {}: upgrade not completed within {} ms, dropping the probe", id_, c.upgrade_timeout_ms);
@@ -321,7 +359,7 @@ Server::Server(Config config, std::vector<Worker*> workers, std::shared_ptr<Even
         for (auto& [id, s] : pw->sessions) s->tick(now);
       });
       w->add_drain_hook([pw] {
-        for (auto& [id, s] : pw->sessions) s->close_with("server shutting down", ws::kGoingAway);
+        for (auto& [id, s] : pw->sessions) s->close_with("server shutting down", ws::kGoingAway, false);
       });
       w->request_tick_period(std::chrono::milliseconds(
           std::min(config_.ping_interval_ms, config_.ping_timeout_ms) / 4));
@@ -416,7 +454,9 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
 void Server::on_request(Worker& worker, std::uint64_t request_id, HttpRequest request, ClientId id) {
   worker.refresh_clock();
   auto session = find(worker, id);
-  if (!session || session->closed_) return respond_error(request_id, Error::kUnknownSid);
+  if (!session || (session->closed_ && !(session->closing_ && request.method == "GET"))) {
+    return respond_error(request_id, Error::kUnknownSid);
+  }
   if (session->transport_ != Session::Transport::kPolling) {
     log().warn("session {}: polling request after the upgrade, refused", id);
     return respond_error(request_id, Error::kBadRequest);
@@ -479,6 +519,14 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   worker.add(ws);
   session->ws_ = ws;
   ws->start(response, request.head, ws::make_shared_frame(ws::kText, open_packet(*session)));
+}
+
+void Server::close_all(std::string_view reason) {
+  for (Worker* w : workers_) {
+    asio::post(w->io(), [pw = per_worker_[w->index()].get(), reason = std::string(reason)] {
+      for (auto& [id, s] : pw->sessions) s->close(reason);
+    });
+  }
 }
 
 std::shared_ptr<Session> Server::find(Worker& worker, ClientId id) {

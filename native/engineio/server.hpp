@@ -76,8 +76,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Queues one Engine.IO packet, framed as a WebSocket frame (polling unwraps it).
   void send(const ws::SharedFrame& frame);
+  // Ends the session at once (errors, timeouts): a held GET gets the close packet, the sid is
+  // forgotten.
   void close(std::string_view reason);
-  void close_with(std::string_view reason, std::uint16_t ws_code);
+  // Ends it after what is queued went out (a server-side disconnect): a polling client still
+  // fetches the queued packets and the close packet with its next GET.
+  void close_gracefully(std::string_view reason);
 
   // The protocol above marks the session once it is in use (Socket.IO: a namespace connected);
   // a session left unmarked past connect_timeout is closed.
@@ -91,12 +95,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_packet(char type, bool binary, std::string data);
   void on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_view payload);
-  void on_ws_closed(WsTransport* from);
+  void on_ws_closed(WsTransport* from, bool error);
   void on_poll(std::uint64_t request_id);
   void on_post(std::uint64_t request_id, std::string_view body, bool too_large);
   void flush_poll();
+  void on_closing_poll();
   void finish_upgrade();
   void tick(std::uint32_t now);
+  void close_with(std::string_view reason, std::uint16_t ws_code, bool graceful);
 
   Server& server_;
   Worker& worker_;
@@ -109,12 +115,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint32_t opened_at_ = 0;
   std::uint32_t ping_at_ = 0;           // when the last ping went out (or the session opened)
   std::uint32_t probe_at_ = 0;
+  std::uint32_t closing_at_ = 0;
   bool awaiting_pong_ = false;
   bool upgrading_ = false;   // the probe answered: polling only gets noops now
   bool established_ = false;
+  bool closing_ = false;     // closed gracefully; a polling client has yet to fetch the close packet
   bool closed_ = false;
   bool flush_posted_ = false;
   bool client_asked_ = false;  // the client sent the close packet
+  bool close_packet_sent_ = false;
 };
 
 struct Config {
@@ -159,6 +168,8 @@ class Server {
 
   std::shared_ptr<Session> find(Worker& worker, ClientId id);
   std::uint64_t session_count() const { return sessions_total_.load(); }
+  // Every session, at once and without any Socket.IO goodbye (io.close(): clients reconnect).
+  void close_all(std::string_view reason);
 
   // For Session:
   void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body);

@@ -271,6 +271,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   e.text = json{{"id", eio_->public_id(s->id, kSocketTag)},
                 {"nsp", nsp_name},
                 {"conn", session.id()},
+                {"sid", eio_->public_id(session.id(), 'e')},
                 {"transport", session.transport_name()}}
                .dump();
   sink_->push(std::move(e));
@@ -380,6 +381,7 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
       e.channel = sel->nsp;
       e.number = ack_id;
       e.client = count;
+      e.code = static_cast<std::uint16_t>(workers_.size());  // how many counts make the total
       sink_->push(std::move(e));
     }
   });
@@ -402,16 +404,30 @@ void Server::leave(ClientId socket, std::string room) {
   });
 }
 
-void Server::disconnect(ClientId socket, bool close) {
-  on_socket(socket, [this, close](Socket& s) {
-    eio::Session& session = *s.session;
-    if (s.connected) {
-      session.send(ws::make_shared_frame(ws::kText, encode_message(kDisconnect, s.nsp->name, -1, 0, "")));
+void Server::disconnect_socket(Socket& s, bool close) {
+  eio::Session& session = *s.session;
+  if (close) {
+    // As socket.io: every socket of the connection is told, then the connection closes.
+    ClientState& st = state_of(session);
+    while (!st.sockets.empty()) {
+      Socket& each = *st.sockets.back();
+      if (each.connected) {
+        session.send(ws::make_shared_frame(ws::kText, encode_message(kDisconnect, each.nsp->name, -1, 0, "")));
+      }
+      remove_socket(each, "server namespace disconnect", true);
     }
-    remove_socket(s, "server namespace disconnect", true);
-    if (close) session.close("forced server close");
-  });
+    session.close_gracefully("forced server close");
+    return;
+  }
+  if (s.connected) session.send(ws::make_shared_frame(ws::kText, encode_message(kDisconnect, s.nsp->name, -1, 0, "")));
+  remove_socket(s, "server namespace disconnect", true);
 }
+
+void Server::disconnect(ClientId socket, bool close) {
+  on_socket(socket, [this, close](Socket& s) { disconnect_socket(s, close); });
+}
+
+void Server::close_all() { eio_->close_all("server shutting down"); }
 
 // Selections that change rooms collect their sockets first: changing a room while walking it
 // would move members under the walk.
@@ -456,12 +472,7 @@ void Server::disconnect_sockets(Selection selection, bool close) {
   auto sel = std::make_shared<const Selection>(std::move(selection));
   on_each_worker([this, sel, close](Worker& w) {
     for (ClientId id : collect(*this, [&](auto&& f) { select(w, *sel, f); })) {
-      Socket* s = find(w, id);
-      if (!s) continue;
-      eio::Session& session = *s->session;
-      session.send(ws::make_shared_frame(ws::kText, encode_message(kDisconnect, s->nsp->name, -1, 0, "")));
-      remove_socket(*s, "server namespace disconnect", true);
-      if (close) session.close("forced server close");
+      if (Socket* s = find(w, id)) disconnect_socket(*s, close);
     }
   });
 }

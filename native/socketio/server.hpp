@@ -73,6 +73,7 @@ class Server final : public eio::Listener {
   void join(ClientId socket, std::vector<std::string> rooms);
   void leave(ClientId socket, std::string room);
   void disconnect(ClientId socket, bool close);
+  void close_all();
   void sockets_join(Selection selection, std::vector<std::string> rooms);
   void sockets_leave(Selection selection, std::vector<std::string> rooms);
   void disconnect_sockets(Selection selection, bool close);
@@ -101,6 +102,7 @@ class Server final : public eio::Listener {
   void on_connect(eio::Session& session, std::string_view nsp_name, std::string auth);
   void complete_connect(Socket& socket, Namespace& nsp);
   void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
+  void disconnect_socket(Socket& socket, bool close);
   Socket* find(Worker& worker, ClientId id);
   bool send_to(Socket& socket, const Outgoing& out, bool is_volatile);
 

@@ -511,7 +511,7 @@ describe('two I/O threads', () => {
   afterAll(() => t.close());
 
   test('broadcast acks are collected from every thread', async () => {
-    expect(t.io._ioThreads()).toBe(2);
+    expect(t.io.engine.options.ioThreads).toBe(2);
     const all = await t.io.timeout(1000).emitWithAck('who');
     expect([...all].sort()).toEqual([0, 1, 2, 3, 4, 5]);
     const odd = await t.io.to('odd').except(clients[1].id).timeout(1000).emitWithAck('who');

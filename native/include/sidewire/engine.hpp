@@ -181,6 +181,8 @@ class Engine {
   void sio_join(ClientId socket, std::vector<std::string> rooms);
   void sio_leave(ClientId socket, std::string room);
   void sio_disconnect(ClientId socket, bool close);
+  // Closes every Engine.IO session at once, without DISCONNECT packets ("server shutting down").
+  void sio_close_all();
   void sio_sockets_join(SioSelection selection, std::vector<std::string> rooms);
   void sio_sockets_leave(SioSelection selection, std::vector<std::string> rooms);
   void sio_disconnect_sockets(SioSelection selection, bool close);
