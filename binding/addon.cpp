@@ -324,6 +324,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     o.Set("protocolErrors", num(s.protocol_errors));
     o.Set("backpressureDrops", num(s.backpressure_drops));
     o.Set("heartbeatTimeouts", num(s.heartbeat_timeouts));
+    o.Set("writes", num(s.writes));
     Napi::Object channels = Napi::Object::New(env);
     for (const auto& c : s.channels) {
       Napi::Object co = Napi::Object::New(env);

@@ -93,6 +93,8 @@ export interface EngineStats {
   protocolErrors: number;
   backpressureDrops: number;
   heartbeatTimeouts: number;
+  /** sendmsg calls; messagesDelivered / writes is how many messages one syscall carried. */
+  writes: number;
   channels: Record<string, { connections: number; rooms: Record<string, number> }>;
 }
 

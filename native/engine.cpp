@@ -84,7 +84,7 @@ struct Engine::Impl {
   template <typename F>
   void with_client(ClientId id, F&& f) {
     Worker& w = worker_for(id);
-    asio::post(w.io(), [&w, id, f = std::forward<F>(f)]() mutable {
+    w.command([&w, id, f = std::forward<F>(f)]() mutable {
       if (auto c = w.find(id)) {
         if (auto* client = dynamic_cast<ChannelClient*>(c.get())) f(*client);
       }
@@ -192,8 +192,8 @@ ClientId Engine::adopt(int fd, UpgradeRequest request) {
   }
   const ClientId id = (impl_->next_seq.fetch_add(1) << 8) | w;
   Worker& worker = *impl_->workers[w];
-  asio::post(worker.io(), [impl = impl_.get(), &worker, id, fd = OwnedFd(fd), request = std::move(request)]() mutable {
-    impl->accept_on(worker, id, std::move(fd), std::move(request));
+  worker.command([impl = impl_.get(), &worker, id, fd = std::make_shared<OwnedFd>(fd), request = std::move(request)]() mutable {
+    impl->accept_on(worker, id, std::move(*fd), std::move(request));
   });
   return id;
 }
@@ -204,7 +204,7 @@ void Engine::broadcast(std::uint32_t channel, const std::string& room, std::stri
   if (!ch) return;
   const ws::SharedFrame frame = ws::make_shared_frame(binary ? ws::kBinary : ws::kText, payload);
   for (auto& w : impl_->workers) {
-    asio::post(w->io(), [ch, index = w->index(), room, frame, except] { ch->broadcast_local(index, room, frame, except); });
+    w->command([ch, index = w->index(), room, frame, except] { ch->broadcast_local(index, room, frame, except); });
   }
 }
 
@@ -345,6 +345,7 @@ EngineStats Engine::stats() const {
   s.protocol_errors = m.protocol_errors.load();
   s.backpressure_drops = m.backpressure_drops.load();
   s.heartbeat_timeouts = m.heartbeat_timeouts.load();
+  s.writes = m.writes.load();
   const std::uint32_t n = impl_->channel_count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < n; ++i) {
     const Channel& ch = *impl_->channels[i];
@@ -359,7 +360,7 @@ void Engine::shutdown(std::chrono::milliseconds drain) {
              drain.count());
   impl_->draining_workers = static_cast<unsigned>(impl_->workers.size());
   for (auto& w : impl_->workers) {
-    asio::post(w->io(), [impl = impl_.get(), w = w.get(), drain] {
+    w->command([impl = impl_.get(), w = w.get(), drain] {
       w->drain(drain, [impl] {
         if (impl->draining_workers.fetch_sub(1) == 1) impl->sink->push(Event(Event::Type::kShutdown));
       });

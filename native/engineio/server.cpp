@@ -435,14 +435,14 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
     ClientId id;
     if (!parse_public_id(*sid, 'e', id)) return refuse(Error::kUnknownSid);
     Worker* w = workers_[worker_of(id) % workers_.size()];
-    asio::post(w->io(), [this, w, request_id, request = std::move(request), id]() mutable {
-      on_request(*w, request_id, std::move(request), id);
+    w->command([this, w, request_id, request = std::make_shared<HttpRequest>(std::move(request)), id]() mutable {
+      on_request(*w, request_id, std::move(*request), id);
     });
     return 0;
   }
   if (request.method != "GET") return refuse(Error::kBadHandshakeMethod);
   Worker* w = workers_[worker % workers_.size()];
-  asio::post(w->io(), [this, w, request_id, new_id] {
+  w->command([this, w, request_id, new_id] {
     auto session = std::make_shared<Session>(*this, *w, new_id, Session::Transport::kPolling);
     per_worker_[w->index()]->sessions.emplace(new_id, session);
     sessions_total_.fetch_add(1, std::memory_order_relaxed);
@@ -468,7 +468,7 @@ void Server::on_request(Worker& worker, std::uint64_t request_id, HttpRequest re
 
 void Server::request_aborted(std::uint64_t request_id) {
   for (Worker* w : workers_) {
-    asio::post(w->io(), [this, w, request_id] {
+    w->command([this, w, request_id] {
       PerWorker& pw = *per_worker_[w->index()];
       auto it = pw.held.find(request_id);
       if (it == pw.held.end()) return;
@@ -523,7 +523,7 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
 
 void Server::close_all(std::string_view reason) {
   for (Worker* w : workers_) {
-    asio::post(w->io(), [pw = per_worker_[w->index()].get(), reason = std::string(reason)] {
+    w->command([pw = per_worker_[w->index()].get(), reason = std::string(reason)] {
       for (auto& [id, s] : pw->sessions) s->close(reason);
     });
   }

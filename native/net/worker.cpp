@@ -54,6 +54,25 @@ void Worker::mark_dirty(std::shared_ptr<WsConnection> connection) {
   }
 }
 
+void Worker::command(std::function<void()> f) {
+  bool schedule;
+  {
+    std::lock_guard lock(commands_mutex_);
+    schedule = commands_.empty();
+    commands_.push_back(std::move(f));
+  }
+  if (schedule) asio::post(io_, [this] { run_commands(); });
+}
+
+void Worker::run_commands() {
+  {
+    std::lock_guard lock(commands_mutex_);
+    running_.swap(commands_);
+  }
+  for (auto& f : running_) f();
+  running_.clear();
+}
+
 void Worker::flush_dirty() {
   flush_posted_ = false;
   std::swap(dirty_, flushing_);

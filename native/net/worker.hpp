@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -32,6 +33,7 @@ struct Metrics {
   std::atomic<std::uint64_t> protocol_errors{0};
   std::atomic<std::uint64_t> backpressure_drops{0};
   std::atomic<std::uint64_t> heartbeat_timeouts{0};
+  std::atomic<std::uint64_t> writes{0};  // sendmsg calls: deliveries / writes is the corking factor
 };
 
 class Worker {
@@ -59,6 +61,11 @@ class Worker {
   // handler writes each listed connection's whole queue with one sendmsg.
   void mark_dirty(std::shared_ptr<WsConnection> connection);
 
+  // The thread's ordered command queue, for work from other threads (JS): commands run in the
+  // order they were queued, and everything queued while the thread was busy runs as one batch
+  // before the flush pass, so a saturated thread writes many messages per sendmsg.
+  void command(std::function<void()> f);
+
   void add(std::shared_ptr<WsConnection> connection);
   // Deferred to the next turn of the loop, so it is safe inside any loop over connections.
   void remove(ClientId id);
@@ -79,6 +86,7 @@ class Worker {
 
  private:
   void flush_dirty();
+  void run_commands();
   void schedule_tick();
   void on_tick();
 
@@ -94,6 +102,9 @@ class Worker {
   std::vector<std::shared_ptr<WsConnection>> dirty_;
   std::vector<std::shared_ptr<WsConnection>> flushing_;
   bool flush_posted_ = false;
+  std::mutex commands_mutex_;
+  std::vector<std::function<void()>> commands_;
+  std::vector<std::function<void()>> running_;
   std::vector<ClientId> removed_;
   bool removal_posted_ = false;
   boost::asio::steady_timer tick_;

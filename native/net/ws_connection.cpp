@@ -284,6 +284,7 @@ void WsConnection::flush() {
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
     const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    worker_.metrics().writes.fetch_add(1, std::memory_order_relaxed);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {

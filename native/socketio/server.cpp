@@ -109,7 +109,7 @@ Socket* Server::find(Worker& worker, ClientId id) {
 template <typename F>
 void Server::on_socket(ClientId id, F&& f) {
   Worker* w = workers_[worker_of(id) % workers_.size()];
-  asio::post(w->io(), [this, w, id, f = std::forward<F>(f)]() mutable {
+  w->command([this, w, id, f = std::forward<F>(f)]() mutable {
     if (Socket* s = find(*w, id)) f(*s);
   });
 }
@@ -117,7 +117,7 @@ void Server::on_socket(ClientId id, F&& f) {
 template <typename F>
 void Server::on_each_worker(F&& f) {
   for (Worker* w : workers_) {
-    asio::post(w->io(), [w, f]() mutable { f(*w); });
+    w->command([w, f]() mutable { f(*w); });
   }
 }
 

@@ -106,6 +106,7 @@ struct EngineStats {
   std::uint64_t protocol_errors = 0;
   std::uint64_t backpressure_drops = 0;
   std::uint64_t heartbeat_timeouts = 0;
+  std::uint64_t writes = 0;  // sendmsg calls (messages_delivered / writes = messages per syscall)
   std::vector<ChannelStats> channels;
 };
 
