@@ -1,5 +1,6 @@
 // node-addon-api glue: wraps sidewire::Engine for js/. No protocol logic lives here.
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -325,6 +326,10 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     o.Set("backpressureDrops", num(s.backpressure_drops));
     o.Set("heartbeatTimeouts", num(s.heartbeat_timeouts));
     o.Set("writes", num(s.writes));
+    // The process's malloc (the engine, Node's C++ side): in use, and held from the system.
+    const struct mallinfo2 mi = mallinfo2();
+    o.Set("mallocInUse", num(mi.uordblks + mi.hblkhd));
+    o.Set("mallocHeld", num(mi.arena + mi.hblkhd));
     Napi::Object channels = Napi::Object::New(env);
     for (const auto& c : s.channels) {
       Napi::Object co = Napi::Object::New(env);

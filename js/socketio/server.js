@@ -29,37 +29,52 @@ const EIO_CLOSE = 13;
 const INVALID_NAMESPACE = JSON.stringify({ message: 'Invalid namespace' });
 const FORBIDDEN = { code: 4, message: 'Forbidden' };
 
+// What a session keeps of the request that created it: the headers Node already parsed and
+// a few strings; the query and a stand-in for socket.request are built when first asked for.
+class RequestInfo {
+  constructor(method, url, headers, address, secure) {
+    this.method = method;
+    this.url = url;
+    this.headers = headers;
+    this.address = address;
+    this.secure = secure;
+    this._query = null;
+    this._request = null;
+  }
+
+  get xdomain() {
+    return Boolean(this.headers.origin);
+  }
+
+  get query() {
+    if (!this._query) {
+      const q = this.url.indexOf('?');
+      this._query = querystring.parse(q >= 0 ? this.url.slice(q + 1) : '');
+    }
+    return this._query;
+  }
+
+  get request() {
+    if (!this._request) {
+      const socket = { remoteAddress: this.address, encrypted: this.secure };
+      this._request = { method: this.method, url: this.url, headers: this.headers, _query: this.query, socket, connection: socket };
+    }
+    return this._request;
+  }
+}
+
 function requestInfo(req) {
-  const url = req.url || '/';
-  const q = url.indexOf('?');
-  const headers = req.headers || {};
-  const address = (req.socket && req.socket.remoteAddress) || '';
-  const query = querystring.parse(q >= 0 ? url.slice(q + 1) : '');
-  const secure = Boolean(req.socket && req.socket.encrypted);
-  const socket = { remoteAddress: address, encrypted: secure };
-  return {
-    headers,
-    address,
-    xdomain: Boolean(headers.origin),
-    secure,
-    url,
-    query,
-    // What is left of the request that created the session (socket.request).
-    request: { method: req.method, url, headers, _query: query, socket, connection: socket },
-  };
+  return new RequestInfo(
+    req.method,
+    req.url || '/',
+    req.headers || {},
+    (req.socket && req.socket.remoteAddress) || '',
+    Boolean(req.socket && req.socket.encrypted),
+  );
 }
 
 function unknownRequestInfo() {
-  const socket = { remoteAddress: '', encrypted: false };
-  return {
-    headers: {},
-    address: '',
-    xdomain: false,
-    secure: false,
-    url: '',
-    query: {},
-    request: { method: 'GET', url: '', headers: {}, _query: {}, socket, connection: socket },
-  };
+  return new RequestInfo('GET', '', {}, '', false);
 }
 
 function resolveEngine(option) {
@@ -437,7 +452,7 @@ class Server extends EventEmitter {
     const connId = this.engine._adopt(req, socket, head, null);
     if (!(connId > 0) || !this._hooksOn) return;
     const info = requestInfo(req);
-    if (info.query.sid === undefined) this._requestInfo.set(connId, info); // not an upgrade of a polling session
+    if (!/[?&]sid=/.test(info.url)) this._requestInfo.set(connId, info); // not an upgrade of a polling session
   }
 
   // ------------------------------------------------------------------------------ namespaces

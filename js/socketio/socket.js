@@ -6,8 +6,6 @@ const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
 const { BroadcastOperator, RESERVED_EVENTS, flagBits } = require('./broadcast.js');
 
-function noop() {}
-
 /** The Engine.IO session behind one or more sockets (socket.io's `socket.conn`). */
 class Conn extends EventEmitter {
   constructor(server, connId, transportName, requestInfo, sid) {
@@ -20,10 +18,16 @@ class Conn extends EventEmitter {
     this.protocol = 4;
     this.readyState = 'open';
     this.transport = { name: transportName || 'polling' };
-    this.remoteAddress = requestInfo.address;
-    this.request = requestInfo.request;
     this._info = requestInfo;
     this._sockets = new Set();
+  }
+
+  get remoteAddress() {
+    return this._info.address;
+  }
+
+  get request() {
+    return this._info.request;
   }
 
   /** Closes the session (every socket on it). */
@@ -42,32 +46,69 @@ class Socket extends EventEmitter {
     this.server = nsp.server;
     this.id = id;
     this.conn = conn;
-    this.client = { id: conn.id, conn, server: nsp.server, get request() { return conn.request; } };
     this.recovered = false;
-    this.data = {};
     this.connected = false;
     this._nativeId = nativeId;
-    this._acks = new Map();
-    this._fns = [];
-    this.flags = {};
-    this._rooms = new Set();
     this._gone = false; // the engine reported it closed before it was accepted
     this._anyListeners = undefined;
     this._anyOutgoingListeners = undefined;
-    const info = conn._info;
-    this.handshake = {
-      headers: info.headers,
-      time: `${new Date()}`,
-      address: info.address,
-      xdomain: info.xdomain,
-      secure: info.secure,
-      issued: Date.now(),
-      url: info.url,
-      query: info.query,
-      auth,
-    };
-    // As socket.io: an 'error' without listeners must not throw.
-    this.on('error', noop);
+    this._rooms = new Set();
+    // Built on first use: most sockets never need them, and an idle connection must stay small.
+    this._auth = auth;
+    this._issued = Date.now();
+    this._handshake = null;
+    this._client = null;
+    this._data = null;
+    this._acksMap = null;
+    this._fnsList = null;
+    this._flags = null;
+  }
+
+  get handshake() {
+    if (!this._handshake) {
+      const info = this.conn._info;
+      this._handshake = {
+        headers: info.headers,
+        time: `${new Date(this._issued)}`,
+        address: info.address,
+        xdomain: info.xdomain,
+        secure: info.secure,
+        issued: this._issued,
+        url: info.url,
+        query: info.query,
+        auth: this._auth,
+      };
+    }
+    return this._handshake;
+  }
+
+  get client() {
+    const conn = this.conn;
+    return (this._client ??= { id: conn.id, conn, server: this.nsp.server, get request() { return conn.request; } });
+  }
+
+  get data() {
+    return (this._data ??= {});
+  }
+
+  set data(value) {
+    this._data = value;
+  }
+
+  get flags() {
+    return (this._flags ??= {});
+  }
+
+  set flags(value) {
+    this._flags = value;
+  }
+
+  get _acks() {
+    return (this._acksMap ??= new Map());
+  }
+
+  get _fns() {
+    return (this._fnsList ??= []);
   }
 
   get request() {
@@ -263,7 +304,8 @@ class Socket extends EventEmitter {
   }
 
   _onerror(err) {
-    EventEmitter.prototype.emit.call(this, 'error', err);
+    // As socket.io: an 'error' without listeners must not throw.
+    if (this.listenerCount('error') > 0) EventEmitter.prototype.emit.call(this, 'error', err);
   }
 
   // Accepted by the namespace: the engine has sent the CONNECT packet.
