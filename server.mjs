@@ -7,6 +7,8 @@
 //   SIDEWIRE_DRAIN_MS   (default 5000) how long engine.close() drains on shutdown
 //   SIDEWIRE_HEADERS_TIMEOUT_MS (default 10000) a request head (an upgrade too) must arrive within this
 //   SIDEWIRE_LOG_LEVEL  (default info)
+//   SIDEWIRE_DATA_DIR   (default examples/ticketing/data) the ticket desk's SQLite file and uploads
+//   SIDEWIRE_MAX_UPLOAD_BYTES (default 5 MiB) the ticket desk's attachment limit
 //
 // How Next 16 handles 'upgrade' in a custom server (node_modules/next/dist/server/next.js,
 // class NextCustomServer), and why this file does what it does:
@@ -38,18 +40,27 @@
 // CORS preflights, the client bundle) to io.handleRequest() before Next sees them, and the one
 // 'upgrade' listener's engine.handleUpgrade() takes WebSocket upgrades under /socket.io/ as well
 // as /ws/. API routes reach the server with getServer() (e.g. getServer().to(room).emit(...)).
+//
+// The app is the ticket desk in examples/ticketing: its Socket.IO handlers (rooms, presence)
+// are in examples/ticketing/realtime.mjs, its database in examples/ticketing/lib/db.js (opened
+// here at startup, so a broken data directory fails the start, and closed on shutdown).
 import http from 'node:http';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import next from 'next';
+import { attachTicketing } from './examples/ticketing/realtime.mjs';
 
 const require = createRequire(import.meta.url);
 const { Engine, Server } = require('./js/index.js');
 
 const repoRoot = path.dirname(fileURLToPath(import.meta.url));
 const appDir = path.join(repoRoot, 'examples', 'ticketing');
+
+// The ticket desk's data directory; route handlers read the same variable.
+process.env.SIDEWIRE_DATA_DIR = path.resolve(process.env.SIDEWIRE_DATA_DIR || path.join(appDir, 'data'));
+const ticketingDb = require('./examples/ticketing/lib/db.js');
 
 const port = Number.parseInt(process.env.PORT || '3000', 10);
 const hostname = process.env.HOSTNAME || 'localhost';
@@ -70,8 +81,9 @@ const engine = new Engine({ logLevel: process.env.SIDEWIRE_LOG_LEVEL || 'info' }
 engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true });
 
 // The process's Socket.IO server (getServer() in API routes). A namespace nobody listens to
-// runs entirely in the engine; add io.on('connection', ...) / io.of(...) handlers here.
+// runs entirely in the engine; the ticket desk listens on the main namespace.
 const io = new Server({ engine });
+attachTicketing(io);
 
 let nextPublicUpgrade; // app.getUpgradeHandler(): a no-op in Next 16, kept as last resort
 
@@ -109,11 +121,16 @@ const server = http.createServer({ headersTimeout, requestTimeout: Math.max(3000
   if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
     let body;
     try {
+      const engineStats = engine.stats();
+      const sio = io.stats();
+      let websocket = 0; // raw channel connections (/ws/...)
+      for (const channel of Object.values(engineStats.channels || {})) websocket += channel.connections;
       body = JSON.stringify({
         status: shuttingDown ? 'shutting_down' : 'ok',
         uptime: Math.round(uptimeSeconds() * 1000) / 1000,
-        connections: engine.stats(),
-        socketio: io.stats(),
+        // The summary first, then the engine's counters and per-channel rooms as before.
+        connections: { websocket, socketio: { sessions: sio.sessions, sockets: sio.sockets }, ...engineStats },
+        socketio: sio,
       });
     } catch (err) {
       res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -232,6 +249,13 @@ async function shutdown(signal) {
     console.error('[sidewire] app.close failed:', err);
   }
 
+  try {
+    ticketingDb.closeDb();
+  } catch (err) {
+    failed = true;
+    console.error('[sidewire] closing the ticket database failed:', err);
+  }
+
   console.log('[sidewire] bye');
   process.exit(failed ? 1 : 0);
 }
@@ -245,6 +269,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+ticketingDb.openDb(); // creates the data directory and the schema
 await app.prepare();
 
 // A signal may have arrived while Next was preparing: then shutdown() owns the exit.
@@ -261,7 +286,9 @@ if (!shuttingDown) {
   const shownPort = typeof addr === 'object' && addr ? addr.port : port;
   const shownHost = hostname.includes(':') ? `[${hostname}]` : hostname;
   console.log(`> sidewire ready (${dev ? 'development' : 'production'})`);
-  console.log(`>   http://${shownHost}:${shownPort}`);
-  console.log(`>   ws://${shownHost}:${shownPort}/ws/fabric`);
-  console.log(`>   http://${shownHost}:${shownPort}${io.path()}/ (Socket.IO)`);
+  console.log(`>   http://${shownHost}:${shownPort}  (ticket desk; /fabric: the channel demo)`);
+  console.log(`>   http://${shownHost}:${shownPort}${io.path()}/  (Socket.IO)`);
+  console.log(`>   ws://${shownHost}:${shownPort}/ws/fabric  (raw WebSocket channel)`);
+  console.log(`>   http://${shownHost}:${shownPort}/health`);
+  console.log(`>   data: ${ticketingDb.dataDir()}`);
 }

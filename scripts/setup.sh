@@ -6,8 +6,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 say() { printf '[setup] %s\n' "$*"; }
 
-# 1. Debian packages needed to build the engine and its tests.
-PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache)
+# 1. Debian packages: the native build and its tests, plus what the end-to-end tests drive:
+#    nginx and openssl (tests/js/deploy.test.js runs nginx with a self-signed certificate in
+#    front of server.mjs; only the binary is used, never the package's own service) and
+#    chromium (tests/js/browser.test.js, headless via playwright-core) with a basic font set.
+PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache
+      nginx openssl chromium fonts-liberation)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for p in "${PKGS[@]}"; do
@@ -26,10 +30,38 @@ if command -v dpkg-query >/dev/null 2>&1; then
         exit 1
       fi
     fi
+    # Installing nginx would start its service (port 80) through invoke-rc.d or
+    # deb-systemd-invoke; both ask /usr/sbin/policy-rc.d first, and exit code 101 means
+    # "do not start". Put one in place for the install unless the machine has its own
+    # (Docker images ship one that does exactly this).
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [[ ! -e $policy ]]; then
+      printf '#!/bin/sh\n# written by sidewire scripts/setup.sh for the duration of apt-get install\nexit 101\n' \
+        | "${SUDO[@]}" tee "$policy" >/dev/null
+      "${SUDO[@]}" chmod 755 "$policy"
+      own_policy=1
+    fi
     say "installing ${missing[*]}"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    rc=0
+    {
+      "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+      "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    } || rc=$?
+    if ((own_policy)); then "${SUDO[@]}" rm -f "$policy"; fi
+    ((rc == 0)) || exit "$rc"
+    # Should a service have started all the same (a policy-rc.d that allows it), stop it:
+    # the tests start their own nginx on loopback ports and nothing may be left running.
+    if [[ " ${missing[*]} " == *" nginx "* && -s /run/nginx.pid ]] \
+        && "${SUDO[@]}" kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
+      say "stopping the nginx service the package started"
+      if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        "${SUDO[@]}" systemctl stop nginx || true
+      else
+        "${SUDO[@]}" nginx -s quit || true
+      fi
+    fi
   else
     say "system packages present"
   fi

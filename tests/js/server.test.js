@@ -1,7 +1,10 @@
 'use strict';
 // End to end: the real server.mjs serving the example Next.js app, with the engine's
 // channels on the same port, driven by the `ws` client.
+const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
 const { startServerProcess } = require('./helpers/server-process');
 const {
   open, messages, silent, closed, rawExchange, upgradeRequest, sleep, waitFor, WebSocket,
@@ -10,11 +13,14 @@ const { io: ioClient } = require('socket.io-client');
 
 describe('server.mjs: Next.js and the engine on one port', () => {
   let srv;
+  let dataDir;
   beforeAll(async () => {
-    srv = await startServerProcess({ SIDEWIRE_HEADERS_TIMEOUT_MS: '1500', SIDEWIRE_DRAIN_MS: '2000' });
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidewire-server-test-'));
+    srv = await startServerProcess({ SIDEWIRE_HEADERS_TIMEOUT_MS: '1500', SIDEWIRE_DRAIN_MS: '2000', SIDEWIRE_DATA_DIR: dataDir });
   }, 120000);
   afterAll(async () => {
     if (srv) await srv.stop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   test('serves the Next.js page and /health on the same port', async () => {

@@ -1,13 +1,30 @@
+import Link from 'next/link';
+import { SocketProvider } from './socket-provider';
+import ConnectionStatus from './connection-status';
+import './globals.css';
+
 export const metadata = {
-  title: 'sidewire',
-  description: 'sidewire example: real-time channels on the Next.js port',
+  title: 'Ticket desk · sidewire',
+  description: 'sidewire example: a real-time ticket desk on Next.js, Socket.IO served by a C++ engine',
 };
 
 export default function RootLayout({ children }) {
   return (
     <html lang="en">
-      <body style={{ fontFamily: 'system-ui, sans-serif', margin: '2rem', maxWidth: 720 }}>
-        {children}
+      <body>
+        <SocketProvider>
+          <header className="topbar">
+            <Link href="/" className="brand">
+              sidewire <span>ticket desk</span>
+            </Link>
+            <nav>
+              <Link href="/">Tickets</Link>
+              <Link href="/fabric">Fabric demo</Link>
+            </nav>
+            <ConnectionStatus />
+          </header>
+          <main className="container">{children}</main>
+        </SocketProvider>
       </body>
     </html>
   );

@@ -1,14 +1,9 @@
-import FabricClient from './fabric-client';
+import { listTickets } from '@/lib/db';
+import TicketList from './ticket-list';
 
-export default function Page() {
-  return (
-    <main>
-      <h1>sidewire</h1>
-      <p>
-        Open this page in two tabs: text sent from one tab is relayed to the others in room{' '}
-        <code>demo</code> of channel <code>/ws/fabric</code>.
-      </p>
-      <FabricClient documentId="demo" />
-    </main>
-  );
+export const dynamic = 'force-dynamic';
+
+export default function HomePage() {
+  // The first paint comes from the database; the client keeps it live from there.
+  return <TicketList initialTickets={listTickets()} />;
 }

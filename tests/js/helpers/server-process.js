@@ -17,8 +17,9 @@ function freePort() {
   });
 }
 
-async function startServerProcess(env = {}, { readyTimeoutMs = 90000 } = {}) {
-  const port = await freePort();
+async function startServerProcess(env = {}, { readyTimeoutMs = 90000, port: fixedPort } = {}) {
+  // `port`: listen on this port (e.g. a restart on the port a browser page is connected to).
+  const port = fixedPort ?? (await freePort());
   const child = spawn(process.execPath, [path.join(root, 'server.mjs')], {
     cwd: root,
     env: { ...process.env, PORT: String(port), HOSTNAME: '127.0.0.1', NEXT_TELEMETRY_DISABLED: '1', ...env },

@@ -1,0 +1,97 @@
+'use client';
+// One Socket.IO connection per tab, shared by every page (it lives in the root layout, so it
+// survives client-side navigation). Pages join their rooms with useRoom() and listen with
+// useSocketEvent(); both re-run their joins on every (re)connect.
+import { createContext, useContext, useEffect, useRef, useState } from 'react';
+import { io } from 'socket.io-client';
+
+const NAME_KEY = 'sidewire-ticketing-name';
+
+const SocketContext = createContext({ socket: null, connected: false, name: null });
+
+/** This browser's agent name (agent-1234), kept in localStorage. */
+function agentName() {
+  try {
+    const saved = localStorage.getItem(NAME_KEY);
+    if (saved) return saved;
+    const name = `agent-${1000 + Math.floor(Math.random() * 9000)}`;
+    localStorage.setItem(NAME_KEY, name);
+    return name;
+  } catch {
+    return `agent-${1000 + Math.floor(Math.random() * 9000)}`; // storage blocked
+  }
+}
+
+export function SocketProvider({ children }) {
+  const [value, setValue] = useState({ socket: null, connected: false, name: null });
+
+  useEffect(() => {
+    const name = agentName();
+    const socket = io({ auth: { name } }); // same origin, path /socket.io
+    const update = () => setValue({ socket, connected: socket.connected, name });
+    socket.on('connect', update);
+    socket.on('disconnect', update);
+    update();
+    return () => {
+      socket.off('connect', update);
+      socket.off('disconnect', update);
+      socket.disconnect();
+    };
+  }, []);
+
+  return <SocketContext.Provider value={value}>{children}</SocketContext.Provider>;
+}
+
+export function useSocket() {
+  return useContext(SocketContext);
+}
+
+/** Calls handler(...args) for every `event` on the shared socket. */
+export function useSocketEvent(event, handler) {
+  const { socket } = useSocket();
+  const ref = useRef(handler);
+  useEffect(() => {
+    ref.current = handler;
+  });
+  useEffect(() => {
+    if (!socket) return undefined;
+    const listener = (...args) => ref.current(...args);
+    socket.on(event, listener);
+    return () => socket.off(event, listener);
+  }, [socket, event]);
+}
+
+/**
+ * Joins a room with `joinEvent` (and `arg`, if given) now and after every reconnect, calls
+ * onJoined() once the server acknowledged (the place to fetch a fresh snapshot: events sent
+ * while the socket was away are lost), and leaves with `leaveEvent` on unmount.
+ */
+export function useRoom(joinEvent, leaveEvent, arg, onJoined) {
+  const { socket } = useSocket();
+  const ref = useRef(onJoined);
+  useEffect(() => {
+    ref.current = onJoined;
+  });
+  useEffect(() => {
+    if (!socket) return undefined;
+    const args = arg === undefined ? [] : [arg];
+    let active = true;
+    const join = () => {
+      socket.timeout(10000).emit(joinEvent, ...args, (err, answer) => {
+        if (!active) return;
+        if (err || !answer?.ok) {
+          console.warn(`[ticketing] ${joinEvent} failed:`, err?.message || answer?.error);
+          return;
+        }
+        ref.current?.();
+      });
+    };
+    socket.on('connect', join);
+    if (socket.connected) join();
+    return () => {
+      active = false;
+      socket.off('connect', join);
+      if (socket.connected) socket.emit(leaveEvent, ...args);
+    };
+  }, [socket, joinEvent, leaveEvent, arg]);
+}
