@@ -1,0 +1,485 @@
+// bench/run.mjs's output: the key ratios, RESULTS.md, results.json, ratios.svg (hand-written
+// SVG) and ratios.png (the SVG rendered by headless Chromium, when /usr/bin/chromium and
+// playwright-core are there). `node bench/run.mjs --report-only` rewrites them from results.json.
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ANALYSIS_PLACEHOLDER = '<!-- analysis -->';
+
+// ------------------------------------------------------------------------------------ ratios
+
+const num = (x) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+/** a ÷ b, Infinity when b ≤ 0 < a (e.g. sidewire's RSS did not grow at all), null when unknown. */
+function divide(a, b) {
+  a = num(a);
+  b = num(b);
+  if (a === null || b === null) return null;
+  if (b <= 0) return a > 0 ? Infinity : null;
+  return a / b;
+}
+
+function pairResults(results, scenario, pair) {
+  const p = results.scenarios?.[scenario]?.pairs?.[pair];
+  return { sw: p?.sidewire?.result ?? null, other: p?.other?.result ?? null, entry: p };
+}
+
+function whyMissing(results, scenario, pair) {
+  const s = results.scenarios?.[scenario];
+  if (!s) return 'not run';
+  if (s.error) return s.error;
+  if (pair) {
+    const p = s.pairs?.[pair];
+    const errs = [p?.sidewire?.error && `${p.sidewire.server}: ${p.sidewire.error}`, p?.other?.error && `${p.other.server}: ${p.other.error}`].filter(Boolean);
+    if (errs.length) return errs.join('; ');
+  }
+  return 'no result';
+}
+
+export function computeRatios(results) {
+  const out = [];
+  const add = (r) => {
+    const value = r.value;
+    let status;
+    if (value === null || value === undefined || Number.isNaN(value)) status = 'n/a';
+    else if (r.informational) status = 'info';
+    else status = (r.op === '>=' ? value >= r.target : value <= r.target) ? 'PASS' : 'MISS';
+    const meets = value === null || value === undefined ? null : r.op === '>=' ? value >= r.target : value <= r.target;
+    out.push({
+      ...r,
+      value: value === Infinity ? null : value,
+      unbounded: value === Infinity || undefined,
+      status,
+      meets,
+      display: value === Infinity ? '∞' : value === null || value === undefined ? 'n/a' : `${fmtRatio(value)}×`,
+      targetText: `${r.op === '>=' ? '≥' : '≤'} ${r.target}×`,
+    });
+  };
+
+  for (const [pair, other, informational] of [['sio', 'socket.io', false], ['ws', 'ws', true]]) {
+    const idle = pairResults(results, 'idle', pair);
+    add({
+      id: `idle-memory-${pair}`, scenario: 'idle', pair, informational, op: '>=', target: 10,
+      label: `Idle memory per connection: ${other} ÷ sidewire`,
+      short: `Idle RSS/conn, ${other} ÷ sidewire`,
+      value: divide(idle.other?.rss_per_conn_bytes, idle.sw?.rss_per_conn_bytes),
+      note: idle.sw && idle.other ? undefined : whyMissing(results, 'idle', pair),
+      goal: `sidewire ≤ 1/10 of ${other}`,
+    });
+    const fan = pairResults(results, 'fanout', pair);
+    add({
+      id: `fanout-cpu-${pair}`, scenario: 'fanout', pair, informational, op: '>=', target: 10,
+      label: `Fan-out deliveries per server CPU-second: sidewire ÷ ${other}`,
+      short: `Fan-out deliveries/CPU-s, sidewire ÷ ${other}`,
+      value: divide(fan.sw?.deliveries_per_cpu_s, fan.other?.deliveries_per_cpu_s),
+      note: fan.sw && fan.other ? undefined : whyMissing(results, 'fanout', pair),
+      goal: `≥ 10× ${other}'s`,
+    });
+    const storm = pairResults(results, 'storm', pair);
+    add({
+      id: `storm-${pair}`, scenario: 'storm', pair, informational, op: '>=', target: 5,
+      label: `Connect storm: ${other}'s time ÷ sidewire's`,
+      short: `Connect storm, ${other} time ÷ sidewire time`,
+      value: divide(storm.other?.connect_ms, storm.sw?.connect_ms),
+      note: storm.sw && storm.other ? undefined : whyMissing(results, 'storm', pair),
+      goal: `≥ 5× faster than ${other}`,
+    });
+  }
+  const next = results.scenarios?.next;
+  add({
+    id: 'next-p99-sidewire', scenario: 'next', informational: false, op: '<=', target: 1.2,
+    label: 'Next.js page p99 under fan-out ÷ idle p99 (sidewire)',
+    short: 'Next p99 loaded ÷ idle, sidewire',
+    value: num(next?.servers?.sidewire?.ratio),
+    note: num(next?.servers?.sidewire?.ratio) === null ? (next?.servers?.sidewire?.error || whyMissing(results, 'next')) : undefined,
+    goal: 'loaded p99 ≤ 1.2× idle p99',
+  });
+  add({
+    id: 'next-p99-socketio', scenario: 'next', informational: true, op: '<=', target: 1.2,
+    label: 'Next.js page p99 under fan-out ÷ idle p99 (socket.io)',
+    short: 'Next p99 loaded ÷ idle, socket.io',
+    value: num(next?.servers?.other?.ratio),
+    note: num(next?.servers?.other?.ratio) === null ? (next?.servers?.other?.error || whyMissing(results, 'next')) : undefined,
+    goal: 'for comparison',
+  });
+  // Key ratios first, in the order of the brief; then the informational ones.
+  return [...out.filter((r) => !r.informational), ...out.filter((r) => r.informational)];
+}
+
+// ---------------------------------------------------------------------------------- formatting
+
+function fmtRatio(v) {
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+function fmtInt(v) {
+  return num(v) === null ? '–' : Math.round(v).toLocaleString('en-US');
+}
+
+function fmtNum(v, digits = 1) {
+  return num(v) === null ? '–' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function fmtBytes(v) {
+  if (num(v) === null) return '–';
+  if (Math.abs(v) >= 10 * 1024) return `${fmtNum(v / 1024, 1)} KiB`;
+  return `${fmtInt(v)} B`;
+}
+
+function fmtMs(us) {
+  return num(us) === null ? '–' : fmtNum(us / 1000, us >= 100000 ? 0 : 2);
+}
+
+function esc(s) {
+  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function mdCell(s) {
+  return String(s ?? '–').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function table(header, rows) {
+  const lines = [`| ${header.map(mdCell).join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) lines.push(`| ${r.map(mdCell).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+const SERVER_LABEL = {
+  'sidewire-sio': 'sidewire (Socket.IO)',
+  socketio: 'socket.io 4.8',
+  'sidewire-ws': 'sidewire (raw WS)',
+  ws: 'ws 8',
+  'next-sidewire': 'Next + sidewire',
+  'next-socketio': 'Next + socket.io 4.8',
+};
+
+/** The four servers' columns of a pair scenario: [{ name, result, error }]. */
+function columns(s) {
+  const cols = [];
+  for (const pair of ['sio', 'ws']) {
+    for (const role of ['sidewire', 'other']) {
+      const e = s?.pairs?.[pair]?.[role];
+      if (e) cols.push({ name: e.server, result: e.result, error: e.error, runs: e.runs });
+    }
+  }
+  return cols;
+}
+
+function errorsNote(cols) {
+  const bad = cols.filter((c) => c.error);
+  return bad.length ? `\n\nFailed: ${bad.map((c) => `${SERVER_LABEL[c.name] || c.name}: ${c.error}`).join('; ')}.` : '';
+}
+
+// ----------------------------------------------------------------------------------- markdown
+
+function sectionIdle(s) {
+  if (!s) return '_Not run._';
+  const cols = columns(s);
+  const r = (label, f) => [label, ...cols.map((c) => (c.result ? f(c.result) : 'failed'))];
+  return [
+    `${fmtInt(s.params.clients)} connections, each joined to room \`bench\` (Socket.IO: \`join\` emitted with an ack; raw WebSocket: \`?room=bench\`), opened ${fmtInt(s.params.concurrency)} at a time. The load generator calls \`GET /gc\` (\`global.gc()\` twice) and waits ${fmtInt(s.params.settle_ms)} ms before reading the server's RSS, once before connecting and once after; per connection = (after − before) ÷ connected. Run ${s.date}.`,
+    '',
+    table(['', ...cols.map((c) => SERVER_LABEL[c.name] || c.name)], [
+      r('connected', (x) => `${fmtInt(x.connected)} / ${fmtInt(x.clients)}`),
+      r('time to connect and join (ms)', (x) => fmtInt(x.connect_ms)),
+      r('RSS before (MiB)', (x) => fmtNum(x.rss_before_kb / 1024)),
+      r('RSS after (MiB)', (x) => fmtNum(x.rss_after_kb / 1024)),
+      r('**RSS per connection**', (x) => `**${fmtBytes(x.rss_per_conn_bytes)}**`),
+      r('client errors', (x) => fmtInt(x.errors)),
+    ]) + errorsNote(cols),
+  ].join('\n');
+}
+
+function sectionFanout(s) {
+  if (!s) return '_Not run._';
+  const cols = columns(s);
+  const r = (label, f) => [label, ...cols.map((c) => (c.result ? f(c.result) : 'failed'))];
+  const p = s.params;
+  const perRun = cols.map((c) => `${SERVER_LABEL[c.name] || c.name}: ${(c.runs || []).map((x) => (x.result ? fmtInt(x.result.deliveries_per_cpu_s) : 'failed')).join(', ')}`);
+  return [
+    `${fmtInt(p.receivers)} receivers in one room and one publisher that sends ${p.payload}-byte payloads with up to ${p.window} messages in flight, for ${p.duration_s} s (after a 1 s warm-up). Socket.IO: the publisher emits \`publish\` and the server runs \`io.to(room).emit('msg', payload)\`; raw WebSocket: the server relays the publisher's message to the other members of the room. Server CPU = user + system time of the whole server process (every thread) over the measured window. Each server ran ${p.reps} time(s), alternating with its counterpart, a fresh process each time; every number is the **median of ${p.reps}** (per metric). Run ${s.date}.`,
+    '',
+    table(['', ...cols.map((c) => SERVER_LABEL[c.name] || c.name)], [
+      r('deliveries/s', (x) => fmtInt(x.deliveries_per_sec)),
+      r('server CPU-seconds', (x) => fmtNum(x.server_cpu_s, 2)),
+      r('**deliveries per server CPU-second**', (x) => `**${fmtInt(x.deliveries_per_cpu_s)}**`),
+      r('latency p50 (ms)', (x) => fmtMs(x.latency_us?.p50)),
+      r('latency p99 (ms)', (x) => fmtMs(x.latency_us?.p99)),
+      r('latency max (ms)', (x) => fmtMs(x.latency_us?.max)),
+      r('receivers connected', (x) => `${fmtInt(x.connected)} / ${fmtInt(x.clients)}`),
+      r('client errors', (x) => fmtInt(x.errors)),
+    ]),
+    '',
+    `Deliveries per server CPU-second, each run: ${perRun.join('; ')}.${errorsNote(cols)}`,
+  ].join('\n');
+}
+
+function sectionStorm(s) {
+  if (!s) return '_Not run._';
+  const cols = columns(s);
+  const r = (label, f) => [label, ...cols.map((c) => (c.result ? f(c.result) : 'failed'))];
+  return [
+    `${fmtInt(s.params.clients)} clients connect at once (concurrency ${fmtInt(s.params.concurrency)}) and join room \`bench\`; the time runs from the first connect until the last client has joined (Socket.IO: its \`join\` acked; raw WebSocket: the upgrade answered). Run ${s.date}.`,
+    '',
+    table(['', ...cols.map((c) => SERVER_LABEL[c.name] || c.name)], [
+      r('connected', (x) => `${fmtInt(x.connected)} / ${fmtInt(x.clients)}`),
+      r('**time until all connected and joined (ms)**', (x) => `**${fmtInt(x.connect_ms)}**`),
+      r('connections/s', (x) => (num(x.connect_ms) > 0 ? fmtInt((x.connected * 1000) / x.connect_ms) : '–')),
+      r('client errors', (x) => fmtInt(x.errors)),
+    ]) + errorsNote(cols),
+  ].join('\n');
+}
+
+function sectionNext(s) {
+  if (!s) return '_Not run._';
+  const p = s.params;
+  const cols = ['sidewire', 'other'].map((role) => s.servers?.[role]).filter(Boolean);
+  const r = (label, f) => [label, ...cols.map((c) => (c.error && !c.idle ? 'failed' : f(c) ?? '–'))];
+  const lat = (x, k) => (x && num(x.latency_ms?.[k]) !== null ? x.latency_ms[k].toLocaleString('en-US', { maximumFractionDigits: 2 }) : '–');
+  return [
+    `One process serves the production build of \`examples/ticketing\` (its \`/\` renders on every request from SQLite, in a fresh \`SIDEWIRE_DATA_DIR\`) and Socket.IO on the same port (\`bench/servers/next-sidewire.mjs\`: sidewire routed as in \`server.mjs\`; \`next-socketio.mjs\`: \`new Server(httpServer)\`). autocannon (in the runner's process) requests \`${p.page}\` with ${p.autocannon_connections} connections for ${p.autocannon_duration_s} s: idle, then while the load generator runs the fan-out of (b) (${fmtInt(p.fanout.receivers)} receivers, ${p.fanout.payload}-byte payloads, window ${p.fanout.window}) against the same process, then idle again (a check on drift, not part of the ratio). Before that, warm-up rounds of ${p.warmup?.round_s ?? '?'} s until the last three rounds' request rates are within 15 % of their mean (at least ${p.warmup?.min_s ?? '?'} s, at most ${p.warmup?.max_s ?? '?'} s): the page keeps getting faster for a while after the server starts. Run ${s.date}.${s.error ? `\n\nFailed: ${s.error}.` : ''}`,
+    '',
+    cols.length
+      ? table(['', ...cols.map((c) => SERVER_LABEL[c.server] || c.server)], [
+        r('idle: page p50 (ms)', (c) => lat(c.idle, 'p50')),
+        r('idle: page p99 (ms)', (c) => lat(c.idle, 'p99')),
+        r('idle: requests/s', (c) => fmtInt(c.idle?.rps)),
+        r('loaded: page p50 (ms)', (c) => lat(c.loaded, 'p50')),
+        r('loaded: page p99 (ms)', (c) => lat(c.loaded, 'p99')),
+        r('loaded: requests/s', (c) => fmtInt(c.loaded?.rps)),
+        r('**p99 loaded ÷ idle**', (c) => (num(c.ratio) === null ? '–' : `**${fmtRatio(c.ratio)}×**`)),
+        r('idle again after the load: p99 (ms)', (c) => lat(c.idle_after, 'p99')),
+        r('warm-up rounds (req/s)', (c) => (c.warmup ? c.warmup.rps.join(', ') : '–')),
+        r('fan-out meanwhile: deliveries/s', (c) => fmtInt(c.fanout?.deliveries_per_sec)),
+        r('fan-out meanwhile: latency p99 (ms)', (c) => fmtMs(c.fanout?.latency_us?.p99)),
+        r('non-2xx / errors (all three runs)', (c) => {
+          const runs = [c.idle, c.loaded, c.idle_after].filter(Boolean);
+          return `${fmtInt(runs.reduce((a, x) => a + (x.non2xx ?? 0), 0))} / ${fmtInt(runs.reduce((a, x) => a + (x.errors ?? 0) + (x.timeouts ?? 0), 0))}`;
+        }),
+      ])
+      : '',
+    cols.filter((c) => c.error || c.fanout_error).map((c) => `\n${SERVER_LABEL[c.server] || c.server}: ${c.error || c.fanout_error}.`).join(''),
+  ].join('\n');
+}
+
+function summaryTable(ratios, informational) {
+  const rows = ratios.filter((r) => Boolean(r.informational) === informational).map((r) => [
+    r.label,
+    r.display + (r.note ? ` (${r.note})` : ''),
+    `${r.targetText} (${r.goal})`,
+    informational ? (r.meets === null ? '–' : r.meets ? 'meets' : 'below') : `**${r.status}**`,
+  ]);
+  return table(['ratio', 'measured', 'target', informational ? 'vs the same target' : 'result'], rows);
+}
+
+function defaultAnalysis() {
+  return ANALYSIS_PLACEHOLDER;
+}
+
+/** The body of "## What limits it" in an existing RESULTS.md, when someone has written one. */
+function keptAnalysis(mdPath) {
+  let md;
+  try {
+    md = readFileSync(mdPath, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^## What limits it[^\n]*\n([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(md);
+  if (!m) return null;
+  const body = m[1].trim();
+  return body && body !== ANALYSIS_PLACEHOLDER ? body : null;
+}
+
+function renderMarkdown(results, ratios, chart, analysis) {
+  const m = results.machine || {};
+  const scen = results.scenarios || {};
+  const commands = [...new Set(Object.values(scen).map((s) => s?.command).filter(Boolean))];
+  const v = m.versions || {};
+  return `# sidewire benchmarks: side by side with socket.io ${v['socket.io'] || '4.8'} and ws ${v.ws || '8'}
+
+${results.mode === 'quick' ? '> **Quick run** (`--quick`: small counts, short durations). It checks the pipeline; its numbers are not the benchmark.\n\n' : ''}- Date: ${results.date}
+- Machine: ${m.nproc} CPU(s), ${m.cpu}; MemTotal ${m.mem_total}; kernel ${m.kernel}; Node ${m.node}${m.loadavg_at_start ? `; load average at start ${m.loadavg_at_start.join(' ')}` : ''}
+- Versions: socket.io ${v['socket.io'] || '?'}, ws ${v.ws || '?'}, Next.js ${v.next || '?'}, autocannon ${v.autocannon || '?'}${m.commit ? `; sidewire at ${m.commit}` : ''}
+- Command: \`${results.command}\`${commands.some((c) => c !== results.command) ? ` (some scenarios come from earlier runs: ${commands.filter((c) => c !== results.command).map((c) => `\`${c}\``).join(', ')}; each section gives its date)` : ''}
+- Everything on one machine over loopback (127.0.0.1): the server, the load generator (\`${results.loadgen}\`${results.loadgen === 'build/sidewire_loadgen' ? ', from `bench/loadgen.cpp`' : ''}) and autocannon share ${m.nproc} CPU(s). Each measurement starts a fresh server process (\`node --expose-gc bench/servers/<name>.mjs\`, \`NODE_ENV=production\`, listen backlog ${results.params?.backlog ?? 4096}); the two servers of a pair run back to back. sidewire runs its default of ${results.env?.SIDEWIRE_IO_THREADS ? `${results.env.SIDEWIRE_IO_THREADS} (SIDEWIRE_IO_THREADS)` : '1'} engine I/O thread(s). Open files: ${m.nofile ? `soft ${m.nofile.soft}, hard ${m.nofile.hard}` : '?'}.
+- Raw numbers: [results.json](results.json).
+
+## Summary
+
+${summaryTable(ratios, false)}
+
+Informational, the same measurements against \`ws\` 8 (raw WebSocket) and socket.io's Next.js isolation:
+
+${summaryTable(ratios, true)}
+
+${chart ? `![Key ratios against their targets](${chart})` : ''}
+
+## (a) Idle connections: memory
+
+${sectionIdle(scen.idle)}
+
+## (b) Fan-out: throughput and CPU
+
+${sectionFanout(scen.fanout)}
+
+## (c) Connect storm
+
+${sectionStorm(scen.storm)}
+
+## (d) Next.js isolation: page latency under real-time load
+
+${sectionNext(scen.next)}
+
+## What limits it
+
+${analysis || defaultAnalysis()}
+
+## Reproduce
+
+\`\`\`sh
+npm run bench              # the full run; writes bench/RESULTS.md, results.json, ratios.svg, ratios.png
+npm run bench -- --quick   # small counts: checks the pipeline
+npm run bench -- --only=b  # one scenario (a idle, b fanout, c storm, d next); the others are kept
+\`\`\`
+
+The servers are \`bench/servers/*.mjs\` (one app, four stacks), the load generator \`bench/loadgen.cpp\`
+(built as \`build/sidewire_loadgen\` with \`-DSIDEWIRE_BUILD_BENCH=ON\`), the runner \`bench/run.mjs\`.
+`;
+}
+
+// --------------------------------------------------------------------------------------- chart
+
+export function renderSvg(ratios, results) {
+  const W = 980;
+  const x0 = 390; // plot area
+  const plotW = 500;
+  const rowH = 50;
+  const key = ratios.filter((r) => !r.informational);
+  const info = ratios.filter((r) => r.informational);
+  const headerH = 70;
+  const groupH = 30;
+  const axisH = 22;
+  const H = headerH + axisH + groupH + key.length * rowH + groupH + info.length * rowH + axisH + 44;
+  const colors = { PASS: '#2e7d32', MISS: '#c62828', info: '#546e7a', 'n/a': '#9e9e9e' };
+  const m = results.machine || {};
+
+  // One logarithmic axis for every row, in decades, with 1× (parity) in it.
+  const finite = ratios.map((r) => r.value).filter((v) => typeof v === 'number' && v > 0);
+  const targets = ratios.map((r) => r.target);
+  const lo = 10 ** Math.floor(Math.log10(Math.min(0.1, ...finite.map((v) => v / 1.5), ...targets)));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(100, ...finite.map((v) => v * 1.5), ...targets)));
+  const L = (v) => Math.log10(v);
+  const sx = (v) => x0 + ((L(Math.min(Math.max(v, lo), hi)) - L(lo)) / (L(hi) - L(lo))) * plotW;
+  const decades = [];
+  for (let d = lo; d <= hi * 1.0001; d *= 10) decades.push(d);
+  const fmtAxis = (d) => `${d >= 1 ? d.toFixed(0) : d.toPrecision(1)}×`;
+
+  const parts = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  parts.push(`<text x="16" y="28" font-size="18" font-weight="bold" fill="#111">sidewire vs socket.io ${esc(m.versions?.['socket.io'] || '4.8')} and ws ${esc(m.versions?.ws || '8')}: key ratios against their targets</text>`);
+  parts.push(`<text x="16" y="50" font-size="12" fill="#555">${esc(`${(results.date || '').slice(0, 10)} · ${m.nproc} CPU(s), ${m.cpu} · Node ${m.node}${results.mode === 'quick' ? ' · QUICK RUN (small counts, not the benchmark)' : ''}`)}</text>`);
+  parts.push(`<text x="16" y="66" font-size="11" fill="#777">Bars start at parity (1×); log scale; dashed black line = target. Green PASS / red MISS; grey-blue = informational.</text>`);
+
+  let y = headerH;
+  const plotTop = y + axisH;
+  const axis = (yy, above) => {
+    for (const d of decades) {
+      parts.push(`<text x="${sx(d).toFixed(1)}" y="${above ? yy - 6 : yy + 14}" font-size="11" fill="#666" text-anchor="middle">${fmtAxis(d)}</text>`);
+    }
+  };
+  axis(plotTop, true);
+  y = plotTop;
+
+  const row = (r) => {
+    const cy = y + rowH / 2 + 4;
+    const color = colors[r.status] || '#9e9e9e';
+    parts.push(`<text x="16" y="${cy - 3}" font-size="13" fill="#111">${esc(r.short)}</text>`);
+    parts.push(`<text x="16" y="${cy + 13}" font-size="11" fill="#666">${esc(`target ${r.targetText}${r.op === '<=' ? ' (lower is better)' : ''}`)}</text>`);
+    const x1 = sx(1);
+    const targetX = sx(r.target);
+    parts.push(`<line x1="${targetX.toFixed(1)}" y1="${cy - 16}" x2="${targetX.toFixed(1)}" y2="${cy + 16}" stroke="#111" stroke-width="2" stroke-dasharray="5,3"/>`);
+    if (typeof r.value === 'number' || r.unbounded) {
+      const end = r.unbounded ? x0 + plotW : sx(r.value);
+      const left = Math.min(x1, end);
+      parts.push(`<rect x="${left.toFixed(1)}" y="${cy - 9}" width="${Math.max(2, Math.abs(end - x1)).toFixed(1)}" height="18" rx="2" fill="${color}"${r.informational ? ' fill-opacity="0.8"' : ''}/>`);
+      const right = end >= x1;
+      const text = `${r.display}${r.informational ? '' : ` ${r.status}`}`;
+      const tx = right ? Math.max(end, x1 + 2) + 6 : Math.min(end, x1 - 2) - 6;
+      parts.push(`<text x="${tx.toFixed(1)}" y="${cy + 5}" font-size="13" font-weight="bold" fill="${color}" text-anchor="${right ? 'start' : 'end'}" stroke="#fff" stroke-width="4" paint-order="stroke">${esc(text)}</text>`);
+    } else {
+      parts.push(`<text x="${(x1 + 6).toFixed(1)}" y="${cy + 5}" font-size="12" fill="#777" stroke="#fff" stroke-width="4" paint-order="stroke">${esc(`n/a${r.note ? `: ${r.note}` : ''}`.slice(0, 64))}</text>`);
+    }
+    y += rowH;
+  };
+
+  const gridTop = y;
+  parts.push(`<text x="16" y="${y + 20}" font-size="14" font-weight="bold" fill="#333">Targets (issue #5)</text>`);
+  y += groupH;
+  key.forEach(row);
+  parts.push(`<line x1="16" y1="${y + 2}" x2="${W - 16}" y2="${y + 2}" stroke="#ddd"/>`);
+  parts.push(`<text x="16" y="${y + 22}" font-size="14" font-weight="bold" fill="#333">Informational: against ws 8, and socket.io's own Next.js ratio</text>`);
+  y += groupH;
+  info.forEach(row);
+  const gridBottom = y;
+  // Grid behind the bars: decades (parity darker).
+  const grid = decades.map((d) => `<line x1="${sx(d).toFixed(1)}" y1="${gridTop}" x2="${sx(d).toFixed(1)}" y2="${gridBottom}" stroke="${d === 1 ? '#888' : '#e3e3e3'}" stroke-width="1"/>`);
+  parts.splice(5, 0, ...grid);
+  axis(gridBottom, false);
+  parts.push('</svg>');
+  return { svg: `${parts.join('\n')}\n`, width: W, height: H };
+}
+
+async function renderPng(svg, width, height, pngPath) {
+  if (!existsSync(CHROMIUM)) return `no ${CHROMIUM}`;
+  let chromium;
+  try {
+    const require = createRequire(import.meta.url);
+    ({ chromium } = require('playwright-core'));
+  } catch {
+    return 'playwright-core is not installed';
+  }
+  let browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      timeout: 30000,
+    });
+    const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 2 });
+    await page.setContent(`<!doctype html><html><body style="margin:0;background:#fff">${svg}</body></html>`);
+    await page.locator('svg').screenshot({ path: pngPath, timeout: 30000 });
+    return null;
+  } catch (err) {
+    return String(err?.message || err).split('\n')[0];
+  } finally {
+    await browser?.close().catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------------------------- write all
+
+export async function writeReport(results, outDir) {
+  const ratios = computeRatios(results);
+  results.ratios = ratios;
+
+  const { svg, width, height } = renderSvg(ratios, results);
+  const svgPath = path.join(outDir, 'ratios.svg');
+  const pngPath = path.join(outDir, 'ratios.png');
+  writeFileSync(svgPath, svg);
+  rmSync(pngPath, { force: true }); // never embed a chart of an earlier run
+  const pngError = await renderPng(svg, width, height, pngPath);
+  results.png = !pngError && existsSync(pngPath);
+  if (pngError) console.log(`[bench] ratios.png not rendered (${pngError}); RESULTS.md embeds ratios.svg`);
+
+  const mdPath = path.join(outDir, 'RESULTS.md');
+  const md = renderMarkdown(results, ratios, results.png ? 'ratios.png' : 'ratios.svg', keptAnalysis(mdPath));
+  writeFileSync(mdPath, md);
+  writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  return results;
+}

@@ -1,0 +1,668 @@
+#!/usr/bin/env node
+// `npm run bench`: sidewire side by side with socket.io 4.8 and ws 8 (issue #5).
+//
+//   npm run bench                       the full run (about 6 minutes on 2 cores)
+//   npm run bench -- --quick            small counts and short durations: checks the pipeline
+//   npm run bench -- --only=a,b         scenarios by letter or name: a idle, b fanout, c storm, d next
+//   options (argv --name=value, or env BENCH_NAME=value):
+//     --reps=N        fan-out repetitions per server (default 3, --quick 1); the median is reported
+//     --loadgen=PATH  load generator binary (default build/sidewire_loadgen, built with CMake)
+//     --out=DIR       where RESULTS.md, results.json, ratios.svg and ratios.png go (default bench/)
+//     --report-only   rewrite RESULTS.md and the chart from results.json, run nothing
+//     --no-build      never build the load generator or the Next app
+//
+// For each scenario and each server: start the server (bench/servers/*.mjs, node --expose-gc,
+// on 127.0.0.1, a fresh process per measurement), run the load generator against it, read
+// the JSON line it prints last, stop the server (SIGTERM; SIGKILL after 5 s). The two servers
+// of a pair run back to back (fan-out alternates them), on the same machine, in the same run.
+// A partial run (--only) replaces its scenarios in results.json and keeps the others when the
+// earlier results are of the same mode (quick or full).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeReport } from './report.mjs';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(benchDir, '..');
+const nextAppDir = path.join(repoRoot, 'examples', 'ticketing');
+
+// ------------------------------------------------------------------------------------ options
+
+function parseOptions(argv) {
+  const o = {};
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`unknown argument ${arg} (see the top of bench/run.mjs)`);
+    o[m[1]] = m[2] === undefined ? true : m[2];
+  }
+  const env = (name) => process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
+  const get = (name) => (o[name] !== undefined ? o[name] : env(name));
+  const flag = (name) => {
+    const v = get(name);
+    return v === true || (typeof v === 'string' && v !== '' && v !== '0' && v !== 'false');
+  };
+  const known = ['quick', 'only', 'reps', 'loadgen', 'out', 'report-only', 'no-build'];
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.join(', ')})`);
+
+  const quick = flag('quick');
+  const names = { a: 'idle', b: 'fanout', c: 'storm', d: 'next' };
+  const all = Object.values(names);
+  let only = all;
+  if (get('only') && get('only') !== true) {
+    only = String(get('only')).split(',').map((s) => s.trim()).filter(Boolean).map((s) => names[s] || s);
+    for (const s of only) if (!all.includes(s)) throw new Error(`--only: unknown scenario ${s} (a|idle, b|fanout, c|storm, d|next)`);
+  }
+  const reps = Number.parseInt(get('reps') ?? (quick ? '1' : '3'), 10);
+  if (!(reps >= 1)) throw new Error('--reps must be ≥ 1');
+  return {
+    quick,
+    only,
+    reps,
+    loadgen: get('loadgen') && get('loadgen') !== true ? path.resolve(String(get('loadgen'))) : null,
+    out: path.resolve(get('out') && get('out') !== true ? String(get('out')) : benchDir),
+    reportOnly: flag('report-only'),
+    noBuild: flag('no-build'),
+    argv,
+  };
+}
+
+const opts = parseOptions(process.argv.slice(2));
+
+// Counts and durations. --quick keeps the shapes and shrinks the numbers.
+const P = opts.quick
+  ? { idleClients: 500, fanoutClients: 100, durationS: 3, window: 20, payload: 100, stormClients: 500,
+      acDurationS: 3, acWarmupS: 1, acWarmupMinS: 3, acWarmupMaxS: 8, acConnections: 10, settleMs: 500, cooldownMs: 300 }
+  : { idleClients: 10000, fanoutClients: 1000, durationS: 10, window: 20, payload: 100, stormClients: 10000,
+      acDurationS: 10, acWarmupS: 2, acWarmupMinS: 24, acWarmupMaxS: 60, acConnections: 10, settleMs: 1500, cooldownMs: 1500 };
+P.reps = opts.reps;
+P.backlog = Number.parseInt(process.env.BENCH_BACKLOG || '4096', 10);
+P.idleConcurrency = 1000;
+P.fanoutConcurrency = 1000;
+
+// The servers, by pair. path/protocol are what the load generator speaks to them.
+const SERVERS = {
+  'sidewire-sio': { file: 'sidewire-sio.mjs', protocol: 'sio', path: '/socket.io/' },
+  socketio: { file: 'socketio.mjs', protocol: 'sio', path: '/socket.io/' },
+  'sidewire-ws': { file: 'sidewire-ws.mjs', protocol: 'ws', path: '/ws/bench' },
+  ws: { file: 'ws.mjs', protocol: 'ws', path: '/ws/bench' },
+  'next-sidewire': { file: 'next-sidewire.mjs', protocol: 'sio', path: '/socket.io/', next: true },
+  'next-socketio': { file: 'next-socketio.mjs', protocol: 'sio', path: '/socket.io/', next: true },
+};
+const PAIRS = {
+  sio: { sidewire: 'sidewire-sio', other: 'socketio', label: 'Socket.IO: sidewire vs socket.io 4.8' },
+  ws: { sidewire: 'sidewire-ws', other: 'ws', label: 'raw WebSocket: sidewire vs ws 8' },
+};
+
+// ------------------------------------------------------------------------------- small helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const startedAt = Date.now();
+const log = (...a) => console.log(`[bench ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)}s]`, ...a);
+
+function tail(text, lines = 20) {
+  return String(text || '').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+function median(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Per-field median of loadgen JSON objects (numbers and latency_us's numbers). */
+function medianResult(results) {
+  const ok = results.filter(Boolean);
+  if (ok.length === 0) return null;
+  const out = { ...ok[Math.floor((ok.length - 1) / 2)] };
+  for (const k of Object.keys(out)) {
+    if (typeof out[k] === 'number') out[k] = median(ok.map((r) => r[k]));
+  }
+  if (out.latency_us) {
+    out.latency_us = {};
+    for (const k of Object.keys(ok[0].latency_us || {})) out.latency_us[k] = median(ok.map((r) => r.latency_us?.[k]));
+  }
+  out.runs = ok.length;
+  return out;
+}
+
+function limitsOf(pid) {
+  try {
+    const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+    const n = (s) => (s === 'unlimited' ? Infinity : Number(s));
+    return m ? { soft: n(m[1]), hard: n(m[2]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+function machineInfo() {
+  const cpuinfo = (() => { try { return readFileSync('/proc/cpuinfo', 'utf8'); } catch { return ''; } })();
+  const meminfo = (() => { try { return readFileSync('/proc/meminfo', 'utf8'); } catch { return ''; } })();
+  const sh = (cmd, args) => {
+    const r = spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : null;
+  };
+  const commit = sh('git', ['rev-parse', '--short', 'HEAD']);
+  const dirty = sh('git', ['status', '--porcelain', '--untracked-files=no']);
+  const versionOf = (name) => {
+    try { return JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')).version; } catch { return null; }
+  };
+  return {
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() || os.cpus()[0]?.model || 'unknown',
+    mem_total: /^MemTotal:\s*(.*)$/m.exec(meminfo)?.[1]?.trim() || `${Math.round(os.totalmem() / 1024)} kB`,
+    kernel: sh('uname', ['-r']) || os.release(),
+    node: process.version,
+    commit: commit ? `${commit}${dirty ? ' (with uncommitted changes)' : ''}` : null,
+    versions: {
+      'socket.io': versionOf('socket.io'), ws: versionOf('ws'), next: versionOf('next'), autocannon: versionOf('autocannon'),
+    },
+    nofile: limitsOf(process.pid),
+    loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    somaxconn: (() => { try { return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8')); } catch { return null; } })(),
+  };
+}
+
+// ----------------------------------------------------------------------------- child processes
+
+const live = new Set(); // { child, pgid }
+
+function track(child) {
+  const entry = { child, pgid: child.pid };
+  live.add(entry);
+  child.once('exit', () => live.delete(entry));
+  return entry;
+}
+
+function killGroup(pgid, signal) {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function cleanupAll() {
+  for (const { pgid } of live) killGroup(pgid, 'SIGKILL');
+  live.clear();
+}
+process.on('exit', cleanupAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    console.error(`[bench] ${sig}: stopping the servers and the load generator`);
+    cleanupAll();
+    process.exit(130);
+  });
+}
+
+function waitExit(child, ms) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+/**
+ * Starts bench/servers/<file> (node --expose-gc, in its own process group, with the open-files
+ * limit raised as far as the hard limit allows) and waits for `READY <port>`.
+ */
+async function startServer(name, extraEnv = {}) {
+  const spec = SERVERS[name];
+  const file = path.join(benchDir, 'servers', spec.file);
+  // bash raises the soft limit (65536, or the hard limit when that is lower) and execs node,
+  // so the pid the load generator watches is node's.
+  const script = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"';
+  const child = spawn('bash', ['-c', script, process.execPath, '--expose-gc', file], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      PORT: '0',
+      NODE_ENV: 'production',
+      SIDEWIRE_LOG_LEVEL: process.env.SIDEWIRE_LOG_LEVEL || 'warn',
+      NEXT_TELEMETRY_DISABLED: '1',
+      BENCH_BACKLOG: String(P.backlog),
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group: stopping it stops whatever it spawned
+  });
+  const entry = track(child);
+  const srv = { name, spec, child, pid: child.pid, entry, stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => { srv.stdout = tail(srv.stdout + d, 200); });
+  child.stderr.on('data', (d) => { srv.stderr = tail(srv.stderr + d, 200); });
+  try {
+    srv.port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name}: no READY within 90 s\n${tail(srv.stdout, 8)}\n${tail(srv.stderr, 8)}`)), 90000);
+      const onData = () => {
+        const m = /READY (\d+)\r?$/m.exec(srv.stdout); // Next may leave a line unterminated
+        if (m) {
+          clearTimeout(timer);
+          child.stdout.off('data', onData);
+          resolve(Number(m[1]));
+        }
+      };
+      child.stdout.on('data', onData);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited before READY (code ${code}, signal ${signal})\n${tail(srv.stderr, 15)}`));
+      });
+    });
+  } catch (err) {
+    await stopServer(srv);
+    throw err;
+  }
+  srv.nofile = limitsOf(srv.pid);
+  return srv;
+}
+
+/** SIGTERM, up to 5 s for a clean exit, then SIGKILL (the whole process group either way). */
+async function stopServer(srv) {
+  const { child } = srv;
+  let clean = child.exitCode !== null || child.signalCode !== null;
+  if (!clean) {
+    try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ }
+    clean = await waitExit(child, 5000);
+    if (!clean) {
+      log(`${srv.name} did not exit 5 s after SIGTERM: SIGKILL`);
+      killGroup(srv.entry.pgid, 'SIGKILL');
+      await waitExit(child, 5000);
+    }
+  }
+  killGroup(srv.entry.pgid, 'SIGKILL'); // anything the server left behind in its group
+  srv.exit = { code: child.exitCode, signal: child.signalCode, clean };
+  return srv.exit;
+}
+
+/**
+ * Runs the load generator to completion: { args, code, json, stderr }. `onStderrLine` sees each
+ * progress line as it comes.
+ */
+function runLoadgen(loadgen, args, { timeoutMs, onStderrLine } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(loadgen, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const entry = track(child);
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => {
+      stderr = tail(stderr + d, 100);
+      partial += d;
+      const lines = partial.split('\n');
+      partial = lines.pop();
+      for (const line of lines) onStderrLine?.(line);
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(entry.pgid, 'SIGKILL');
+    }, timeoutMs ?? 300000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ args, code: null, json: null, stderr: String(err), error: String(err) });
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const last = stdout.trim().split('\n').filter(Boolean).pop();
+      let json = null;
+      let error = null;
+      try {
+        json = last ? JSON.parse(last) : null;
+        if (!json) error = 'no JSON on stdout';
+      } catch (err) {
+        error = `bad JSON on stdout: ${err.message}: ${last?.slice(0, 200)}`;
+      }
+      if (timedOut) error = `timed out after ${Math.round((timeoutMs ?? 300000) / 1000)} s`;
+      resolve({ args, code, signal, json, stderr: tail(stderr, 20), error });
+    });
+  });
+}
+
+function loadgenArgs(srv, scenario, extra = {}) {
+  const a = {
+    host: '127.0.0.1', port: srv.port, protocol: srv.spec.protocol, path: srv.spec.path,
+    scenario, room: 'bench', 'server-pid': srv.pid, ...extra,
+  };
+  return Object.entries(a).flatMap(([k, v]) => [`--${k}`, String(v)]);
+}
+
+/** One measurement: fresh server, loadgen, stop. */
+async function measure(loadgen, name, scenario, extra, timeoutMs) {
+  const t0 = Date.now();
+  let srv;
+  const rec = { server: name, scenario };
+  try {
+    srv = await startServer(name);
+    Object.assign(rec, { port: srv.port, pid: srv.pid, nofile: srv.nofile });
+    const needed = (extra.clients ?? 0) + 256;
+    if (srv.nofile && srv.nofile.soft < needed) {
+      rec.warning = `server open-files limit ${srv.nofile.soft} < ${needed} needed`;
+      log(`WARNING ${name}: ${rec.warning}`);
+    }
+    const args = loadgenArgs(srv, scenario, extra);
+    log(`${scenario} ${name}: ${path.basename(loadgen)} ${args.join(' ')}`);
+    const r = await runLoadgen(loadgen, args, { timeoutMs });
+    Object.assign(rec, { loadgen_exit: r.code, result: r.json, loadgen_stderr: r.stderr });
+    if (r.error) rec.error = r.error;
+    else if (r.json && r.json.connected !== undefined && r.json.clients !== undefined && r.json.connected < r.json.clients) {
+      rec.error = `only ${r.json.connected}/${r.json.clients} clients connected`;
+    }
+  } catch (err) {
+    rec.error = String(err?.message || err);
+  } finally {
+    if (srv) {
+      rec.server_exit = await stopServer(srv);
+      if (rec.error) rec.server_stderr = tail(srv.stderr, 15);
+    }
+  }
+  rec.wall_s = (Date.now() - t0) / 1000;
+  if (rec.error) log(`  ${name}: ERROR ${rec.error}`);
+  else log(`  ${name}: ${summarize(rec.result)}`);
+  await sleep(P.cooldownMs);
+  return rec;
+}
+
+function summarize(j) {
+  if (!j) return '(no result)';
+  const f = (n) => (typeof n === 'number' ? Math.round(n).toLocaleString('en-US') : n);
+  switch (j.scenario) {
+    case 'idle': return `${j.connected}/${j.clients} connected in ${f(j.connect_ms)} ms, ${f(j.rss_per_conn_bytes)} B RSS/conn`;
+    case 'storm': return `${j.connected}/${j.clients} connected in ${f(j.connect_ms)} ms`;
+    case 'fanout': return `${f(j.deliveries_per_sec)} deliveries/s, ${j.server_cpu_s?.toFixed?.(2)} CPU-s, ${f(j.deliveries_per_cpu_s)} deliveries/CPU-s, p99 ${f(j.latency_us?.p99)} µs`;
+    default: return JSON.stringify(j);
+  }
+}
+
+// -------------------------------------------------------------------------------- preparation
+
+function ensureLoadgen() {
+  if (opts.loadgen) {
+    if (!existsSync(opts.loadgen)) throw new Error(`--loadgen ${opts.loadgen} does not exist`);
+    return opts.loadgen;
+  }
+  const buildDir = path.join(repoRoot, 'build');
+  const bin = path.join(buildDir, 'sidewire_loadgen');
+  if (opts.noBuild) {
+    if (!existsSync(bin)) throw new Error(`${bin} is missing (and --no-build)`);
+    return bin;
+  }
+  const cache = (() => { try { return readFileSync(path.join(buildDir, 'CMakeCache.txt'), 'utf8'); } catch { return ''; } })();
+  if (!/^SIDEWIRE_BUILD_BENCH:BOOL=ON$/m.test(cache)) {
+    log('configuring build/ with -DSIDEWIRE_BUILD_BENCH=ON');
+    const r = spawnSync('cmake', ['-S', repoRoot, '-B', buildDir, '-DSIDEWIRE_BUILD_BENCH=ON'], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('cmake configure failed');
+  }
+  log('building sidewire_loadgen');
+  const r = spawnSync('cmake', ['--build', buildDir, '--target', 'sidewire_loadgen', '-j', String(os.availableParallelism?.() ?? 2)], { stdio: 'inherit' });
+  if (r.status !== 0 || !existsSync(bin)) {
+    throw new Error(`building sidewire_loadgen failed${existsSync(bin) ? ' (--no-build runs the binary already there)' : ''}`);
+  }
+  return bin;
+}
+
+function ensureNextBuild(dataDir) {
+  if (existsSync(path.join(nextAppDir, '.next', 'BUILD_ID'))) return;
+  if (opts.noBuild) throw new Error('examples/ticketing has no production build (and --no-build)');
+  log('building examples/ticketing for production (npx next build examples/ticketing)');
+  const r = spawnSync('npx', ['next', 'build', 'examples/ticketing'], {
+    cwd: repoRoot, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production', SIDEWIRE_DATA_DIR: dataDir, NEXT_TELEMETRY_DISABLED: '1' },
+  });
+  if (r.status !== 0 || !existsSync(path.join(nextAppDir, '.next', 'BUILD_ID'))) throw new Error('next build examples/ticketing failed');
+}
+
+// --------------------------------------------------------------------------------- scenarios
+
+async function scenarioIdle(loadgen) {
+  const out = { date: new Date().toISOString(), params: { clients: P.idleClients, concurrency: P.idleConcurrency, settle_ms: P.settleMs }, pairs: {} };
+  for (const [pairId, pair] of Object.entries(PAIRS)) {
+    const extra = { clients: P.idleClients, concurrency: P.idleConcurrency, 'settle-ms': P.settleMs, 'gc-path': '/gc' };
+    const entry = { label: pair.label };
+    for (const role of ['sidewire', 'other']) {
+      const rec = await measure(loadgen, pair[role], 'idle', extra, 300000);
+      entry[role] = { server: pair[role], runs: [rec], result: rec.error ? null : rec.result, error: rec.error };
+    }
+    out.pairs[pairId] = entry;
+  }
+  return out;
+}
+
+async function scenarioFanout(loadgen) {
+  const out = {
+    date: new Date().toISOString(),
+    params: { receivers: P.fanoutClients, publishers: 1, payload: P.payload, window: P.window, duration_s: P.durationS, reps: P.reps },
+    pairs: {},
+  };
+  for (const [pairId, pair] of Object.entries(PAIRS)) {
+    const extra = {
+      clients: P.fanoutClients, concurrency: P.fanoutConcurrency, 'duration-s': P.durationS, window: P.window, payload: P.payload,
+    };
+    const runs = { sidewire: [], other: [] };
+    for (let i = 0; i < P.reps; i++) {
+      // Alternate which server goes first so that a slow drift of the machine hits both.
+      const order = i % 2 === 0 ? ['sidewire', 'other'] : ['other', 'sidewire'];
+      for (const role of order) {
+        log(`fanout rep ${i + 1}/${P.reps}`);
+        runs[role].push(await measure(loadgen, pair[role], 'fanout', extra, 300000));
+      }
+    }
+    const entry = { label: pair.label };
+    for (const role of ['sidewire', 'other']) {
+      const good = runs[role].filter((r) => !r.error).map((r) => r.result);
+      entry[role] = {
+        server: pair[role],
+        runs: runs[role],
+        result: medianResult(good),
+        error: good.length === 0 ? runs[role].map((r) => r.error).join('; ') : undefined,
+      };
+    }
+    out.pairs[pairId] = entry;
+  }
+  return out;
+}
+
+async function scenarioStorm(loadgen) {
+  const out = { date: new Date().toISOString(), params: { clients: P.stormClients, concurrency: P.stormClients }, pairs: {} };
+  for (const [pairId, pair] of Object.entries(PAIRS)) {
+    const extra = { clients: P.stormClients, concurrency: P.stormClients };
+    const entry = { label: pair.label };
+    for (const role of ['sidewire', 'other']) {
+      const rec = await measure(loadgen, pair[role], 'storm', extra, 300000);
+      entry[role] = { server: pair[role], runs: [rec], result: rec.error ? null : rec.result, error: rec.error };
+    }
+    out.pairs[pairId] = entry;
+  }
+  return out;
+}
+
+async function autocannonRun(url, durationS) {
+  const { default: autocannon } = await import('autocannon');
+  const r = await autocannon({ url, connections: P.acConnections, duration: durationS, timeout: 10 });
+  return {
+    duration_s: durationS,
+    connections: P.acConnections,
+    requests: r.requests?.total,
+    rps: r.requests?.average,
+    latency_ms: {
+      p50: r.latency?.p50, p90: r.latency?.p90, p99: r.latency?.p99, max: r.latency?.max, mean: r.latency?.average,
+    },
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+  };
+}
+
+/**
+ * The page gets faster for a good while after start (V8 tiers up React's and Next's code; on
+ * 2 CPUs the request rate can double over 20–30 s): autocannon rounds of acWarmupS seconds,
+ * at least acWarmupMinS in all, until the last three rounds' request rates are within 15 % of
+ * their mean, at most acWarmupMaxS.
+ */
+async function warmUp(url, name) {
+  const rounds = [];
+  for (let spent = 0; spent < P.acWarmupMaxS; spent += P.acWarmupS) {
+    const r = await autocannonRun(url, P.acWarmupS);
+    rounds.push(Math.round(r.rps));
+    const last = rounds.slice(-3);
+    const mean = last.reduce((a, b) => a + b, 0) / last.length;
+    const stable = last.length === 3 && mean > 0 && last.every((x) => Math.abs(x - mean) / mean < 0.15);
+    if (stable && spent + P.acWarmupS >= P.acWarmupMinS) break;
+  }
+  log(`next ${name}: warm-up ${rounds.length} × ${P.acWarmupS} s, req/s ${rounds.join(', ')}`);
+  return { round_s: P.acWarmupS, rps: rounds };
+}
+
+async function scenarioNext(loadgen) {
+  const out = {
+    date: new Date().toISOString(),
+    params: {
+      page: '/', autocannon_connections: P.acConnections, autocannon_duration_s: P.acDurationS,
+      warmup: { round_s: P.acWarmupS, min_s: P.acWarmupMinS, max_s: P.acWarmupMaxS },
+      fanout: { receivers: P.fanoutClients, payload: P.payload, window: P.window },
+    },
+    servers: {},
+  };
+  const dataRoot = mkdtempSync(path.join(os.tmpdir(), 'sidewire-bench-data-'));
+  try {
+    ensureNextBuild(path.join(dataRoot, 'build'));
+    for (const [role, name] of [['sidewire', 'next-sidewire'], ['other', 'next-socketio']]) {
+      const rec = { server: name };
+      let srv;
+      try {
+        const dataDir = path.join(dataRoot, name);
+        mkdirSync(dataDir, { recursive: true });
+        srv = await startServer(name, { SIDEWIRE_DATA_DIR: dataDir });
+        Object.assign(rec, { port: srv.port, pid: srv.pid, nofile: srv.nofile });
+        const url = `http://127.0.0.1:${srv.port}/`;
+        const probe = await fetch(url);
+        rec.page_status = probe.status;
+        await probe.arrayBuffer();
+        if (probe.status !== 200) throw new Error(`GET / answered ${probe.status}`);
+        rec.warmup = await warmUp(url, name);
+        log(`next ${name}: idle, autocannon ${P.acConnections} connections ${P.acDurationS} s`);
+        rec.idle = await autocannonRun(url, P.acDurationS);
+        log(`  idle p99 ${rec.idle.latency_ms.p99} ms, ${Math.round(rec.idle.rps)} req/s`);
+
+        // Loaded: the fan-out of scenario (b) against the same process. autocannon starts when
+        // the load generator reports its clients joined plus its 1 s warm-up, and the
+        // fan-out lasts past autocannon's end.
+        const extra = {
+          clients: P.fanoutClients, concurrency: P.fanoutConcurrency, 'duration-s': P.acDurationS + 3, window: P.window, payload: P.payload,
+        };
+        let joined;
+        const joinedP = new Promise((resolve) => { joined = resolve; });
+        const args = loadgenArgs(srv, 'fanout', extra);
+        log(`next ${name}: loaded: ${path.basename(loadgen)} ${args.join(' ')}`);
+        const lgP = runLoadgen(loadgen, args, {
+          timeoutMs: 300000,
+          onStderrLine: (line) => { if (/\bjoined\b/i.test(line)) joined(line); },
+        });
+        let joinTimer;
+        const how = await Promise.race([
+          joinedP.then(() => 'joined'),
+          lgP.then(() => 'exited'),
+          new Promise((resolve) => { joinTimer = setTimeout(() => resolve('timed out'), 120000); }),
+        ]);
+        clearTimeout(joinTimer);
+        if (how !== 'joined') {
+          const r = await Promise.race([lgP, sleep(1000).then(() => null)]);
+          throw new Error(`load generator ${how} before its clients joined${r ? `: ${r.error || ''} ${r.stderr}` : ''}`);
+        }
+        await sleep(1500); // the loadgen's 1 s warm-up before it measures
+        rec.loaded = await autocannonRun(url, P.acDurationS);
+        log(`  loaded p99 ${rec.loaded.latency_ms.p99} ms, ${Math.round(rec.loaded.rps)} req/s`);
+        const lg = await lgP;
+        Object.assign(rec, { loadgen_exit: lg.code, fanout: lg.json, loadgen_stderr: lg.stderr });
+        if (lg.error) rec.fanout_error = lg.error;
+        if (lg.json) log(`  fan-out meanwhile: ${summarize(lg.json)}`);
+        rec.ratio = rec.idle.latency_ms.p99 > 0 ? rec.loaded.latency_ms.p99 / rec.idle.latency_ms.p99 : null;
+        // Idle once more, after the load: not part of the ratio, a check on drift and noise.
+        await sleep(P.cooldownMs);
+        rec.idle_after = await autocannonRun(url, P.acDurationS);
+        log(`  idle again: p99 ${rec.idle_after.latency_ms.p99} ms, ${Math.round(rec.idle_after.rps)} req/s`);
+      } catch (err) {
+        rec.error = String(err?.message || err);
+        log(`  ${name}: ERROR ${rec.error}`);
+      } finally {
+        if (srv) {
+          rec.server_exit = await stopServer(srv);
+          if (rec.error) rec.server_stderr = tail(srv.stderr, 15);
+        }
+      }
+      out.servers[role] = rec;
+      await sleep(P.cooldownMs);
+    }
+  } catch (err) {
+    out.error = String(err?.message || err);
+    log(`next: ERROR ${out.error}`);
+  } finally {
+    rmSync(dataRoot, { recursive: true, force: true });
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------------------- main
+
+async function main() {
+  mkdirSync(opts.out, { recursive: true });
+  const jsonPath = path.join(opts.out, 'results.json');
+  const mode = opts.quick ? 'quick' : 'full';
+  const previous = (() => { try { return JSON.parse(readFileSync(jsonPath, 'utf8')); } catch { return null; } })();
+
+  if (opts.reportOnly) {
+    if (!previous) throw new Error(`${jsonPath} not found`);
+    await writeReport(previous, opts.out);
+    return;
+  }
+
+  const command = `npm run bench${opts.argv.length ? ` -- ${opts.argv.join(' ')}` : ''}`;
+  const machine = machineInfo();
+  log(`${mode} run on ${machine.nproc} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadavg_at_start.join(' ')}`);
+  if (machine.loadavg_at_start[0] > machine.nproc * 0.25) {
+    log('WARNING: the machine is busy (load average above a quarter of the CPUs): the numbers will be noisy');
+  }
+  if (machine.nofile && machine.nofile.hard < Math.max(P.idleClients, P.stormClients) + 256) {
+    log(`WARNING: the open-files hard limit is ${machine.nofile.hard}: too low for ${Math.max(P.idleClients, P.stormClients)} connections`);
+  }
+
+  const loadgen = ensureLoadgen();
+  log(`load generator: ${loadgen}`);
+
+  const runners = { idle: scenarioIdle, fanout: scenarioFanout, storm: scenarioStorm, next: scenarioNext };
+  const scenarios = previous && previous.mode === mode && opts.only.length < 4 ? { ...(previous.scenarios || {}) } : {};
+  for (const s of ['idle', 'fanout', 'storm', 'next']) {
+    if (!opts.only.includes(s)) continue;
+    log(`=== scenario ${s}`);
+    scenarios[s] = await runners[s](loadgen);
+    scenarios[s].command = command;
+  }
+
+  const results = {
+    version: 1,
+    mode,
+    date: new Date().toISOString(),
+    command,
+    machine,
+    params: P,
+    env: Object.fromEntries(['SIDEWIRE_IO_THREADS'].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
+    loadgen: loadgen.startsWith(repoRoot + path.sep) ? path.relative(repoRoot, loadgen) : loadgen,
+    scenarios,
+  };
+  await writeReport(results, opts.out);
+  log(`wrote ${path.relative(process.cwd(), opts.out) || '.'}/RESULTS.md, results.json, ratios.svg${results.png ? ', ratios.png' : ''}`);
+  for (const r of results.ratios) {
+    log(`${r.status.padEnd(4)} ${r.label}: ${r.display} (target ${r.targetText})`);
+  }
+}
+
+main().catch((err) => {
+  console.error('[bench]', err?.stack || err);
+  cleanupAll();
+  process.exit(1);
+});

@@ -1,0 +1,109 @@
+// Shared plumbing of the benchmark servers (bench/servers/*.mjs): the /gc endpoint, listening on
+// 127.0.0.1 with `READY <port>` on stdout, and a clean exit on SIGTERM/SIGINT. The app logic
+// (join / publish / relay) lives in each server file and is the same across the pairs.
+//
+//   PORT           (default 0: pick a free port; the chosen one is printed)
+//   BENCH_BACKLOG  (default 4096) listen backlog, the same for every server so that a connect
+//                  storm measures the server, not SYN retransmits (Node's default is 511)
+import http from 'node:http';
+
+export const HOST = '127.0.0.1';
+
+export function envInt(name, fallback) {
+  const n = Number.parseInt(process.env[name] ?? '', 10);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+}
+
+/**
+ * Answers GET /gc (global.gc() twice, then 200 "ok"): the loadgen calls it before reading RSS.
+ * Returns true when it answered.
+ */
+export function handleGc(req, res) {
+  const pathname = (req.url || '/').split('?', 1)[0];
+  if (pathname !== '/gc') return false;
+  if (typeof global.gc !== 'function') {
+    res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end('run node with --expose-gc\n');
+    return true;
+  }
+  global.gc();
+  global.gc();
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2', 'cache-control': 'no-store' });
+  res.end('ok');
+  return true;
+}
+
+/** An http.Server whose handler answers /gc and hands everything else to `next` (or 404s). */
+export function createHttpServer(next) {
+  return http.createServer((req, res) => {
+    if (handleGc(req, res)) return;
+    if (next) return next(req, res);
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  });
+}
+
+/** Listens on 127.0.0.1:PORT and prints `READY <port>`. */
+export async function listen(server, port = envInt('PORT', 0)) {
+  const backlog = envInt('BENCH_BACKLOG', 4096);
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, HOST, backlog, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = server.address().port;
+  process.stdout.write(`READY ${actual}\n`);
+  return actual;
+}
+
+/**
+ * On SIGTERM/SIGINT runs `close` (bounded by a watchdog) and exits 0. A second signal exits
+ * at once.
+ */
+export function onShutdown(close, { timeoutMs = 4000 } = {}) {
+  let stopping = false;
+  const handler = (signal) => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    const watchdog = setTimeout(() => {
+      process.stderr.write(`[bench-server] ${signal}: close timed out, exiting\n`);
+      process.exit(0);
+    }, timeoutMs);
+    Promise.resolve()
+      .then(close)
+      .catch((err) => process.stderr.write(`[bench-server] close failed: ${err?.stack || err}\n`))
+      .finally(() => {
+        clearTimeout(watchdog);
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+/** server.close() that also drops keep-alive and upgraded sockets node:http still tracks. */
+export function closeHttp(server) {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+/**
+ * The Socket.IO app every sio scenario server runs (sidewire's Server and socket.io's alike):
+ *   'join'    (room, ack?) → socket.join(room), then ack()
+ *   'publish' (room, payload) → io.to(room).emit('msg', payload)
+ */
+export function installSioApp(io) {
+  io.on('connection', (socket) => {
+    socket.on('join', (room, ack) => {
+      socket.join(room);
+      if (typeof ack === 'function') ack();
+    });
+    socket.on('publish', (room, payload) => {
+      io.to(room).emit('msg', payload);
+    });
+  });
+}
