@@ -112,6 +112,25 @@ void Session::close_gracefully(std::string_view reason) { close_with(reason, ws:
 void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool graceful) {
   if (closed_) return;
   closed_ = true;
+  if (probe_ && upgrading_ && !held_get_) {
+    // The client has its "3probe" and is pausing polling: it listens to the probe for nothing
+    // but the pong until it sends the upgrade packet, and a probe closed before then leaves it
+    // paused on polling with no request open, deaf until its ping timeout (engine.io-client's
+    // upgrade never resumes polling). Keep the probe until the upgrade packet, then close it:
+    // by then it is the client's transport, and the close reaches it.
+    close_after_upgrade_ = ws_code;
+    closing_at_ = worker_.now_ms();
+    probe_->set_closes_itself_on_drain(true);
+    log().debug("session {} closed while upgrading: {}; closing once the upgrade completes", id_, reason);
+    server_.listener().on_close(*this, reason);
+    if (server_.config().hooks) {
+      Event e(Event::Type::kEioClose);
+      e.client = id_;
+      e.data.assign(reason);
+      server_.sink().push(std::move(e));
+    }
+    return;
+  }
   if (probe_) {
     probe_->detach();
     probe_->close(ws_code, "");
@@ -177,9 +196,27 @@ void Session::on_packet(char type, bool binary, std::string data) {
   }
 }
 
+void Session::end_deferred_upgrade_close() {
+  const std::uint16_t code = close_after_upgrade_;
+  close_after_upgrade_ = 0;
+  upgrading_ = false;
+  if (probe_) {
+    probe_->detach();
+    probe_->close(code, "");
+    probe_.reset();
+  }
+  server_.forget(*this);
+}
+
 void Session::on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_view payload) {
-  if (closed_) return;
   const bool is_probe = probe_ && from == probe_.get();
+  if (closed_) {
+    if (is_probe && close_after_upgrade_ && opcode == ws::kText && !payload.empty() && payload[0] == kUpgrade) {
+      log().debug("session {}: upgrade completed after the close, closing the websocket", id_);
+      end_deferred_upgrade_close();
+    }
+    return;
+  }
   if (opcode == ws::kBinary) {
     if (!is_probe) on_packet(kMessage, true, std::string(payload));
     return;
@@ -239,6 +276,10 @@ void Session::on_ws_closed(WsTransport* from, bool error) {
   if (probe_ && from == probe_.get()) {
     probe_.reset();
     upgrading_ = false;
+    if (close_after_upgrade_) {
+      close_after_upgrade_ = 0;
+      server_.forget(*this);
+    }
     return;
   }
   if (ws_ && from == ws_.get()) {
@@ -313,6 +354,11 @@ void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_
 
 void Session::tick(std::uint32_t now) {
   if (closed_) {
+    if (close_after_upgrade_ && now - closing_at_ >= server_.config().upgrade_timeout_ms) {
+      log().info("session {}: closed while upgrading and the upgrade never completed, dropping the probe", id_);
+      end_deferred_upgrade_close();
+      return;
+    }
     if (closing_ && now - closing_at_ >= c_closing_grace_ms) {
       closing_ = false;
       server_.forget(*this);

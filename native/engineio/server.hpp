@@ -100,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_post(std::uint64_t request_id, std::string_view body, bool too_large);
   void flush_poll();
   void on_closing_poll();
+  void end_deferred_upgrade_close();
   void finish_upgrade();
   void tick(std::uint32_t now);
   void close_with(std::string_view reason, std::uint16_t ws_code, bool graceful);
@@ -124,6 +125,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool flush_posted_ = false;
   bool client_asked_ = false;  // the client sent the close packet
   bool close_packet_sent_ = false;
+  // Closed while the client was switching to the probe (it had its "3probe" and its GET was
+  // released): the probe stays open until the client's upgrade packet, then closes with this code.
+  std::uint16_t close_after_upgrade_ = 0;
 };
 
 struct Config {

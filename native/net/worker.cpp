@@ -109,7 +109,9 @@ void Worker::drain(std::chrono::milliseconds deadline, std::function<void()> don
   drain_deadline_ms_ = now_ms_ + static_cast<std::uint32_t>(deadline.count());
   drain_done_ = std::move(done);
   for (auto& hook : drain_hooks_) hook();
-  for (auto& [id, c] : connections_) c->close(ws::kGoingAway, "server shutting down");
+  for (auto& [id, c] : connections_) {
+    if (!c->closes_itself_on_drain()) c->close(ws::kGoingAway, "server shutting down");
+  }
   tick_.cancel();  // re-arms at the drain's faster pace
 }
 

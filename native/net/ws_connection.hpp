@@ -36,6 +36,10 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   ClientId id() const { return id_; }
   bool open() const { return !closed_ && !close_sent_; }
   bool finished() const { return closed_; }
+  // A connection that closes itself during a drain (a probe waiting for its upgrade packet):
+  // the drain does not close it at once, only at its deadline.
+  void set_closes_itself_on_drain(bool v) { closes_itself_on_drain_ = v; }
+  bool closes_itself_on_drain() const { return closes_itself_on_drain_; }
   std::size_t queued_bytes() const { return out_bytes_; }
 
   // Queues the handshake response (or anything already framed), consumes the bytes Node read
@@ -97,6 +101,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   bool overflow_ = false;        // the queue hit max_queued_bytes; the next flush drops the peer
   bool closed_ = false;          // socket closed, on_closed reported
   bool reported_ = false;
+  bool closes_itself_on_drain_ = false;
 };
 
 }  // namespace sidewire

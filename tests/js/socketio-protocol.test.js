@@ -263,6 +263,45 @@ describe('Engine.IO upgrade', () => {
   });
 });
 
+describe('Engine.IO upgrade interrupted by a shutdown', () => {
+  // A client that has its "3probe" and its GET released pauses polling and listens to the probe
+  // for nothing but the upgrade; engine.io-client never resumes polling after a failed probe, so
+  // a probe closed in that window would leave it deaf until its ping timeout. The server keeps
+  // the probe until the upgrade packet and closes it then, where the client hears it.
+  test('the probe stays open until the upgrade packet, then closes with 1001', async () => {
+    const srv = http.createServer();
+    const own = new Server(srv, { pingInterval: 5000, pingTimeout: 5000 });
+    own.on('connection', () => {});
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const at = `127.0.0.1:${srv.address().port}/socket.io/`;
+    let closing;
+    try {
+      const open = await (await fetch(`http://${at}?EIO=4&transport=polling`)).text();
+      const { sid } = JSON.parse(open.slice(1));
+      const q = `http://${at}?EIO=4&transport=polling&sid=${sid}`;
+      expect(await (await fetch(q, { method: 'POST', body: '40' })).text()).toBe('ok');
+      expect(await (await fetch(q)).text()).toMatch(/^40/);
+      const ws = new WebSocket(`ws://${at}?EIO=4&transport=websocket&sid=${sid}`);
+      const messages = [];
+      ws.on('message', (d) => messages.push(d.toString()));
+      const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+      const poll = fetch(q).then((r) => r.text());
+      ws.send('2probe');
+      expect(await poll).toBe('6');
+      expect(messages).toEqual(['3probe']);
+
+      closing = own.close();
+      await sleep(300);
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+      ws.send('5');
+      expect(await closed).toBe(1001);
+    } finally {
+      await (closing || own.close());
+    }
+  });
+});
+
 describe('Socket.IO packets over WebSocket', () => {
   async function wsSession() {
     const ws = await wsOpen('EIO=4&transport=websocket');
