@@ -4,6 +4,7 @@
 //   PORT                (default 3000)
 //   HOSTNAME            (default localhost)
 //   NODE_ENV=production → Next runs the prebuilt app (`next build examples/ticketing`)
+//   SIDEWIRE_BACKLOG    (default 4096) the listen backlog
 //   SIDEWIRE_DRAIN_MS   (default 5000) how long engine.close() drains on shutdown
 //   SIDEWIRE_HEADERS_TIMEOUT_MS (default 10000) a request head (an upgrade too) must arrive within this
 //   SIDEWIRE_LOG_LEVEL  (default info)
@@ -39,7 +40,14 @@
 // listener. Instead the request handler gives /socket.io/ requests (Engine.IO long-polling,
 // CORS preflights, the client bundle) to io.handleRequest() before Next sees them, and the one
 // 'upgrade' listener's engine.handleUpgrade() takes WebSocket upgrades under /socket.io/ as well
-// as /ws/. API routes reach the server with getServer() (e.g. getServer().to(room).emit(...)).
+// as /ws/.
+//
+// The engine listens on the port (engine.listen), not Node: its accept thread empties the
+// accept queue at once, the I/O thread peeks at each request head and answers the WebSocket
+// upgrades it can answer alone, and hands every other connection to `server` untouched (Node
+// reads the request from the first byte). Upgrades that JS must see first (a channel with an
+// authorize hook, a Socket.IO upgrade with an Origin while CORS is configured) go to Node too,
+// and reach the 'upgrade' listener below. API routes reach the server with getServer() (e.g. getServer().to(room).emit(...)).
 //
 // The app is the ticket desk in examples/ticketing: its Socket.IO handlers (rooms, presence)
 // are in examples/ticketing/realtime.mjs, its database in examples/ticketing/lib/db.js (opened
@@ -64,6 +72,8 @@ const ticketingDb = require('./examples/ticketing/lib/db.js');
 
 const port = Number.parseInt(process.env.PORT || '3000', 10);
 const hostname = process.env.HOSTNAME || 'localhost';
+// The listen backlog (SIDEWIRE_BACKLOG, default 4096; the kernel caps it at net.core.somaxconn).
+const listenBacklog = Number.parseInt(process.env.SIDEWIRE_BACKLOG || '4096', 10) || 4096;
 const dev = process.env.NODE_ENV !== 'production';
 const drainMs = (() => {
   const n = Number.parseInt(process.env.SIDEWIRE_DRAIN_MS ?? '', 10);
@@ -274,16 +284,10 @@ await app.prepare();
 
 // A signal may have arrived while Next was preparing: then shutdown() owns the exit.
 if (!shuttingDown) {
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, hostname, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-
-  const addr = server.address();
-  const shownPort = typeof addr === 'object' && addr ? addr.port : port;
+  // The engine listens: its accept thread takes connections off the queue at once, WebSocket
+  // upgrades to /ws/ and /socket.io/ never touch this thread, and everything else (pages, API
+  // routes, long-polling, Next's dev websocket) reaches `server` as if it had accepted it.
+  const shownPort = await engine.listen(server, { port, host: hostname, backlog: listenBacklog });
   const shownHost = hostname.includes(':') ? `[${hostname}]` : hostname;
   console.log(`> sidewire ready (${dev ? 'development' : 'production'})`);
   console.log(`>   http://${shownHost}:${shownPort}  (ticket desk; /fabric: the channel demo)`);

@@ -166,6 +166,9 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::AddChannel>("addChannel"),
                            InstanceMethod<&EngineWrap::SetHooks>("setHooks"),
                            InstanceMethod<&EngineWrap::Adopt>("adopt"),
+                           InstanceMethod<&EngineWrap::Listen>("listen"),
+                           InstanceMethod<&EngineWrap::StopListening>("stopListening"),
+                           InstanceMethod<&EngineWrap::SetChannelGate>("setChannelGate"),
                            InstanceMethod<&EngineWrap::Broadcast>("broadcast"),
                            InstanceMethod<&EngineWrap::Send>("send"),
                            InstanceMethod<&EngineWrap::Close>("close"),
@@ -241,6 +244,26 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     auto index = engine(info.Env()).add_channel(std::move(c));
     if (!index) throw Napi::Error::New(info.Env(), "a channel already exists at " + path + " (or too many channels)");
     return Napi::Number::New(info.Env(), *index);
+  }
+
+  // listen(host, port, backlog) -> the bound port
+  Napi::Value Listen(const Napi::CallbackInfo& info) {
+    const std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+    const auto port = static_cast<std::uint16_t>(info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0);
+    const int backlog = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
+    try {
+      return Napi::Number::New(info.Env(), engine(info.Env()).listen(host, port, backlog));
+    } catch (const std::exception& err) {
+      throw Napi::Error::New(info.Env(), err.what());
+    }
+  }
+
+  void StopListening(const Napi::CallbackInfo& info) {
+    if (engine_) engine_->stop_listening();
+  }
+
+  void SetChannelGate(const Napi::CallbackInfo& info) {
+    engine(info.Env()).set_channel_gate(info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean());
   }
 
   void SetHooks(const Napi::CallbackInfo& info) {
@@ -373,6 +396,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.allow_upgrades = bool_of(o, "allowUpgrades", c.allow_upgrades);
     c.dynamic_namespaces = bool_of(o, "dynamicNamespaces", c.dynamic_namespaces);
     c.hooks = bool_of(o, "hooks", c.hooks);
+    c.cors_gate = bool_of(o, "corsGate", c.cors_gate);
     engine(info.Env()).configure_socketio(std::move(c));
   }
 

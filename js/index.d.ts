@@ -107,6 +107,14 @@ export declare class Engine extends EventEmitter {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Adds an 'upgrade' listener that takes the engine's paths only. */
   attach(server: HttpServer): this;
+  /**
+   * Listens on the port in the engine (use instead of server.listen()): the engine takes the
+   * WebSocket upgrades it answers alone and hands every other connection to `server` untouched.
+   * Resolves with the port.
+   */
+  listen(server: HttpServer, options?: { port?: number; host?: string; backlog?: number }): Promise<number>;
+  /** Where engine.listen() listens, or null. */
+  address(): { address: string; family: string; port: number } | null;
   stats(): EngineStats;
   /** 1001 to every connection, drain for up to drainMs, stop the engine's threads. */
   close(options?: { drainMs?: number }): Promise<void>;

@@ -2,6 +2,9 @@
 // sidewire's public JS API. The engine (native/) does the protocol work on its own threads;
 // this file shapes the API and moves data across. See README.md for the API reference.
 const { EventEmitter } = require('node:events');
+const fs = require('node:fs');
+const net = require('node:net');
+const dns = require('node:dns/promises');
 const native = require('./native.js');
 
 const EVENT_OPEN = 0;
@@ -12,6 +15,10 @@ const EVENT_SHUTDOWN = 4;
 // Types from 5 on are Socket.IO's (docs/binding-socketio.md): they go to the handler the
 // Socket.IO server installs as engine._socketio.
 const EVENT_FIRST_SOCKETIO = 5;
+// engine.listen(): a connection for Node's HTTP server, and the head of an upgrade the engine
+// took itself (for the hooks that want the request).
+const EVENT_HANDOFF = 14;
+const EVENT_UPGRADE_INFO = 15;
 
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 
@@ -101,8 +108,9 @@ class Channel extends EventEmitter {
       pingTimeout: options.pingTimeout ?? 20000,
       maxQueuedBytes: options.maxQueuedBytes ?? 8 * 1024 * 1024,
     };
-    this.authorize = options.authorize || null;
     this.index = engine._native.addChannel({ path, ...this.options });
+    this._authorize = null;
+    this.authorize = options.authorize || null;
     this.clients = new Map();
     this._hooksQueued = false;
     this.on('newListener', () => this._queueHooks());
@@ -110,6 +118,17 @@ class Channel extends EventEmitter {
     for (const name of ['connection', 'message', 'close']) {
       if (typeof options[name] === 'function') this.on(name, options[name]);
     }
+  }
+
+  /** (req) => true | { status, message } | Promise of either: decides each upgrade in JS. */
+  get authorize() {
+    return this._authorize;
+  }
+
+  set authorize(fn) {
+    this._authorize = typeof fn === 'function' ? fn : null;
+    // engine.listen() leaves this channel's upgrades to Node, so that JS sees them first.
+    this.engine._native.setChannelGate(this.index, this._authorize !== null);
   }
 
   // Tells the engine which events to send over: nothing crosses into JS that nobody listens to.
@@ -162,6 +181,30 @@ class Channel extends EventEmitter {
   }
 }
 
+// The request of an upgrade the engine accepted itself, shaped like the parts of an
+// http.IncomingMessage that hooks read (method, url, headers, rawHeaders, socket.remoteAddress).
+function requestFromEngine(url, data) {
+  const eol = data.indexOf('\r\n');
+  const remoteAddress = eol >= 0 ? data.slice(0, eol) : data;
+  const headers = {};
+  const rawHeaders = [];
+  if (eol >= 0) {
+    for (const line of data.slice(eol + 2).split('\r\n')) {
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon);
+      const value = line.slice(colon + 1).trim();
+      rawHeaders.push(name, value);
+      const key = name.toLowerCase();
+      if (key === 'set-cookie') (headers[key] ||= []).push(value);
+      else if (key in headers) headers[key] += (key === 'cookie' ? '; ' : ', ') + value;
+      else headers[key] = value;
+    }
+  }
+  const socket = { remoteAddress, encrypted: false };
+  return { method: 'GET', url, httpVersion: '1.1', headers, rawHeaders, socket, connection: socket };
+}
+
 class Engine extends EventEmitter {
   constructor(options = {}) {
     super();
@@ -185,7 +228,83 @@ class Engine extends EventEmitter {
     this._socketio = null; // event handler of the Socket.IO Server (js/socketio/server.js)
     this._sioServer = null;
     this._attached = new WeakSet();
+    this._httpServer = null; // engine.listen(): where connections that are not the engine's go
+    this._address = null;
     if (options.global !== false) globalThis[ENGINE_KEY] = this;
+  }
+
+  /**
+   * Listens on `port` in the engine: its own thread accepts, the I/O threads look at each
+   * request head and take the WebSocket upgrades they answer alone (relay channels, Socket.IO's
+   * websocket transport), and every other connection (pages, API routes, long-polling, Next's
+   * dev websocket, upgrades an authorize hook or a CORS check must see) goes to `server`, an
+   * http.Server, untouched, as if it had accepted it. Use instead of server.listen().
+   * Resolves with the port (useful with port 0).
+   */
+  async listen(server, options = {}) {
+    if (!server || typeof server.emit !== 'function') {
+      throw new TypeError('engine.listen(server, { port, host, backlog }): server is the http.Server for everything else');
+    }
+    if (this._closing) throw new Error('the engine is closing');
+    let host = options.host || '';
+    // A name resolves as server.listen() resolves it (dns.lookup, its first address).
+    if (host && net.isIP(host) === 0) host = (await dns.lookup(host)).address;
+    if (this._closing) throw new Error('the engine is closing');
+    const backlog = options.backlog ?? 511;
+    this.attach(server); // upgrades that still reach Node (gated ones) come to the engine from there
+    this._httpServer = server;
+    const port = this._native.listen(host, Number(options.port ?? 0), backlog);
+    // A listening server keeps Node running, as server.listen() would.
+    this._keepAlive = setInterval(() => {}, 1 << 30);
+    this._address = { address: host || '::', family: host.includes(':') || !host ? 'IPv6' : 'IPv4', port };
+    // node:http starts tracking its connections (headersTimeout, requestTimeout,
+    // closeAllConnections) when it starts listening; it never listens itself here.
+    for (const fn of server.listeners('listening')) {
+      if (fn.name === 'setupConnectionsTracking') fn.call(server);
+    }
+    return port;
+  }
+
+  /** { address, family, port } while engine.listen() listens, else null. */
+  address() {
+    return this._address;
+  }
+
+  // A connection the engine accepted that is Node's: wrapped as node:net would wrap it.
+  _handoff(fd) {
+    const server = this._httpServer;
+    if (!server || this._closing) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already gone
+      }
+      return;
+    }
+    let socket;
+    try {
+      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: server.allowHalfOpen ?? true });
+    } catch (err) {
+      this._log('error', `cannot hand a connection to the HTTP server: ${err.message}`);
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already gone
+      }
+      return;
+    }
+    socket.server = server;
+    server.emit('connection', socket);
+  }
+
+  _upgradeInfo(channelIndex, id, url, data) {
+    const req = requestFromEngine(url, data);
+    if (channelIndex < 0) {
+      if (this._sioServer) this._sioServer._onEngineUpgrade(id, req);
+      return;
+    }
+    const channel = this._byIndex[channelIndex];
+    if (channel && channel._tracksClients()) this._pending.set(id, { channel, req });
   }
 
   /** Declares a raw WebSocket channel at `path` (under wsPrefix). */
@@ -290,6 +409,14 @@ class Engine extends EventEmitter {
     for (let i = 0; i < batch.length; i += 8) {
       const type = batch[i];
       try {
+        if (type === EVENT_HANDOFF) {
+          this._handoff(batch[i + 6]);
+          continue;
+        }
+        if (type === EVENT_UPGRADE_INFO) {
+          this._upgradeInfo(batch[i + 1], batch[i + 2], batch[i + 5], batch[i + 3]);
+          continue;
+        }
         if (type >= EVENT_FIRST_SOCKETIO) {
           if (this._socketio) this._socketio(type, batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5], batch[i + 6], batch[i + 7]);
           continue;
@@ -359,7 +486,9 @@ class Engine extends EventEmitter {
     this._closing = new Promise((resolve) => {
       this._resolveClose = resolve;
     });
-    this._native.shutdown(drainMs);
+    this._native.shutdown(drainMs); // stops listening first
+    clearInterval(this._keepAlive);
+    this._address = null;
     // Keeps Node alive through the drain, and stops the engine even if its report is lost.
     this._closeTimer = setTimeout(() => this._finishClose(), drainMs + 2000);
     return this._closing;

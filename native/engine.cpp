@@ -1,5 +1,7 @@
 #include "sidewire/engine.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include "channels/channel.hpp"
 #include "log.hpp"
 #include "net/http_upgrade.hpp"
+#include "net/listener.hpp"
 #include "net/worker.hpp"
 #include "socketio/server.hpp"
 
@@ -63,6 +66,13 @@ struct Engine::Impl {
   std::unique_ptr<sio::Server> sio_owner;
   std::atomic<sio::Server*> sio{nullptr};  // set once, before Socket.IO traffic
 
+  std::atomic<bool> sio_hooks{false};
+  std::atomic<bool> sio_cors_gate{false};
+  std::atomic<bool> sio_websocket{true};
+
+  std::mutex listen_mutex;
+  std::unique_ptr<Listener> listener;
+
   std::atomic<std::uint64_t> next_seq{1};
   std::atomic<unsigned> next_worker{0};
   std::atomic<bool> stopping{false};
@@ -103,6 +113,89 @@ struct Engine::Impl {
     e.client = id;
     e.data = message;
     sink->push(std::move(e));
+  }
+
+  // Picks the I/O thread for an upgrade (an Engine.IO session's own thread for its upgrade),
+  // numbers the connection, and queues the handshake there. `on_ready` runs first with the id.
+  ClientId adopt(int fd, UpgradeRequest request, int preferred_worker = -1) {
+    unsigned w = preferred_worker >= 0 ? static_cast<unsigned>(preferred_worker)
+                                       : next_worker.fetch_add(1) % workers.size();
+    if (sio::Server* socketio = sio.load(); socketio && socketio->engineio().owns(request.target)) {
+      if (const int owner = socketio->engineio().worker_for(request.target); owner >= 0) w = static_cast<unsigned>(owner);
+    }
+    const ClientId id = (next_seq.fetch_add(1) << 8) | w;
+    Worker& worker = *workers[w];
+    worker.command([this, &worker, id, fd = std::make_shared<OwnedFd>(fd), request = std::move(request)]() mutable {
+      accept_on(worker, id, std::move(*fd), std::move(request));
+    });
+    return id;
+  }
+
+  void hand_to_node(int fd) {
+    Event e(Event::Type::kHandoff);
+    e.number = fd;
+    sink->push(std::move(e));
+  }
+
+  // Engine::listen's routing, on the I/O thread that peeked at the request head.
+  void route_accepted(Worker& worker, int fd, std::string_view head, bool complete) {
+    if (stopping.load()) {
+      ::close(fd);
+      return;
+    }
+    std::optional<UpgradeRequest> request;
+    if (complete) request = http::parse_request_head(head);
+    if (!request || request->method != "GET") return hand_to_node(fd);
+    const std::string* upgrade = http::find_header(*request, "upgrade");
+    if (!upgrade || !http::has_token(*upgrade, "websocket")) return hand_to_node(fd);
+
+    const std::string_view query = http::query_of(request->target);
+    std::uint32_t channel_index = UINT32_MAX;
+    bool tell_js = false;
+    sio::Server* socketio = sio.load();
+    if (socketio && socketio->engineio().owns(request->target)) {
+      if (!sio_websocket.load() || http::query_param(query, "transport") != std::optional<std::string>("websocket")) {
+        return hand_to_node(fd);
+      }
+      if (sio_cors_gate.load() && http::find_header(*request, "origin")) return hand_to_node(fd);
+      tell_js = sio_hooks.load() && !http::query_param(query, "sid");
+    } else {
+      Channel* ch = channel_by_path(http::path_of(request->target));
+      if (!ch || ch->gated.load()) return hand_to_node(fd);  // unknown paths get JS's 404
+      channel_index = ch->index();
+      tell_js = ch->hook_open.load();
+    }
+
+    // Ours: consume the head (it is all in the socket's buffer: we peeked it).
+    std::string raw(head.size(), '\0');
+    if (::recv(fd, raw.data(), raw.size(), 0) != static_cast<ssize_t>(raw.size())) {
+      log().warn("cannot read a peeked request head back; closing the connection");
+      ::close(fd);
+      return;
+    }
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* src = addr.ss_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6&>(addr).sin6_addr)
+                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in&>(addr).sin_addr);
+      if (::inet_ntop(addr.ss_family, src, text, sizeof text)) request->remote_address = text;
+    }
+    std::string target = tell_js ? request->target : std::string();
+    std::string remote = tell_js ? request->remote_address : std::string();
+    // The handshake runs on this thread (a session's upgrade: on the session's), so the
+    // request reaches JS before any event of the connection.
+    const ClientId id = adopt(fd, std::move(*request), static_cast<int>(worker.index()));
+    if (tell_js) {
+      Event e(Event::Type::kUpgradeInfo);
+      e.client = id;
+      e.channel = channel_index;
+      e.text = std::move(target);
+      const std::size_t first_eol = raw.find("\r\n");
+      e.data = std::move(remote);
+      e.data.append("\r\n").append(raw, first_eol + 2, raw.size() - first_eol - 4);  // the header lines
+      sink->push(std::move(e));
+    }
   }
 
   void accept_on(Worker& worker, ClientId id, OwnedFd fd, UpgradeRequest request) {
@@ -184,18 +277,27 @@ void Engine::set_channel_hooks(std::uint32_t index, bool open, bool message, boo
   }
 }
 
-ClientId Engine::adopt(int fd, UpgradeRequest request) {
-  unsigned w = impl_->next_worker.fetch_add(1) % impl_->workers.size();
-  // An upgrade of an Engine.IO session goes to the thread that owns the session.
-  if (sio::Server* socketio = impl_->sio.load(); socketio && socketio->engineio().owns(request.target)) {
-    if (const int owner = socketio->engineio().worker_for(request.target); owner >= 0) w = static_cast<unsigned>(owner);
-  }
-  const ClientId id = (impl_->next_seq.fetch_add(1) << 8) | w;
-  Worker& worker = *impl_->workers[w];
-  worker.command([impl = impl_.get(), &worker, id, fd = std::make_shared<OwnedFd>(fd), request = std::move(request)]() mutable {
-    impl->accept_on(worker, id, std::move(*fd), std::move(request));
-  });
-  return id;
+ClientId Engine::adopt(int fd, UpgradeRequest request) { return impl_->adopt(fd, std::move(request)); }
+
+std::uint16_t Engine::listen(const std::string& host, std::uint16_t port, int backlog) {
+  std::lock_guard lock(impl_->listen_mutex);
+  if (impl_->stopping.load()) throw std::runtime_error("the engine is shutting down");
+  if (impl_->listener && impl_->listener->listening()) throw std::runtime_error("the engine is already listening");
+  Impl* impl = impl_.get();
+  impl_->listener = std::make_unique<Listener>(
+      impl_->worker_ptrs, [impl](Worker& w, int fd, std::string_view head, bool complete) {
+        impl->route_accepted(w, fd, head, complete);
+      });
+  return impl_->listener->listen(host, port, backlog);
+}
+
+void Engine::stop_listening() {
+  std::lock_guard lock(impl_->listen_mutex);
+  if (impl_->listener) impl_->listener->stop();
+}
+
+void Engine::set_channel_gate(std::uint32_t index, bool gated) {
+  if (Channel* ch = impl_->channel(index)) ch->gated = gated;
 }
 
 void Engine::broadcast(std::uint32_t channel, const std::string& room, std::string payload, bool binary,
@@ -238,6 +340,9 @@ void Engine::configure_socketio(SocketIoConfig c) {
   config.websocket = c.websocket;
   config.allow_upgrades = c.allow_upgrades;
   config.hooks = c.hooks;
+  impl_->sio_hooks = c.hooks;
+  impl_->sio_cors_gate = c.cors_gate;
+  impl_->sio_websocket = c.websocket;
   std::lock_guard lock(impl_->sio_mutex);
   if (!impl_->sio_owner) {
     impl_->sio_owner = std::make_unique<sio::Server>(config, impl_->worker_ptrs, impl_->sink, impl_->metrics);
@@ -356,6 +461,7 @@ EngineStats Engine::stats() const {
 
 void Engine::shutdown(std::chrono::milliseconds drain) {
   if (impl_->stopping.exchange(true)) return;
+  stop_listening();
   log().info("shutting down: closing {} connection(s), draining for up to {} ms", impl_->metrics.connections.load(),
              drain.count());
   impl_->draining_workers = static_cast<unsigned>(impl_->workers.size());
@@ -371,6 +477,7 @@ void Engine::shutdown(std::chrono::milliseconds drain) {
 void Engine::stop() {
   std::call_once(impl_->stopped, [this] {
     impl_->stopping = true;
+    stop_listening();
     for (auto& w : impl_->workers) w->stop_and_join();
   });
 }

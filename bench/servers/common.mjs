@@ -5,7 +5,9 @@
 //   PORT           (default 0: pick a free port; the chosen one is printed)
 //   BENCH_BACKLOG  (default 4096) listen backlog, the same for every server so that a connect
 //                  storm measures the server, not SYN retransmits (Node's default is 511)
+import fs from 'node:fs';
 import http from 'node:http';
+import v8 from 'node:v8';
 
 export const HOST = '127.0.0.1';
 
@@ -28,9 +30,27 @@ export function handleGc(req, res) {
   }
   global.gc();
   global.gc();
+  if (process.env.BENCH_MEM_LOG) logMemory();
+  if (process.env.BENCH_HEAP_SNAPSHOT) process.stderr.write(`[mem] snapshot ${v8.writeHeapSnapshot()}\n`);
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2', 'cache-control': 'no-store' });
   res.end('ok');
   return true;
+}
+
+let memoryProbe = null;
+/** Registers a function returning extra memory figures (sidewire: the engine's malloc stats). */
+export function setMemoryProbe(fn) {
+  memoryProbe = fn;
+}
+
+/** BENCH_MEM_LOG=1: one stderr line per /gc with where the memory is (RSS, V8 spaces, malloc). */
+function logMemory() {
+  const kb = (n) => Math.round(n / 1024);
+  const m = process.memoryUsage();
+  const rss = fs.readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\s+(\d+)/)[1];
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, kb(sp.space_size)]));
+  const extra = memoryProbe ? memoryProbe() : {};
+  process.stderr.write(`[mem] ${JSON.stringify({ rss_kb: Number(rss), heapTotal_kb: kb(m.heapTotal), heapUsed_kb: kb(m.heapUsed), external_kb: kb(m.external), arrayBuffers_kb: kb(m.arrayBuffers), spaces, ...extra })}\n`);
 }
 
 /** An http.Server whose handler answers /gc and hands everything else to `next` (or 404s). */
@@ -54,6 +74,16 @@ export async function listen(server, port = envInt('PORT', 0)) {
     });
   });
   const actual = server.address().port;
+  process.stdout.write(`READY ${actual}\n`);
+  return actual;
+}
+
+/**
+ * sidewire's way to listen (as server.mjs does): the engine accepts on 127.0.0.1:PORT and hands
+ * Node what is not its own. Prints `READY <port>`.
+ */
+export async function listenEngine(engine, server, port = envInt('PORT', 0)) {
+  const actual = await engine.listen(server, { host: HOST, port, backlog: envInt('BENCH_BACKLOG', 4096) });
   process.stdout.write(`READY ${actual}\n`);
   return actual;
 }

@@ -2,7 +2,7 @@
 // native relay (a client's message goes to the other members of its room without JS).
 // The same app as ws.mjs. Run: node --expose-gc bench/servers/sidewire-ws.mjs
 import { createRequire } from 'node:module';
-import { closeHttp, createHttpServer, listen, onShutdown } from './common.mjs';
+import { closeHttp, createHttpServer, listenEngine, onShutdown } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { Engine } = require('../../js/index.js');
@@ -19,4 +19,4 @@ onShutdown(async () => {
   await closeHttp(server);
 });
 
-await listen(server);
+await listenEngine(engine, server); // the engine accepts; Node gets what is not a /ws/ upgrade

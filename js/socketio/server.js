@@ -170,7 +170,14 @@ class Server extends EventEmitter {
       allowUpgrades: o.allowUpgrades !== false,
       dynamicNamespaces: this.parentNsps.size > 0,
       hooks: this._hooksOn,
+      // engine.listen(): upgrades with an Origin header come through _handleUpgrade (CORS).
+      corsGate: Boolean(this._cors),
     });
+  }
+
+  // engine.listen() took a new session's upgrade itself: the handshake, as _adoptUpgrade keeps it.
+  _onEngineUpgrade(connId, req) {
+    if (this._hooksOn && !this._closed) this._requestInfo.set(connId, requestInfo(req));
   }
 
   // Session hooks (handshakes kept, EIO_CLOSE / EIO_UPGRADE reported) are on while any

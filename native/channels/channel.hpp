@@ -37,6 +37,7 @@ class Channel {
   void relay(unsigned from, ChannelRoom& room, const ws::SharedFrame& frame, ClientId except);
 
   std::atomic<bool> hook_open{false};
+  std::atomic<bool> gated{false};  // upgrades go through JS first (Engine::listen leaves them to Node)
   std::atomic<bool> hook_message{false};
   std::atomic<bool> hook_close{false};
   std::atomic<std::uint64_t> connections{0};

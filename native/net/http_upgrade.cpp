@@ -116,6 +116,42 @@ void send_and_close(int fd, std::string_view response) {
   ::close(fd);
 }
 
+std::optional<UpgradeRequest> parse_request_head(std::string_view head) {
+  auto next_line = [&head](std::string_view& line) {
+    const std::size_t eol = head.find("\r\n");
+    if (eol == std::string_view::npos) return false;
+    line = head.substr(0, eol);
+    head.remove_prefix(eol + 2);
+    return true;
+  };
+  std::string_view line;
+  if (!next_line(line)) return std::nullopt;
+  const std::size_t sp1 = line.find(' ');
+  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == 0 || sp2 == std::string_view::npos || sp2 == sp1 + 1) return std::nullopt;
+  const std::string_view version = line.substr(sp2 + 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") return std::nullopt;
+  UpgradeRequest r;
+  r.method.assign(line.substr(0, sp1));
+  r.target.assign(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  if (r.target.find(' ') != std::string::npos || r.target.empty() || r.target[0] != '/') return std::nullopt;
+  for (char c : r.method) {
+    if (c < 'A' || c > 'Z') return std::nullopt;
+  }
+  while (next_line(line)) {
+    if (line.empty()) return r;
+    if (line[0] == ' ' || line[0] == '\t') return std::nullopt;  // obs-fold
+    const std::size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return std::nullopt;
+    const std::string_view name = line.substr(0, colon);
+    for (char c : name) {
+      if (c <= ' ' || c >= 127) return std::nullopt;
+    }
+    r.headers.emplace_back(std::string(name), std::string(trim(line.substr(colon + 1))));
+  }
+  return std::nullopt;  // no empty line: not a whole head
+}
+
 std::string_view path_of(std::string_view target) {
   const std::size_t q = target.find_first_of("?#");
   return q == std::string_view::npos ? target : target.substr(0, q);

@@ -30,6 +30,11 @@ const std::string* find_header(const UpgradeRequest& request, std::string_view n
 // Does a comma-separated header value hold `token` (case-insensitive)?
 bool has_token(std::string_view value, std::string_view token);
 
+// Parses a request head (request line and header lines, ending with the empty line) into
+// method, target and headers. Strict: anything unusual (obs-fold, a bad line, no HTTP/1.x)
+// gives nullopt, and the caller leaves the request to Node's parser.
+std::optional<UpgradeRequest> parse_request_head(std::string_view head);
+
 std::string_view path_of(std::string_view target);
 std::string_view query_of(std::string_view target);
 // The first value of `key` in a query string, percent-decoded ('+' is a space).

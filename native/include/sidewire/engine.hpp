@@ -65,6 +65,11 @@ struct Event {
     kSioBroadcastCount, // channel = nsp, number = ack id, client = recipients on one I/O thread
     kEioUpgrade,        // client = connection, data = transport name
     kEioClose,          // client = connection, data = reason
+    // Engine::listen
+    kHandoff,      // number = a connected socket's descriptor, for Node's HTTP server (now JS's)
+    kUpgradeInfo,  // client = the connection an upgrade the engine accepted itself will have,
+                   // channel = its channel (UINT32_MAX: Socket.IO), text = the target,
+                   // data = the remote address, CRLF, then the header lines as received
   };
   Event() = default;
   explicit Event(Type t) : type(t) {}
@@ -122,6 +127,9 @@ struct SocketIoConfig {
   bool allow_upgrades = true;
   bool dynamic_namespaces = false;
   bool hooks = false;  // kEioUpgrade / kEioClose wanted
+  // Engine::listen: a WebSocket upgrade with an Origin header goes through JS (its CORS check)
+  // instead of straight to the engine.
+  bool cors_gate = false;
 };
 
 struct SocketIoStats {
@@ -151,6 +159,16 @@ class Engine {
   // 101 and a live connection, or an HTTP error (then a kRefused event). Returns the id the
   // connection will have. Never blocks: the work happens on the I/O thread.
   ClientId adopt(int fd, UpgradeRequest request);
+
+  // The engine's own listening socket on the app's port, for a server that lets the engine
+  // accept: an accept thread hands connections to the I/O threads, which peek at the request
+  // head and take the WebSocket upgrades they can answer alone (a channel without a JS gate,
+  // Socket.IO's websocket transport without a CORS check to run); every other connection goes to
+  // JS untouched (a kHandoff event). Returns the port. Throws std::runtime_error.
+  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog);
+  void stop_listening();
+  // A channel whose upgrades JS must see first (an authorize hook): not taken by the listener.
+  void set_channel_gate(std::uint32_t channel, bool gated);
 
   // Queues `payload` to every member of `room` on `channel` (all of the channel's connections
   // when room is empty), except `except` (0 = none). Encoded once for all recipients.

@@ -1,0 +1,55 @@
+// The engine's own listening socket (Engine::listen): a thread that only accepts, so a burst of
+// connections never waits in the kernel's accept queue behind handshakes or JS, and hands each
+// connection to an I/O thread, which peeks at the first request head without consuming it.
+// The engine then takes the WebSocket upgrades it serves and passes everything else, untouched,
+// to Node's HTTP server.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace sidewire {
+
+class Worker;
+
+class Listener {
+ public:
+  // Runs on the worker's thread with the connection's descriptor (now the callee's) and the
+  // request head peeked from it: `complete` when it holds a whole head (up to and including the
+  // empty line); otherwise the client sent nothing whole in time, or too much.
+  using Route = std::function<void(Worker& worker, int fd, std::string_view head, bool complete)>;
+
+  Listener(std::vector<Worker*> workers, Route route);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens (host "" = every interface, IPv6 and IPv4 where possible) and starts the
+  // accept thread. Returns the port. Throws std::runtime_error with the reason on failure.
+  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog);
+  // Stops accepting and closes the listening socket. Idempotent.
+  void stop();
+  bool listening() const { return fd_ >= 0; }
+
+  static constexpr std::size_t kMaxHead = 16 * 1024;
+  static constexpr std::uint32_t kFirstByteTimeoutMs = 2000;  // then Node's own timeouts apply
+  static constexpr std::uint32_t kHeadTimeoutMs = 1000;
+
+ private:
+  void accept_loop();
+
+  std::vector<Worker*> workers_;
+  std::shared_ptr<const Route> route_;  // shared with connections still being sniffed
+  int fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  unsigned next_ = 0;
+};
+
+}  // namespace sidewire
