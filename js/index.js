@@ -5,6 +5,7 @@ const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
 const net = require('node:net');
 const dns = require('node:dns/promises');
+const { parseHeaderLines, splitUpgradeInfo } = require('./http-head.js');
 const native = require('./native.js');
 
 const EVENT_OPEN = 0;
@@ -184,24 +185,9 @@ class Channel extends EventEmitter {
 // The request of an upgrade the engine accepted itself, shaped like the parts of an
 // http.IncomingMessage that hooks read (method, url, headers, rawHeaders, socket.remoteAddress).
 function requestFromEngine(url, data) {
-  const eol = data.indexOf('\r\n');
-  const remoteAddress = eol >= 0 ? data.slice(0, eol) : data;
-  const headers = {};
-  const rawHeaders = [];
-  if (eol >= 0) {
-    for (const line of data.slice(eol + 2).split('\r\n')) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
-      rawHeaders.push(name, value);
-      const key = name.toLowerCase();
-      if (key === 'set-cookie') (headers[key] ||= []).push(value);
-      else if (key in headers) headers[key] += (key === 'cookie' ? '; ' : ', ') + value;
-      else headers[key] = value;
-    }
-  }
-  const socket = { remoteAddress, encrypted: false };
+  const { address, lines } = splitUpgradeInfo(data);
+  const { headers, rawHeaders } = parseHeaderLines(lines);
+  const socket = { remoteAddress: address, encrypted: false };
   return { method: 'GET', url, httpVersion: '1.1', headers, rawHeaders, socket, connection: socket };
 }
 
@@ -298,13 +284,12 @@ class Engine extends EventEmitter {
   }
 
   _upgradeInfo(channelIndex, id, url, data) {
-    const req = requestFromEngine(url, data);
     if (channelIndex < 0) {
-      if (this._sioServer) this._sioServer._onEngineUpgrade(id, req);
+      if (this._sioServer) this._sioServer._onEngineUpgrade(id, url, data);
       return;
     }
     const channel = this._byIndex[channelIndex];
-    if (channel && channel._tracksClients()) this._pending.set(id, { channel, req });
+    if (channel && channel._tracksClients()) this._pending.set(id, { channel, req: requestFromEngine(url, data) });
   }
 
   /** Declares a raw WebSocket channel at `path` (under wsPrefix). */

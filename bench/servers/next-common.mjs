@@ -15,13 +15,14 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 export const appDir = process.env.SIDEWIRE_BENCH_NEXT_DIR || path.join(repoRoot, 'examples', 'ticketing');
 
 /**
- * Creates the http server (with /gc), binds it to 127.0.0.1:PORT, then creates and prepares
+ * Creates the http server (with /gc), binds it to 127.0.0.1:PORT (server.listen, or
+ * `listen(server, { host, port, backlog })` when given: sidewire's engine.listen), then creates and prepares
  * the Next app on that port. `route(req, res)` runs before Next and returns true when it
  * answered. Next gets a private EventEmitter as `httpServer` (as in server.mjs), so its lazily
  * attached 'upgrade' listener never lands on the real server.
  * Returns { server, app, port, nextUpgradeBus }; print READY yourself once the rest is wired.
  */
-export async function startNext({ route } = {}) {
+export async function startNext({ route, listen } = {}) {
   if (!existsSync(path.join(appDir, '.next', 'BUILD_ID'))) {
     throw new Error(`no production build in ${appDir}/.next (run: npx next build ${path.relative(process.cwd(), appDir) || '.'})`);
   }
@@ -39,14 +40,19 @@ export async function startNext({ route } = {}) {
     else readyP.then(go);
   });
   const backlog = envInt('BENCH_BACKLOG', 4096);
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(envInt('PORT', 0), HOST, backlog, () => {
-      server.off('error', reject);
-      resolve();
+  let port;
+  if (listen) {
+    port = await listen(server, { host: HOST, port: envInt('PORT', 0), backlog });
+  } else {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(envInt('PORT', 0), HOST, backlog, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  const port = server.address().port;
+    port = server.address().port;
+  }
   const nextUpgradeBus = new EventEmitter();
   const app = next({ dev: false, dir: appDir, hostname: HOST, port, httpServer: nextUpgradeBus });
   await app.prepare();

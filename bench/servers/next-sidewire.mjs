@@ -1,7 +1,8 @@
 // Benchmark server (scenario d): the essentials of the repository's server.mjs. A production
 // Next.js app (examples/ticketing) and sidewire's Socket.IO server share one port: the request
-// handler gives /socket.io/ to io.handleRequest() before Next, and the one 'upgrade' listener
-// gives upgrades to engine.handleUpgrade() first (Next only gets what the engine declines).
+// handler gives /socket.io/ to io.handleRequest() before Next, the engine listens (engine.listen)
+// and takes WebSocket upgrades itself, and the one 'upgrade' listener gives the upgrades that
+// still reach Node to engine.handleUpgrade() first (Next only gets what the engine declines).
 // The Socket.IO app is the one of every sio benchmark server (installSioApp).
 // Run: node --expose-gc bench/servers/next-sidewire.mjs (after `npx next build examples/ticketing`)
 import { createRequire } from 'node:module';
@@ -18,6 +19,7 @@ installSioApp(io);
 
 const { server, app, port, nextUpgradeBus } = await startNext({
   route: (req, res) => io.handleRequest(req, res),
+  listen: (srv, options) => engine.listen(srv, options), // as server.mjs: the engine accepts
 });
 
 let nextPublicUpgrade;

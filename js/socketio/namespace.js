@@ -5,6 +5,7 @@
 const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
 const { BroadcastOperator } = require('./broadcast.js');
+const { roomsHas, roomsAdd, roomsDelete } = require('./socket.js');
 
 // socket.io's namespace RESERVED_EVENTS (for serverSideEmit).
 const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace']);
@@ -16,14 +17,14 @@ function matches(socket, rooms, except) {
   if (rooms.length) {
     let hit = false;
     for (const r of rooms) {
-      if (own.has(r)) {
+      if (roomsHas(own, r)) {
         hit = true;
         break;
       }
     }
     if (!hit) return false;
   }
-  for (const r of except) if (own.has(r)) return false;
+  for (const r of except) if (roomsHas(own, r)) return false;
   return true;
 }
 
@@ -136,14 +137,14 @@ class Namespace extends EventEmitter {
 
   _socketsJoin(rooms, except, toJoin) {
     for (const socket of this.sockets.values()) {
-      if (matches(socket, rooms, except)) for (const r of toJoin) socket._rooms.add(r);
+      if (matches(socket, rooms, except)) for (const r of toJoin) socket._rooms = roomsAdd(socket._rooms, r);
     }
     this.server.engine._native.sioSocketsJoin(this._index, rooms, except, toJoin);
   }
 
   _socketsLeave(rooms, except, toLeave) {
     const hit = [...this.sockets.values()].filter((s) => matches(s, rooms, except));
-    for (const socket of hit) for (const r of toLeave) socket._rooms.delete(r);
+    for (const socket of hit) for (const r of toLeave) socket._rooms = roomsDelete(socket._rooms, r);
     this.server.engine._native.sioSocketsLeave(this._index, rooms, except, toLeave);
   }
 

@@ -13,6 +13,7 @@ const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 
 const IO_KEY = Symbol.for('sidewire.io');
+const { parseHeaderLines, splitUpgradeInfo } = require('../http-head.js');
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 
 // Event types 5–13 of the engine's batches (docs/binding-socketio.md).
@@ -32,14 +33,24 @@ const FORBIDDEN = { code: 4, message: 'Forbidden' };
 // What a session keeps of the request that created it: the headers Node already parsed and
 // a few strings; the query and a stand-in for socket.request are built when first asked for.
 class RequestInfo {
-  constructor(method, url, headers, address, secure) {
+  // `headers` null: parsed from `lines` (the header lines the engine read) on first use.
+  constructor(method, url, headers, address, secure, lines = null) {
     this.method = method;
     this.url = url;
-    this.headers = headers;
+    this._headers = headers;
+    this._lines = lines;
     this.address = address;
     this.secure = secure;
     this._query = null;
     this._request = null;
+  }
+
+  get headers() {
+    if (this._headers === null) {
+      this._headers = parseHeaderLines(this._lines || '').headers;
+      this._lines = null;
+    }
+    return this._headers;
   }
 
   get xdomain() {
@@ -176,8 +187,10 @@ class Server extends EventEmitter {
   }
 
   // engine.listen() took a new session's upgrade itself: the handshake, as _adoptUpgrade keeps it.
-  _onEngineUpgrade(connId, req) {
-    if (this._hooksOn && !this._closed) this._requestInfo.set(connId, requestInfo(req));
+  _onEngineUpgrade(connId, url, data) {
+    if (!this._hooksOn || this._closed) return;
+    const { address, lines } = splitUpgradeInfo(data);
+    this._requestInfo.set(connId, new RequestInfo('GET', url, null, address, false, lines));
   }
 
   // Session hooks (handshakes kept, EIO_CLOSE / EIO_UPGRADE reported) are on while any
@@ -190,7 +203,7 @@ class Server extends EventEmitter {
     this._configure();
     if (!want) {
       this._requestInfo.clear();
-      for (const [id, conn] of this._conns) if (conn._sockets.size === 0) this._conns.delete(id);
+      for (const [id, conn] of this._conns) if (conn._sockets.length === 0) this._conns.delete(id);
     }
   }
 
@@ -572,6 +585,7 @@ class Server extends EventEmitter {
     if (!conn) {
       conn = new Conn(this, connId, transport, this._requestInfo.get(connId) || unknownRequestInfo(), sid);
       this._conns.set(connId, conn);
+      this._requestInfo.delete(connId); // the Conn holds it now
     }
     return conn;
   }
@@ -585,13 +599,13 @@ class Server extends EventEmitter {
       this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
       return;
     }
-    let auth = {};
+    let auth = null; // none: handshake.auth is a fresh {} when someone asks
     if (authText) {
       try {
         const parsed = JSON.parse(authText);
         if (parsed && typeof parsed === 'object') auth = parsed;
       } catch {
-        auth = {};
+        auth = null;
       }
     }
     const conn = this._connFor(info.conn, info.transport, info.sid);
@@ -608,7 +622,7 @@ class Server extends EventEmitter {
     // A namespace the engine does not know yet: the parent namespaces decide.
     const pending = { gone: false };
     this._connecting.set(socketId, pending);
-    this._checkNamespace(info.nsp, auth, (nsp) => {
+    this._checkNamespace(info.nsp, auth || {}, (nsp) => {
       this._connecting.delete(socketId);
       if (pending.gone) return;
       if (!nsp) {

@@ -6,20 +6,55 @@ const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
 const { BroadcastOperator, RESERVED_EVENTS, flagBits } = require('./broadcast.js');
 
-/** The Engine.IO session behind one or more sockets (socket.io's `socket.conn`). */
-class Conn extends EventEmitter {
+// A socket's rooms, kept small: an exact-size array while there are few (most sockets have
+// their own id and a room or two), a Set from 9 on. `socket.rooms` is a Set made from it.
+const NO_ROOMS = Object.freeze([]);
+function roomsHas(rooms, r) {
+  return rooms instanceof Set ? rooms.has(r) : rooms.includes(r);
+}
+function roomsAdd(rooms, r) {
+  if (rooms instanceof Set) return rooms.add(r);
+  if (rooms.includes(r)) return rooms;
+  if (rooms.length >= 8) return new Set(rooms).add(r);
+  const next = new Array(rooms.length + 1); // exact size: a spread would leave room to grow
+  for (let i = 0; i < rooms.length; i++) next[i] = rooms[i];
+  next[rooms.length] = r;
+  return next;
+}
+function roomsDelete(rooms, r) {
+  if (rooms instanceof Set) {
+    rooms.delete(r);
+    return rooms;
+  }
+  return rooms.includes(r) ? rooms.filter((x) => x !== r) : rooms;
+}
+
+// One shared { name } per transport: conn.transport is read, never written, by apps.
+const TRANSPORTS = { polling: Object.freeze({ name: 'polling' }), websocket: Object.freeze({ name: 'websocket' }) };
+function transportOf(name) {
+  return TRANSPORTS[name] || { name: name || 'polling' };
+}
+
+/**
+ * The Engine.IO session behind one or more sockets (socket.io's `socket.conn`). An
+ * EventEmitter whose listener table is made on first use (EventEmitter's methods accept an
+ * undefined `_events`): most sessions never get a listener, and an idle one must stay small.
+ */
+class Conn {
   constructor(server, connId, transportName, requestInfo, sid) {
-    super();
     this.server = server;
     /** The Engine.IO sid, as the client knows it. */
     this.id = sid || String(connId);
     /** sidewire's numeric session id. */
     this.connId = connId;
-    this.protocol = 4;
     this.readyState = 'open';
-    this.transport = { name: transportName || 'polling' };
+    this.transport = transportOf(transportName);
     this._info = requestInfo;
-    this._sockets = new Set();
+    this._sockets = []; // its sockets, one per namespace (usually one)
+  }
+
+  get protocol() {
+    return 4;
   }
 
   get remoteAddress() {
@@ -33,35 +68,30 @@ class Conn extends EventEmitter {
   /** Closes the session (every socket on it). */
   close() {
     if (this.readyState !== 'open') return this;
-    const first = this._sockets.values().next().value;
+    const first = this._sockets[0];
     if (first) this.server.engine._native.sioDisconnect(first._nativeId, true);
     return this;
   }
 }
+Object.setPrototypeOf(Conn.prototype, EventEmitter.prototype);
 
 class Socket extends EventEmitter {
   constructor(nsp, nativeId, id, conn, auth) {
     super();
     this.nsp = nsp;
-    this.server = nsp.server;
     this.id = id;
     this.conn = conn;
-    this.recovered = false;
     this.connected = false;
     this._nativeId = nativeId;
-    this._gone = false; // the engine reported it closed before it was accepted
-    this._anyListeners = undefined;
-    this._anyOutgoingListeners = undefined;
-    this._rooms = new Set();
-    // Built on first use: most sockets never need them, and an idle connection must stay small.
-    this._auth = auth;
+    this._rooms = NO_ROOMS;
+    this._auth = auth; // null: none sent (handshake.auth is {} then)
     this._issued = Date.now();
-    this._handshake = null;
-    this._client = null;
-    this._data = null;
-    this._acksMap = null;
-    this._fnsList = null;
-    this._flags = null;
+    // Everything else (the handshake, client, data, acks, middleware, flags, any-listeners) is
+    // a prototype default until first use: an idle socket keeps a dozen fields.
+  }
+
+  get server() {
+    return this.nsp.server;
   }
 
   get handshake() {
@@ -76,7 +106,7 @@ class Socket extends EventEmitter {
         issued: this._issued,
         url: info.url,
         query: info.query,
-        auth: this._auth,
+        auth: this._auth || {},
       };
     }
     return this._handshake;
@@ -119,8 +149,9 @@ class Socket extends EventEmitter {
     return !this.connected;
   }
 
+  /** The rooms it is in (a Set made on each call; join/leave change them). */
   get rooms() {
-    return this._rooms;
+    return new Set(this._rooms);
   }
 
   emit(ev, ...args) {
@@ -131,8 +162,8 @@ class Socket extends EventEmitter {
       ackId = this.nsp._ids++;
       this._registerAck(ackId, data.pop());
     }
-    const flags = this.flags;
-    this.flags = {};
+    const flags = this._flags;
+    this._flags = null;
     this._notifyOutgoing(data);
     const { json, attachments } = encode(data);
     this.server.engine._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags));
@@ -179,14 +210,14 @@ class Socket extends EventEmitter {
   join(rooms) {
     if (this._closed) return;
     const list = (Array.isArray(rooms) ? rooms : [rooms]).map(String);
-    for (const r of list) this._rooms.add(r);
+    for (const r of list) this._rooms = roomsAdd(this._rooms, r);
     this.server.engine._native.sioJoin(this._nativeId, list);
   }
 
   leave(room) {
     if (this._closed) return;
     const r = String(room);
-    this._rooms.delete(r);
+    this._rooms = roomsDelete(this._rooms, r);
     this.server.engine._native.sioLeave(this._nativeId, r);
   }
 
@@ -226,8 +257,8 @@ class Socket extends EventEmitter {
   }
 
   _newBroadcastOperator() {
-    const flags = { ...this.flags };
-    this.flags = {};
+    const flags = { ...this._flags };
+    this._flags = null;
     return new BroadcastOperator(this.nsp, new Set(), new Set([this.id]), flags);
   }
 
@@ -243,7 +274,7 @@ class Socket extends EventEmitter {
   // of the session gets "server namespace disconnect" (socket.io's client._disconnect()).
   _closeLocally(close) {
     if (close) {
-      for (const other of [...this.conn._sockets]) if (other !== this) other._onclose('server namespace disconnect');
+      for (const other of this.conn._sockets.slice()) if (other !== this) other._onclose('server namespace disconnect');
     }
     this._onclose('server namespace disconnect');
   }
@@ -311,8 +342,10 @@ class Socket extends EventEmitter {
   // Accepted by the namespace: the engine has sent the CONNECT packet.
   _onconnect() {
     this.connected = true;
-    this._rooms.add(this.id);
-    this.conn._sockets.add(this);
+    this._rooms = roomsAdd(this._rooms, this.id);
+    const siblings = this.conn._sockets;
+    if (siblings.length === 0) this.conn._sockets = [this]; // exact size: most sessions have one
+    else if (!siblings.includes(this)) siblings.push(this);
   }
 
   _onclose(reason, description) {
@@ -326,8 +359,9 @@ class Socket extends EventEmitter {
 
   _cleanup() {
     this._closed = true;
-    this._rooms.clear();
-    this.conn._sockets.delete(this);
+    this._rooms = NO_ROOMS;
+    const i = this.conn._sockets.indexOf(this);
+    if (i >= 0) this.conn._sockets.splice(i, 1);
     this.nsp._remove(this);
     this.server._sockets.delete(this._nativeId);
   }
@@ -392,4 +426,19 @@ class Socket extends EventEmitter {
   }
 }
 
-module.exports = { Socket, Conn };
+// Prototype defaults: own fields appear only on the sockets that use them.
+Object.assign(Socket.prototype, {
+  recovered: false,
+  _gone: false, // the engine reported it closed before it was accepted
+  _closed: false,
+  _anyListeners: undefined,
+  _anyOutgoingListeners: undefined,
+  _handshake: null,
+  _client: null,
+  _data: null,
+  _acksMap: null,
+  _fnsList: null,
+  _flags: null,
+});
+
+module.exports = { Socket, Conn, roomsHas, roomsAdd, roomsDelete };

@@ -120,14 +120,14 @@ namespace {
 // gets the connection reads the request from the start.
 struct Sniff : std::enable_shared_from_this<Sniff> {
   Sniff(Worker& w, int fd, std::shared_ptr<const Listener::Route> route)
-      : worker(w), descriptor(w.io(), fd), timer(w.io()), route(std::move(route)), started(w.now_ms()) {}
+      : worker(w), descriptor(w.io(), fd), timer(w.io()), route(std::move(route)) {}
 
   Worker& worker;
   asio::posix::stream_descriptor descriptor;
   asio::steady_timer timer;
   std::shared_ptr<const Listener::Route> route;
-  std::uint32_t started;
   std::uint32_t first_data = 0;
+  bool got_data = false;
   bool done = false;
 
   void wait_first_byte() {
@@ -158,7 +158,10 @@ struct Sniff : std::enable_shared_from_this<Sniff> {
     const std::size_t end = data.find("\r\n\r\n");
     if (end != std::string_view::npos) return finish(data.substr(0, end + 4), true);
     if (data.size() >= sizeof buf) return finish({}, false);  // Node answers 431
-    if (!first_data) first_data = worker.now_ms() | 1;
+    if (!got_data) {
+      got_data = true;
+      first_data = worker.now_ms();
+    }
     if (worker.now_ms() - first_data >= Listener::kHeadTimeoutMs) return finish({}, false);
     // The rest of the head is on its way: look again shortly (the peeked bytes stay readable,
     // so waiting for readability would not wait).
