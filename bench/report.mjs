@@ -68,6 +68,14 @@ export function computeRatios(results) {
       note: idle.sw && idle.other ? undefined : whyMissing(results, 'idle', pair),
       goal: `sidewire ≤ 1/10 of ${other}`,
     });
+    add({
+      id: `idle-memory-fresh-${pair}`, scenario: 'idle', pair, informational: true, op: '>=', target: 10,
+      label: `Memory per connection just after the connect burst: ${other} ÷ sidewire`,
+      short: `Fresh RSS/conn, ${other} ÷ sidewire`,
+      value: divide(idle.other?.rss_per_conn_fresh_bytes, idle.sw?.rss_per_conn_fresh_bytes),
+      note: idle.sw && idle.other ? undefined : whyMissing(results, 'idle', pair),
+      goal: 'for comparison',
+    });
     const fan = pairResults(results, 'fanout', pair);
     add({
       id: `fanout-cpu-${pair}`, scenario: 'fanout', pair, informational, op: '>=', target: 10,
@@ -181,14 +189,16 @@ function sectionIdle(s) {
   const cols = columns(s);
   const r = (label, f) => [label, ...cols.map((c) => (c.result ? f(c.result) : 'failed'))];
   return [
-    `${fmtInt(s.params.clients)} connections, each joined to room \`bench\` (Socket.IO: \`join\` emitted with an ack; raw WebSocket: \`?room=bench\`), opened ${fmtInt(s.params.concurrency)} at a time. The load generator calls \`GET /gc\` (\`global.gc()\` twice) and waits ${fmtInt(s.params.settle_ms)} ms before reading the server's RSS, once before connecting and once after; per connection = (after − before) ÷ connected. Run ${s.date}.`,
+    `${fmtInt(s.params.clients)} connections, each joined to room \`bench\` (Socket.IO: \`join\` emitted with an ack; raw WebSocket: \`?room=bench\`), opened ${fmtInt(s.params.concurrency)} at a time. The load generator calls \`GET /gc\` (\`global.gc()\` twice) and waits ${fmtInt(s.params.settle_ms)} ms before reading the server's RSS: before connecting, just after (\"fresh\"), and once more after the connections sat idle for ${fmtInt(s.params.idle_ms ?? 0)} ms (heartbeats only) — the figure the ratio uses: what an idle server keeps once its runtime has given back what the connect burst took (V8 shrinks its young generation, grown by the burst, only after some seconds of low allocation). Per connection = (RSS − RSS before) ÷ connected. Run ${s.date}.`,
     '',
     table(['', ...cols.map((c) => SERVER_LABEL[c.name] || c.name)], [
       r('connected', (x) => `${fmtInt(x.connected)} / ${fmtInt(x.clients)}`),
       r('time to connect and join (ms)', (x) => fmtInt(x.connect_ms)),
       r('RSS before (MiB)', (x) => fmtNum(x.rss_before_kb / 1024)),
-      r('RSS after (MiB)', (x) => fmtNum(x.rss_after_kb / 1024)),
-      r('**RSS per connection**', (x) => `**${fmtBytes(x.rss_per_conn_bytes)}**`),
+      r('RSS just after (MiB)', (x) => (x.rss_fresh_kb !== undefined ? fmtNum(x.rss_fresh_kb / 1024) : 'n/a')),
+      r('RSS per connection, just after', (x) => (x.rss_per_conn_fresh_bytes !== undefined ? fmtBytes(x.rss_per_conn_fresh_bytes) : 'n/a')),
+      r('RSS after the idle period (MiB)', (x) => fmtNum(x.rss_after_kb / 1024)),
+      r('**RSS per connection, idle**', (x) => `**${fmtBytes(x.rss_per_conn_bytes)}**`),
       r('client errors', (x) => fmtInt(x.errors)),
     ]) + errorsNote(cols),
   ].join('\n');

@@ -73,9 +73,9 @@ const opts = parseOptions(process.argv.slice(2));
 // Counts and durations. --quick keeps the shapes and shrinks the numbers.
 const P = opts.quick
   ? { idleClients: 500, fanoutClients: 100, durationS: 3, window: 20, payload: 100, stormClients: 500,
-      acDurationS: 3, acWarmupS: 1, acWarmupMinS: 3, acWarmupMaxS: 8, acConnections: 10, settleMs: 500, cooldownMs: 300 }
+      acDurationS: 3, acWarmupS: 1, acWarmupMinS: 3, acWarmupMaxS: 8, acConnections: 10, settleMs: 500, idleMs: 2000, cooldownMs: 300 }
   : { idleClients: 10000, fanoutClients: 1000, durationS: 10, window: 20, payload: 100, stormClients: 10000,
-      acDurationS: 10, acWarmupS: 2, acWarmupMinS: 24, acWarmupMaxS: 60, acConnections: 10, settleMs: 1500, cooldownMs: 1500 };
+      acDurationS: 10, acWarmupS: 2, acWarmupMinS: 24, acWarmupMaxS: 60, acConnections: 10, settleMs: 1500, idleMs: 10000, cooldownMs: 1500 };
 P.reps = opts.reps;
 P.backlog = Number.parseInt(process.env.BENCH_BACKLOG || '4096', 10);
 P.idleConcurrency = 1000;
@@ -373,7 +373,7 @@ function summarize(j) {
   if (!j) return '(no result)';
   const f = (n) => (typeof n === 'number' ? Math.round(n).toLocaleString('en-US') : n);
   switch (j.scenario) {
-    case 'idle': return `${j.connected}/${j.clients} connected in ${f(j.connect_ms)} ms, ${f(j.rss_per_conn_bytes)} B RSS/conn`;
+    case 'idle': return `${j.connected}/${j.clients} connected in ${f(j.connect_ms)} ms, ${f(j.rss_per_conn_fresh_bytes)} B RSS/conn just after, ${f(j.rss_per_conn_bytes)} B after ${f(j.idle_ms)} ms idle`;
     case 'storm': return `${j.connected}/${j.clients} connected in ${f(j.connect_ms)} ms`;
     case 'fanout': return `${f(j.deliveries_per_sec)} deliveries/s, ${j.server_cpu_s?.toFixed?.(2)} CPU-s, ${f(j.deliveries_per_cpu_s)} deliveries/CPU-s, p99 ${f(j.latency_us?.p99)} µs`;
     default: return JSON.stringify(j);
@@ -420,9 +420,9 @@ function ensureNextBuild(dataDir) {
 // --------------------------------------------------------------------------------- scenarios
 
 async function scenarioIdle(loadgen) {
-  const out = { date: new Date().toISOString(), params: { clients: P.idleClients, concurrency: P.idleConcurrency, settle_ms: P.settleMs }, pairs: {} };
+  const out = { date: new Date().toISOString(), params: { clients: P.idleClients, concurrency: P.idleConcurrency, settle_ms: P.settleMs, idle_ms: P.idleMs }, pairs: {} };
   for (const [pairId, pair] of Object.entries(PAIRS)) {
-    const extra = { clients: P.idleClients, concurrency: P.idleConcurrency, 'settle-ms': P.settleMs, 'gc-path': '/gc' };
+    const extra = { clients: P.idleClients, concurrency: P.idleConcurrency, 'settle-ms': P.settleMs, 'idle-ms': P.idleMs, 'gc-path': '/gc' };
     const entry = { label: pair.label };
     for (const role of ['sidewire', 'other']) {
       const rec = await measure(loadgen, pair[role], 'idle', extra, 300000);
