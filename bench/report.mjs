@@ -105,6 +105,14 @@ export function computeRatios(results) {
     goal: 'loaded p99 ≤ 1.2× idle p99',
   });
   add({
+    id: 'next-p99-in-process', scenario: 'next', informational: true, op: '<=', target: 1.2,
+    label: 'Next.js page p99, fan-out in the same process ÷ in another process (sidewire)',
+    short: 'Next p99 same ÷ other process, sidewire',
+    value: num(next?.servers?.sidewire?.in_process_ratio),
+    note: num(next?.servers?.sidewire?.in_process_ratio) === null ? 'not measured' : undefined,
+    goal: 'what sharing the process costs',
+  });
+  add({
     id: 'next-p99-socketio', scenario: 'next', informational: true, op: '<=', target: 1.2,
     label: 'Next.js page p99 under fan-out ÷ idle p99 (socket.io)',
     short: 'Next p99 loaded ÷ idle, socket.io',
@@ -251,7 +259,7 @@ function sectionNext(s) {
   const r = (label, f) => [label, ...cols.map((c) => (c.error && !c.idle ? 'failed' : f(c) ?? '–'))];
   const lat = (x, k) => (x && num(x.latency_ms?.[k]) !== null ? x.latency_ms[k].toLocaleString('en-US', { maximumFractionDigits: 2 }) : '–');
   return [
-    `One process serves the production build of \`examples/ticketing\` (its \`/\` renders on every request from SQLite, in a fresh \`SIDEWIRE_DATA_DIR\`) and Socket.IO on the same port (\`bench/servers/next-sidewire.mjs\`: sidewire routed as in \`server.mjs\`; \`next-socketio.mjs\`: \`new Server(httpServer)\`). autocannon (in the runner's process) requests \`${p.page}\` with ${p.autocannon_connections} connections for ${p.autocannon_duration_s} s: idle, then while the load generator runs the fan-out of (b) (${fmtInt(p.fanout.receivers)} receivers, ${p.fanout.payload}-byte payloads, window ${p.fanout.window}) against the same process, then idle again (a check on drift, not part of the ratio). Before that, warm-up rounds of ${p.warmup?.round_s ?? '?'} s until the last three rounds' request rates are within 15 % of their mean (at least ${p.warmup?.min_s ?? '?'} s, at most ${p.warmup?.max_s ?? '?'} s): the page keeps getting faster for a while after the server starts. Run ${s.date}.${s.error ? `\n\nFailed: ${s.error}.` : ''}`,
+    `One process serves the production build of \`examples/ticketing\` (its \`/\` renders on every request from SQLite, in a fresh \`SIDEWIRE_DATA_DIR\`) and Socket.IO on the same port (\`bench/servers/next-sidewire.mjs\`: sidewire routed as in \`server.mjs\`; \`next-socketio.mjs\`: \`new Server(httpServer)\`). autocannon (in the runner's process) requests \`${p.page}\` with ${p.autocannon_connections} connections in ${p.rounds ?? 1} round(s) of two ${p.autocannon_duration_s} s windows: idle, then while the load generator runs the fan-out of (b) (${fmtInt(p.fanout.receivers)} receivers, ${p.fanout.payload}-byte payloads, window ${p.fanout.window}) against the same process. Every response time is pooled per kind (idle, loaded) across the rounds, and the percentiles are those of the pools: alternating cancels the page's drift, pooling steadies the p99 of a single window. The load generator and autocannon share the server's CPUs, so part of what the load costs the page is the machine's, not the process's${p.control ? ': as a control, each sidewire round adds a third window with the same fan-out against a second sidewire process (\`sidewire-sio.mjs\`) while autocannon still asks the Next process for the page; loaded ÷ loaded elsewhere is what sharing the process costs' : ''}. Before that, warm-up rounds of ${p.warmup?.round_s ?? '?'} s until the last three rounds' request rates are within 15 % of their mean (at least ${p.warmup?.min_s ?? '?'} s, at most ${p.warmup?.max_s ?? '?'} s): the page keeps getting faster for a while after the server starts. Run ${s.date}.${s.error ? `\n\nFailed: ${s.error}.` : ''}`,
     '',
     cols.length
       ? table(['', ...cols.map((c) => SERVER_LABEL[c.server] || c.server)], [
@@ -262,12 +270,14 @@ function sectionNext(s) {
         r('loaded: page p99 (ms)', (c) => lat(c.loaded, 'p99')),
         r('loaded: requests/s', (c) => fmtInt(c.loaded?.rps)),
         r('**p99 loaded ÷ idle**', (c) => (num(c.ratio) === null ? '–' : `**${fmtRatio(c.ratio)}×**`)),
-        r('idle again after the load: p99 (ms)', (c) => lat(c.idle_after, 'p99')),
+        r('control, the fan-out against another process: page p99 (ms)', (c) => (c.loaded_elsewhere ? lat(c.loaded_elsewhere, 'p99') : '–')),
+        r('in-process cost: p99 loaded ÷ loaded elsewhere', (c) => (num(c.in_process_ratio) === null ? '–' : `${fmtRatio(c.in_process_ratio)}×`)),
+        r('p99 per round, idle / loaded (ms)', (c) => (c.rounds ? c.rounds.map((x) => `${lat(x.idle, 'p99')} / ${lat(x.loaded, 'p99')}`).join('; ') : '–')),
         r('warm-up rounds (req/s)', (c) => (c.warmup ? c.warmup.rps.join(', ') : '–')),
-        r('fan-out meanwhile: deliveries/s', (c) => fmtInt(c.fanout?.deliveries_per_sec)),
-        r('fan-out meanwhile: latency p99 (ms)', (c) => fmtMs(c.fanout?.latency_us?.p99)),
-        r('non-2xx / errors (all three runs)', (c) => {
-          const runs = [c.idle, c.loaded, c.idle_after].filter(Boolean);
+        r('fan-out meanwhile (last round): deliveries/s', (c) => fmtInt(c.fanout?.deliveries_per_sec)),
+        r('fan-out meanwhile (last round): latency p99 (ms)', (c) => fmtMs(c.fanout?.latency_us?.p99)),
+        r('non-2xx / errors (all windows)', (c) => {
+          const runs = [c.idle, c.loaded].filter(Boolean);
           return `${fmtInt(runs.reduce((a, x) => a + (x.non2xx ?? 0), 0))} / ${fmtInt(runs.reduce((a, x) => a + (x.errors ?? 0) + (x.timeouts ?? 0), 0))}`;
         }),
       ])

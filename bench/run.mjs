@@ -79,6 +79,8 @@ const P = opts.quick
 P.reps = opts.reps;
 P.backlog = Number.parseInt(process.env.BENCH_BACKLOG || '4096', 10);
 P.idleConcurrency = 1000;
+P.nextRounds = opts.quick ? 1 : 3; // (d): alternating idle and loaded windows, pooled
+P.nextControl = true; // (d): also the fan-out against another process, for sidewire
 P.fanoutConcurrency = 1000;
 
 // The servers, by pair. path/protocol are what the load generator speaks to them.
@@ -481,9 +483,13 @@ async function scenarioStorm(loadgen) {
   return out;
 }
 
-async function autocannonRun(url, durationS) {
+/** One autocannon window; every response time (ms) also goes to `samples` when given. */
+async function autocannonRun(url, durationS, samples = null) {
   const { default: autocannon } = await import('autocannon');
-  const r = await autocannon({ url, connections: P.acConnections, duration: durationS, timeout: 10 });
+  const r = await new Promise((resolve, reject) => {
+    const instance = autocannon({ url, connections: P.acConnections, duration: durationS, timeout: 10 }, (err, res) => (err ? reject(err) : resolve(res)));
+    if (samples) instance.on('response', (client, statusCode, bytes, responseTime) => samples.push(responseTime));
+  });
   return {
     duration_s: durationS,
     connections: P.acConnections,
@@ -495,6 +501,26 @@ async function autocannonRun(url, durationS) {
     non2xx: r.non2xx,
     errors: r.errors,
     timeouts: r.timeouts,
+  };
+}
+
+/** Percentiles of pooled response times (ms), in the shape autocannonRun returns. */
+function pooled(samples, runs) {
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] : null);
+  const seconds = runs.reduce((a, x) => a + x.duration_s, 0);
+  return {
+    duration_s: seconds,
+    connections: P.acConnections,
+    requests: sorted.length,
+    rps: seconds > 0 ? sorted.length / seconds : null,
+    latency_ms: {
+      p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1] : null,
+      mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : null,
+    },
+    non2xx: runs.reduce((a, x) => a + (x.non2xx ?? 0), 0),
+    errors: runs.reduce((a, x) => a + (x.errors ?? 0), 0),
+    timeouts: runs.reduce((a, x) => a + (x.timeouts ?? 0), 0),
   };
 }
 
@@ -518,11 +544,47 @@ async function warmUp(url, name) {
   return { round_s: P.acWarmupS, rps: rounds };
 }
 
+/**
+ * autocannon on the page while the load generator runs the fan-out of (b) against the same
+ * process: autocannon starts once the clients joined and the load generator's 1 s warm-up
+ * passed, and the fan-out lasts past autocannon's end.
+ */
+async function loadedWindow(loadgen, srv, url, name, samples, label = 'loaded') {
+  const extra = {
+    clients: P.fanoutClients, concurrency: P.fanoutConcurrency, 'duration-s': P.acDurationS + 3, window: P.window, payload: P.payload,
+  };
+  let joined;
+  const joinedP = new Promise((resolve) => { joined = resolve; });
+  const args = loadgenArgs(srv, 'fanout', extra);
+  log(`next ${name}: ${label}: ${path.basename(loadgen)} ${args.join(' ')}`);
+  const lgP = runLoadgen(loadgen, args, {
+    timeoutMs: 300000,
+    onStderrLine: (line) => { if (/\bjoined\b/i.test(line)) joined(line); },
+  });
+  let joinTimer;
+  const how = await Promise.race([
+    joinedP.then(() => 'joined'),
+    lgP.then(() => 'exited'),
+    new Promise((resolve) => { joinTimer = setTimeout(() => resolve('timed out'), 120000); }),
+  ]);
+  clearTimeout(joinTimer);
+  if (how !== 'joined') {
+    const r = await Promise.race([lgP, sleep(1000).then(() => null)]);
+    throw new Error(`load generator ${how} before its clients joined${r ? `: ${r.error || ''} ${r.stderr}` : ''}`);
+  }
+  await sleep(1500); // the loadgen's 1 s warm-up before it measures
+  const loaded = await autocannonRun(url, P.acDurationS, samples);
+  log(`  ${label} p99 ${loaded.latency_ms.p99} ms, ${Math.round(loaded.rps)} req/s`);
+  const lg = await lgP;
+  if (lg.json) log(`  fan-out meanwhile: ${summarize(lg.json)}`);
+  return { loaded, fanout: lg.json, loadgen_exit: lg.code, loadgen_stderr: lg.stderr, fanout_error: lg.error || undefined };
+}
+
 async function scenarioNext(loadgen) {
   const out = {
     date: new Date().toISOString(),
     params: {
-      page: '/', autocannon_connections: P.acConnections, autocannon_duration_s: P.acDurationS,
+      page: '/', rounds: P.nextRounds, control: P.nextControl, autocannon_connections: P.acConnections, autocannon_duration_s: P.acDurationS,
       warmup: { round_s: P.acWarmupS, min_s: P.acWarmupMinS, max_s: P.acWarmupMaxS },
       fanout: { receivers: P.fanoutClients, payload: P.payload, window: P.window },
     },
@@ -534,6 +596,7 @@ async function scenarioNext(loadgen) {
     for (const [role, name] of [['sidewire', 'next-sidewire'], ['other', 'next-socketio']]) {
       const rec = { server: name };
       let srv;
+      let controlSrv = null;
       try {
         const dataDir = path.join(dataRoot, name);
         mkdirSync(dataDir, { recursive: true });
@@ -545,47 +608,44 @@ async function scenarioNext(loadgen) {
         await probe.arrayBuffer();
         if (probe.status !== 200) throw new Error(`GET / answered ${probe.status}`);
         rec.warmup = await warmUp(url, name);
-        log(`next ${name}: idle, autocannon ${P.acConnections} connections ${P.acDurationS} s`);
-        rec.idle = await autocannonRun(url, P.acDurationS);
-        log(`  idle p99 ${rec.idle.latency_ms.p99} ms, ${Math.round(rec.idle.rps)} req/s`);
-
-        // Loaded: the fan-out of scenario (b) against the same process. autocannon starts when
-        // the load generator reports its clients joined plus its 1 s warm-up, and the
-        // fan-out lasts past autocannon's end.
-        const extra = {
-          clients: P.fanoutClients, concurrency: P.fanoutConcurrency, 'duration-s': P.acDurationS + 3, window: P.window, payload: P.payload,
-        };
-        let joined;
-        const joinedP = new Promise((resolve) => { joined = resolve; });
-        const args = loadgenArgs(srv, 'fanout', extra);
-        log(`next ${name}: loaded: ${path.basename(loadgen)} ${args.join(' ')}`);
-        const lgP = runLoadgen(loadgen, args, {
-          timeoutMs: 300000,
-          onStderrLine: (line) => { if (/\bjoined\b/i.test(line)) joined(line); },
-        });
-        let joinTimer;
-        const how = await Promise.race([
-          joinedP.then(() => 'joined'),
-          lgP.then(() => 'exited'),
-          new Promise((resolve) => { joinTimer = setTimeout(() => resolve('timed out'), 120000); }),
-        ]);
-        clearTimeout(joinTimer);
-        if (how !== 'joined') {
-          const r = await Promise.race([lgP, sleep(1000).then(() => null)]);
-          throw new Error(`load generator ${how} before its clients joined${r ? `: ${r.error || ''} ${r.stderr}` : ''}`);
+        // Rounds of an idle window then a loaded window, every response time pooled per kind:
+        // alternating cancels the page's drift, pooling steadies a p99 that one 10 s window
+        // (a few thousand requests) leaves noisy.
+        const idleSamples = [];
+        const loadedSamples = [];
+        const elsewhereSamples = [];
+        rec.rounds = [];
+        // The control (sidewire only): the same fan-out against a second sidewire process
+        // (bench/servers/sidewire-sio.mjs) while autocannon still asks this one for the page.
+        // What the page loses then is the machine's doing (the CPUs the load takes), not the
+        // process's: the in-process cost is loaded ÷ loaded elsewhere.
+        if (role === 'sidewire' && P.nextControl) controlSrv = await startServer('sidewire-sio');
+        for (let round = 1; round <= P.nextRounds; round++) {
+          log(`next ${name}: round ${round}/${P.nextRounds}: idle, autocannon ${P.acConnections} connections ${P.acDurationS} s`);
+          const idle = await autocannonRun(url, P.acDurationS, idleSamples);
+          log(`  idle p99 ${idle.latency_ms.p99} ms, ${Math.round(idle.rps)} req/s`);
+          const loaded = await loadedWindow(loadgen, srv, url, name, loadedSamples);
+          const entry = { idle, ...loaded };
+          if (controlSrv) {
+            await sleep(P.cooldownMs);
+            const other = await loadedWindow(loadgen, controlSrv, url, name, elsewhereSamples, 'loaded elsewhere');
+            entry.loaded_elsewhere = other.loaded;
+          }
+          rec.rounds.push(entry);
+          await sleep(P.cooldownMs);
         }
-        await sleep(1500); // the loadgen's 1 s warm-up before it measures
-        rec.loaded = await autocannonRun(url, P.acDurationS);
-        log(`  loaded p99 ${rec.loaded.latency_ms.p99} ms, ${Math.round(rec.loaded.rps)} req/s`);
-        const lg = await lgP;
-        Object.assign(rec, { loadgen_exit: lg.code, fanout: lg.json, loadgen_stderr: lg.stderr });
-        if (lg.error) rec.fanout_error = lg.error;
-        if (lg.json) log(`  fan-out meanwhile: ${summarize(lg.json)}`);
+        rec.idle = pooled(idleSamples, rec.rounds.map((x) => x.idle));
+        rec.loaded = pooled(loadedSamples, rec.rounds.map((x) => x.loaded));
+        if (elsewhereSamples.length) {
+          rec.loaded_elsewhere = pooled(elsewhereSamples, rec.rounds.map((x) => x.loaded_elsewhere));
+          rec.in_process_ratio = rec.loaded.latency_ms.p99 / rec.loaded_elsewhere.latency_ms.p99;
+          log(`  pooled: loaded elsewhere p99 ${rec.loaded_elsewhere.latency_ms.p99} ms: in-process cost ${rec.in_process_ratio.toFixed(2)}x`);
+        }
+        const last = rec.rounds[rec.rounds.length - 1];
+        rec.fanout = last.fanout;
+        if (last.fanout_error) rec.fanout_error = last.fanout_error;
         rec.ratio = rec.idle.latency_ms.p99 > 0 ? rec.loaded.latency_ms.p99 / rec.idle.latency_ms.p99 : null;
-        // Idle once more, after the load: not part of the ratio, a check on drift and noise.
-        await sleep(P.cooldownMs);
-        rec.idle_after = await autocannonRun(url, P.acDurationS);
-        log(`  idle again: p99 ${rec.idle_after.latency_ms.p99} ms, ${Math.round(rec.idle_after.rps)} req/s`);
+        log(`  pooled: idle p99 ${rec.idle.latency_ms.p99} ms, loaded p99 ${rec.loaded.latency_ms.p99} ms: ${rec.ratio?.toFixed(2)}x`);
       } catch (err) {
         rec.error = String(err?.message || err);
         log(`  ${name}: ERROR ${rec.error}`);
@@ -594,6 +654,7 @@ async function scenarioNext(loadgen) {
           rec.server_exit = await stopServer(srv);
           if (rec.error) rec.server_stderr = tail(srv.stderr, 15);
         }
+        if (controlSrv) await stopServer(controlSrv);
       }
       out.servers[role] = rec;
       await sleep(P.cooldownMs);

@@ -211,6 +211,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     sidewire::EngineOptions options;
     if (o.Has("ioThreads")) options.io_threads = o.Get("ioThreads").As<Napi::Number>().Uint32Value();
     if (o.Has("closeTimeoutMs")) options.close_timeout_ms = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
+    if (o.Has("ioNice") && o.Get("ioNice").IsNumber()) options.io_nice = o.Get("ioNice").As<Napi::Number>().Int32Value();
     sink_ = std::make_shared<JsSink>();
     sink_->attach(env, info[1].As<Napi::Function>());
     engine_ = std::make_unique<sidewire::Engine>(options, sink_);

@@ -199,11 +199,14 @@ class Engine extends EventEmitter {
       wsPrefix: options.wsPrefix ?? '/ws/',
       drainMs: options.drainMs ?? envInt('SIDEWIRE_DRAIN_MS', 5000),
       closeTimeoutMs: options.closeTimeoutMs ?? 3000,
+      // The I/O threads' niceness: pages rendered on Node's main thread come first when the
+      // CPUs are busy (0 turns it off).
+      ioNice: options.ioNice ?? envInt('SIDEWIRE_IO_NICE', 5),
       logLevel: options.logLevel ?? process.env.SIDEWIRE_LOG_LEVEL,
     };
     if (this.options.logLevel) native.setLogLevel(this.options.logLevel);
     this._native = new native.Engine(
-      { ioThreads: this.options.ioThreads, closeTimeoutMs: this.options.closeTimeoutMs },
+      { ioThreads: this.options.ioThreads, closeTimeoutMs: this.options.closeTimeoutMs, ioNice: this.options.ioNice },
       (batch) => this._onEvents(batch),
     );
     this._channels = new Map();

@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -255,7 +256,7 @@ Engine::Engine(EngineOptions options, std::shared_ptr<EventSink> sink) : impl_(s
     impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics, options.close_timeout_ms));
     impl_->worker_ptrs.push_back(impl_->workers.back().get());
   }
-  for (auto& w : impl_->workers) w->start();
+  for (auto& w : impl_->workers) w->start(std::clamp(options.io_nice, 0, 19));
 }
 
 Engine::~Engine() { stop(); }

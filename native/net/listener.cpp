@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,7 +79,10 @@ std::uint16_t Listener::listen(const std::string& host, std::uint16_t port, int 
   const std::uint16_t bound = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(addr).sin6_port
                                                                : reinterpret_cast<sockaddr_in&>(addr).sin_port);
   stopping_ = false;
-  thread_ = std::thread([this] { accept_loop(); });
+  thread_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "sidewire-accept");
+    accept_loop();
+  });
   log().info("listening on {}:{} (backlog {})", host.empty() ? "*" : host, bound, backlog);
   return bound;
 }

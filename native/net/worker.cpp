@@ -1,5 +1,13 @@
 #include "net/worker.hpp"
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
 #include <boost/asio/post.hpp>
 
 #include "log.hpp"
@@ -20,9 +28,19 @@ Worker::Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms)
 
 Worker::~Worker() { stop_and_join(); }
 
-void Worker::start() {
+void Worker::start(int nice) {
   asio::post(io_, [this] { schedule_tick(); });
-  thread_ = std::thread([this] {
+  thread_ = std::thread([this, nice] {
+    const std::string name = "sidewire-io" + std::to_string(index_);
+    ::pthread_setname_np(::pthread_self(), name.c_str());  // as top -H and ps show it
+    if (nice > 0) {
+      // Per thread on Linux: PRIO_PROCESS with a thread id sets that thread's niceness only.
+      errno = 0;
+      const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+      if (errno == 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(19, current + nice)) != 0) {
+        log().warn("I/O thread {}: cannot set its niceness: {}", index_, std::strerror(errno));
+      }
+    }
     try {
       io_.run();
     } catch (const std::exception& e) {

@@ -41,7 +41,7 @@ class Worker {
   Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms);
   ~Worker();
 
-  void start();
+  void start(int nice = 0);  // nice: this thread's niceness (Linux), 0 = as the process
   void stop_and_join();
 
   boost::asio::io_context& io() { return io_; }

@@ -1234,3 +1234,88 @@ TEST_F(EngineTest, BackpressureDropsAPeerThatDoesNotRead) {
   engine_->broadcast(ch, "x", "after", false);
   EXPECT_TRUE(IsMessage(reader->next_frame(), ws::kText, "after"));
 }
+
+// ------------------------------------------------------------------------------ Engine::listen
+
+namespace {
+int connect_to(std::uint16_t port) {
+  const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(c, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    ::close(c);
+    return -1;
+  }
+  return c;
+}
+}  // namespace
+
+TEST_F(EngineTest, ListenAnswersChannelUpgradesAndHandsEverythingElseOverUnread) {
+  start();
+  sw::ChannelConfig config;
+  config.path = "/ws/echo";
+  config.room_query = "room";
+  config.relay = true;
+  add_channel(config);
+  const std::uint16_t port = engine_->listen("127.0.0.1", 0, 64);
+  ASSERT_GT(port, 0);
+
+  // Two upgrades taken by the engine itself: the relay works between them.
+  std::vector<std::unique_ptr<Client>> peers;
+  for (int i = 0; i < 2; ++i) {
+    const int c = connect_to(port);
+    ASSERT_GE(c, 0);
+    ::fcntl(c, F_SETFL, ::fcntl(c, F_GETFL) | O_NONBLOCK);
+    auto client = std::make_unique<Client>(c, static_cast<std::uint32_t>(rng_()));
+    const std::string key = new_key();
+    ASSERT_TRUE(client->write_all("GET /ws/echo?room=r HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                  "Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+    const auto head = client->read_http_head();
+    ASSERT_TRUE(head.has_value());
+    EXPECT_NE(head->find("101 Switching Protocols"), std::string::npos) << *head;
+    EXPECT_NE(head->find(ws::accept_key(key)), std::string::npos);
+    peers.push_back(std::move(client));
+  }
+  ASSERT_TRUE(peers[0]->send_text("over the listener"));
+  const auto got = peers[1]->next_frame();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->payload, "over the listener");
+
+  // A page request is handed over with nothing read from it.
+  const std::string page = "GET /tickets HTTP/1.1\r\nHost: x\r\n\r\n";
+  const int c = connect_to(port);
+  ASSERT_GE(c, 0);
+  ASSERT_EQ(::send(c, page.data(), page.size(), 0), static_cast<ssize_t>(page.size()));
+  const auto handoff = sink_->wait_for([](const Event& e) { return e.type == Event::Type::kHandoff; });
+  ASSERT_TRUE(handoff.has_value());
+  const int fd = static_cast<int>(handoff->number);
+  ASSERT_GE(fd, 0);
+  char buf[256];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), page);
+  ::close(fd);
+  ::close(c);
+
+  // Stopping: new connections are refused; open ones carry on.
+  engine_->stop_listening();
+  EXPECT_EQ(connect_to(port), -1);
+  ASSERT_TRUE(peers[1]->send_text("still open"));
+  const auto again = peers[0]->next_frame();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->payload, "still open");
+}
+
+TEST_F(EngineTest, ListenOnAPortInUseThrowsWithTheReason) {
+  start();
+  const std::uint16_t port = engine_->listen("127.0.0.1", 0, 16);
+  auto sink = std::make_shared<RecordingSink>();
+  sw::Engine other(sw::EngineOptions{}, sink);
+  try {
+    other.listen("127.0.0.1", port, 16);
+    ADD_FAILURE() << "listen on a port in use did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+  }
+}

@@ -239,3 +239,42 @@ TEST(PercentDecode, Direct) {
   EXPECT_EQ(http::percent_decode("x%"), std::nullopt);
   EXPECT_EQ(http::percent_decode("%G0"), std::nullopt);
 }
+
+// ------------------------------------------------------------------ parse_request_head (listen)
+
+TEST(ParseRequestHead, RequestLineAndHeadersWithValuesTrimmed) {
+  const auto r = http::parse_request_head(
+      "GET /ws/fabric?documentId=7 HTTP/1.1\r\nHost: example.test\r\nUpgrade:websocket\r\n"
+      "X-Spaced:   a b  \r\n\r\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->method, "GET");
+  EXPECT_EQ(r->target, "/ws/fabric?documentId=7");
+  ASSERT_EQ(r->headers.size(), 3u);
+  EXPECT_EQ(r->headers[0], (std::pair<std::string, std::string>{"Host", "example.test"}));
+  EXPECT_EQ(r->headers[1].second, "websocket");
+  EXPECT_EQ(r->headers[2].second, "a b");
+  EXPECT_EQ(*http::find_header(*r, "upgrade"), "websocket");
+}
+
+TEST(ParseRequestHead, AnythingUnusualIsLeftToNode) {
+  const char* bad[] = {
+      "GET /x HTTP/1.1\r\nHost: a\r\n",                       // no empty line: not a whole head
+      "GET /x\r\nHost: a\r\n\r\n",                            // no version
+      "GET /x HTTP/2.0\r\n\r\n",                              // not HTTP/1.x
+      "get /x HTTP/1.1\r\n\r\n",                              // method not upper-case
+      "GET x HTTP/1.1\r\n\r\n",                               // target not origin-form
+      "GET  /x HTTP/1.1\r\n\r\n",                             // two spaces
+      "GET /x HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",         // obs-fold
+      "GET /x HTTP/1.1\r\nNo colon here\r\n\r\n",             // not a header line
+      "GET /x HTTP/1.1\r\n: empty name\r\n\r\n",              // empty name
+      "GET /x HTTP/1.1\r\nBad Name: v\r\n\r\n",               // space in the name
+  };
+  for (const char* head : bad) EXPECT_FALSE(http::parse_request_head(head).has_value()) << head;
+}
+
+TEST(ParseRequestHead, HttpOneZeroAndNoHeaders) {
+  const auto r = http::parse_request_head("POST /api HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->method, "POST");
+  EXPECT_TRUE(r->headers.empty());
+}

@@ -94,6 +94,9 @@ class EventSink {
 struct EngineOptions {
   unsigned io_threads = 1;
   std::uint32_t close_timeout_ms = 3000;  // how long a closing handshake may take before the TCP close
+  // The I/O threads' niceness (0..19, Linux): above 0 the kernel favours the process's other
+  // threads (Node's main thread rendering pages) when the CPUs are busy. Accepting is not niced.
+  int io_nice = 0;
 };
 
 struct ChannelStats {
