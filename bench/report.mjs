@@ -241,13 +241,14 @@ function sectionStorm(s) {
   const cols = columns(s);
   const r = (label, f) => [label, ...cols.map((c) => (c.result ? f(c.result) : 'failed'))];
   return [
-    `${fmtInt(s.params.clients)} clients connect at once (concurrency ${fmtInt(s.params.concurrency)}) and join room \`bench\`; the time runs from the first connect until the last client has joined (Socket.IO: its \`join\` acked; raw WebSocket: the upgrade answered). Run ${s.date}.`,
+    `${fmtInt(s.params.clients)} clients connect at once (concurrency ${fmtInt(s.params.concurrency)}) and join room \`bench\`; the time runs from the first connect until the last client has joined (Socket.IO: its \`join\` acked; raw WebSocket: the upgrade answered). Each server ran ${s.params.reps ?? 1} time(s), alternating with its counterpart; the table shows the **median**. The kernel's accept queue holds at most 4,096 connections here (\`net.core.somaxconn\`): when a server falls behind, the kernel drops the overflow and those clients retry after a second, which is why single runs jump between a few hundred ms and over a second. Run ${s.date}.`,
     '',
     table(['', ...cols.map((c) => SERVER_LABEL[c.name] || c.name)], [
       r('connected', (x) => `${fmtInt(x.connected)} / ${fmtInt(x.clients)}`),
       r('**time until all connected and joined (ms)**', (x) => `**${fmtInt(x.connect_ms)}**`),
       r('connections/s', (x) => (num(x.connect_ms) > 0 ? fmtInt((x.connected * 1000) / x.connect_ms) : '–')),
       r('client errors', (x) => fmtInt(x.errors)),
+      ['each run (ms)', ...cols.map((c) => (c.runs || []).map((x) => (x.result && x.result.connect_ms > 0 ? fmtInt(x.result.connect_ms) : 'failed')).join(', '))],
     ]) + errorsNote(cols),
   ].join('\n');
 }
