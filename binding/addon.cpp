@@ -247,13 +247,14 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     return Napi::Number::New(info.Env(), *index);
   }
 
-  // listen(host, port, backlog) -> the bound port
+  // listen(host, port, backlog, queues) -> the bound port
   Napi::Value Listen(const Napi::CallbackInfo& info) {
     const std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
     const auto port = static_cast<std::uint16_t>(info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0);
     const int backlog = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
+    const unsigned queues = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 1;
     try {
-      return Napi::Number::New(info.Env(), engine(info.Env()).listen(host, port, backlog));
+      return Napi::Number::New(info.Env(), engine(info.Env()).listen(host, port, backlog, queues));
     } catch (const std::exception& err) {
       throw Napi::Error::New(info.Env(), err.what());
     }

@@ -112,7 +112,7 @@ export declare class Engine extends EventEmitter {
    * WebSocket upgrades it answers alone and hands every other connection to `server` untouched.
    * Resolves with the port.
    */
-  listen(server: HttpServer, options?: { port?: number; host?: string; backlog?: number }): Promise<number>;
+  listen(server: HttpServer, options?: { port?: number; host?: string; backlog?: number; acceptQueues?: number }): Promise<number>;
   /** Where engine.listen() listens, or null. */
   address(): { address: string; family: string; port: number } | null;
   stats(): EngineStats;

@@ -242,7 +242,10 @@ class Engine extends EventEmitter {
     const backlog = options.backlog ?? 511;
     this.attach(server); // upgrades that still reach Node (gated ones) come to the engine from there
     this._httpServer = server;
-    const port = this._native.listen(host, Number(options.port ?? 0), backlog);
+    // Several accept queues on the port (SO_REUSEPORT, the port kept to this engine): a burst
+    // of connections larger than one queue (net.core.somaxconn caps each) is not dropped.
+    const queues = options.acceptQueues ?? 4;
+    const port = this._native.listen(host, Number(options.port ?? 0), backlog, queues);
     // A listening server keeps Node running, as server.listen() would.
     this._keepAlive = setInterval(() => {}, 1 << 30);
     this._address = { address: host || '::', family: host.includes(':') || !host ? 'IPv6' : 'IPv4', port };

@@ -280,7 +280,7 @@ void Engine::set_channel_hooks(std::uint32_t index, bool open, bool message, boo
 
 ClientId Engine::adopt(int fd, UpgradeRequest request) { return impl_->adopt(fd, std::move(request)); }
 
-std::uint16_t Engine::listen(const std::string& host, std::uint16_t port, int backlog) {
+std::uint16_t Engine::listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues) {
   std::lock_guard lock(impl_->listen_mutex);
   if (impl_->stopping.load()) throw std::runtime_error("the engine is shutting down");
   if (impl_->listener && impl_->listener->listening()) throw std::runtime_error("the engine is already listening");
@@ -289,7 +289,7 @@ std::uint16_t Engine::listen(const std::string& host, std::uint16_t port, int ba
       impl_->worker_ptrs, [impl](Worker& w, int fd, std::string_view head, bool complete) {
         impl->route_accepted(w, fd, head, complete);
       });
-  return impl_->listener->listen(host, port, backlog);
+  return impl_->listener->listen(host, port, backlog, queues);
 }
 
 void Engine::stop_listening() {

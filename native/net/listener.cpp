@@ -1,6 +1,8 @@
 #include "net/listener.hpp"
 
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
@@ -30,8 +33,9 @@ Listener::~Listener() { stop(); }
 void sniff(Worker& worker, int fd, std::shared_ptr<const Listener::Route> route);
 
 namespace {
-int open_listening(const addrinfo& ai, int backlog, std::string& error) {
-  const int fd = ::socket(ai.ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// A listening socket on `ai`; with `reuse_port`, one of a group sharing the port.
+int open_listening(const addrinfo& ai, int backlog, bool reuse_port, std::string& error) {
+  const int fd = ::socket(ai.ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     error = std::strerror(errno);
     return -1;
@@ -39,6 +43,7 @@ int open_listening(const addrinfo& ai, int backlog, std::string& error) {
   const int one = 1;
   const int zero = 0;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (ai.ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
   if (::bind(fd, ai.ai_addr, ai.ai_addrlen) != 0 || ::listen(fd, backlog) != 0) {
     error = std::strerror(errno);
@@ -47,75 +52,143 @@ int open_listening(const addrinfo& ai, int backlog, std::string& error) {
   }
   return fd;
 }
+
+std::uint16_t port_of(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(addr).sin6_port
+                                          : reinterpret_cast<sockaddr_in&>(addr).sin_port);
+}
+
+void set_port(addrinfo& ai, std::uint16_t port) {
+  if (ai.ai_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(ai.ai_addr)->sin6_port = htons(port);
+  else reinterpret_cast<sockaddr_in*>(ai.ai_addr)->sin_port = htons(port);
+}
+
+// Is the port free for a socket that does not share it? (Another process's SO_REUSEPORT group,
+// a Node server, anything bound there: then we must fail as server.listen() would, not join.)
+bool port_free(const addrinfo& ai, std::string& error) {
+  const int fd = ::socket(ai.ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::strerror(errno);
+    return false;
+  }
+  const int one = 1;
+  const int zero = 0;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ai.ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  const bool ok = ::bind(fd, ai.ai_addr, ai.ai_addrlen) == 0;
+  if (!ok) error = std::strerror(errno);
+  ::close(fd);
+  return ok;
+}
 }  // namespace
 
-std::uint16_t Listener::listen(const std::string& host, std::uint16_t port, int backlog) {
-  if (fd_ >= 0) throw std::runtime_error("already listening");
+std::uint16_t Listener::listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues) {
+  if (!fds_.empty()) throw std::runtime_error("already listening");
+  queues = std::clamp(queues, 1u, 16u);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
-  std::string error = "no address";
+  std::vector<addrinfo*> lists;
   if (host.empty()) {
     // As Node: every interface, through one dual-stack IPv6 socket when there is IPv6.
+    hints.ai_flags |= AI_NUMERICHOST;
     for (const char* any : {"::", "0.0.0.0"}) {
-      hints.ai_flags |= AI_NUMERICHOST;
-      if (::getaddrinfo(any, service.c_str(), &hints, &found) != 0) continue;
-      fd_ = open_listening(*found, backlog, error);
-      ::freeaddrinfo(found);
-      if (fd_ >= 0) break;
+      addrinfo* found = nullptr;
+      if (::getaddrinfo(any, service.c_str(), &hints, &found) == 0) lists.push_back(found);
     }
   } else {
+    addrinfo* found = nullptr;
     const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
     if (rc != 0) throw std::runtime_error("cannot resolve " + host + ": " + ::gai_strerror(rc));
-    for (addrinfo* ai = found; ai && fd_ < 0; ai = ai->ai_next) fd_ = open_listening(*ai, backlog, error);
-    ::freeaddrinfo(found);
+    lists.push_back(found);
   }
-  if (fd_ < 0) throw std::runtime_error("cannot listen on " + (host.empty() ? "*" : host) + ":" + service + ": " + error);
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::uint16_t bound = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(addr).sin6_port
-                                                               : reinterpret_cast<sockaddr_in&>(addr).sin_port);
-  stopping_ = false;
+  std::string error = "no address";
+  for (addrinfo* list : lists) {
+    for (addrinfo* ai = list; ai && fds_.empty(); ai = ai->ai_next) {
+      // Several sockets share the port (SO_REUSEPORT), each with an accept queue of its own
+      // (the kernel caps one at net.core.somaxconn): a burst larger than one queue waits in
+      // the others instead of being dropped, to come back a second later, while the accept
+      // thread catches up. The port must be free first: sharing stays within this group.
+      if (queues > 1 && port != 0 && !port_free(*ai, error)) continue;
+      const int first = open_listening(*ai, backlog, queues > 1, error);
+      if (first < 0) continue;
+      fds_.push_back(first);
+      set_port(*ai, port_of(first));  // port 0: the others join the port the first one got
+      for (unsigned i = 1; i < queues; ++i) {
+        const int fd = open_listening(*ai, backlog, true, error);
+        if (fd < 0) break;  // fewer queues, still listening
+        fds_.push_back(fd);
+      }
+    }
+    if (!fds_.empty()) break;
+  }
+  for (addrinfo* list : lists) ::freeaddrinfo(list);
+  if (fds_.empty()) throw std::runtime_error("cannot listen on " + (host.empty() ? "*" : host) + ":" + service + ": " + error);
+  const std::uint16_t bound = port_of(fds_.front());
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
+    const std::string why = std::strerror(errno);
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+    throw std::runtime_error("cannot listen: pipe: " + why);
+  }
   thread_ = std::thread([this] {
     ::pthread_setname_np(::pthread_self(), "sidewire-accept");
     accept_loop();
   });
-  log().info("listening on {}:{} (backlog {})", host.empty() ? "*" : host, bound, backlog);
+  log().info("listening on {}:{} ({} accept queue(s), backlog {} each)", host.empty() ? "*" : host, bound, fds_.size(),
+             backlog);
   return bound;
 }
 
 void Listener::stop() {
-  if (fd_ < 0) return;
-  stopping_ = true;
-  ::shutdown(fd_, SHUT_RDWR);  // wakes the blocking accept()
+  if (fds_.empty()) return;
+  const char byte = 1;
+  if (::write(wake_[1], &byte, 1) < 0) log().warn("cannot wake the accept thread: {}", std::strerror(errno));
   if (thread_.joinable()) thread_.join();
-  ::close(fd_);
-  fd_ = -1;
+  for (int fd : fds_) ::close(fd);
+  fds_.clear();
+  ::close(wake_[0]);
+  ::close(wake_[1]);
+  wake_[0] = wake_[1] = -1;
 }
 
 void Listener::accept_loop() {
-  while (!stopping_.load(std::memory_order_relaxed)) {
-    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (stopping_.load()) break;
-      if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        log().error("accept failed: {}; pausing accepts for 100 ms", std::strerror(errno));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      if (errno == EINVAL) break;  // the socket was shut down
-      log().error("accept failed: {}", std::strerror(errno));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      continue;
+  std::vector<pollfd> polls;
+  for (int fd : fds_) polls.push_back({fd, POLLIN, 0});
+  polls.push_back({wake_[0], POLLIN, 0});
+  for (;;) {
+    if (::poll(polls.data(), polls.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      log().error("accept: poll failed: {}", std::strerror(errno));
+      return;
     }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // what Node's HTTP server does too
-    Worker* w = workers_[next_++ % workers_.size()];
-    w->command([route = route_, w, fd] { sniff(*w, fd, route); });
+    if (polls.back().revents) return;  // stop()
+    for (std::size_t i = 0; i + 1 < polls.size(); ++i) {
+      if (!polls[i].revents) continue;
+      // Empty the queue: a burst waits in the kernel only as long as it takes to accept it.
+      for (;;) {
+        const int fd = ::accept4(polls[i].fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            log().error("accept failed: {}; pausing accepts for 100 ms", std::strerror(errno));
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          } else {
+            log().error("accept failed: {}", std::strerror(errno));
+          }
+          break;
+        }
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // what Node's HTTP server does too
+        Worker* w = workers_[next_++ % workers_.size()];
+        w->command([route = route_, w, fd] { sniff(*w, fd, route); });
+      }
+    }
   }
 }
 

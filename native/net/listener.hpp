@@ -31,11 +31,13 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   // Binds and listens (host "" = every interface, IPv6 and IPv4 where possible) and starts the
-  // accept thread. Returns the port. Throws std::runtime_error with the reason on failure.
-  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog);
+  // accept thread. `queues` listening sockets share the port (SO_REUSEPORT), each with an
+  // accept queue of `backlog`; the port must be free of anyone else. Returns the port.
+  // Throws std::runtime_error with the reason on failure.
+  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues = 1);
   // Stops accepting and closes the listening socket. Idempotent.
   void stop();
-  bool listening() const { return fd_ >= 0; }
+  bool listening() const { return !fds_.empty(); }
 
   static constexpr std::size_t kMaxHead = 16 * 1024;
   static constexpr std::uint32_t kFirstByteTimeoutMs = 2000;  // then Node's own timeouts apply
@@ -46,8 +48,8 @@ class Listener {
 
   std::vector<Worker*> workers_;
   std::shared_ptr<const Route> route_;  // shared with connections still being sniffed
-  int fd_ = -1;
-  std::atomic<bool> stopping_{false};
+  std::vector<int> fds_;       // the listening sockets
+  int wake_[2] = {-1, -1};     // a pipe: stop() wakes the accept thread's poll()
   std::thread thread_;
   unsigned next_ = 0;
 };

@@ -1319,3 +1319,26 @@ TEST_F(EngineTest, ListenOnAPortInUseThrowsWithTheReason) {
     EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
   }
 }
+
+TEST_F(EngineTest, ListenWithSeveralAcceptQueuesKeepsThePortToItself) {
+  start();
+  sw::ChannelConfig config;
+  config.path = "/ws/q";
+  add_channel(config);
+  const std::uint16_t port = engine_->listen("127.0.0.1", 0, 64, 4);
+  // Another engine asking for the same port with SO_REUSEPORT of its own must not join.
+  sw::Engine other(sw::EngineOptions{}, std::make_shared<RecordingSink>());
+  EXPECT_THROW(other.listen("127.0.0.1", port, 64, 4), std::runtime_error);
+  // Connections spread over the queues all get answered.
+  for (int i = 0; i < 40; ++i) {
+    const int c = connect_to(port);
+    ASSERT_GE(c, 0);
+    ::fcntl(c, F_SETFL, ::fcntl(c, F_GETFL) | O_NONBLOCK);
+    Client client(c, static_cast<std::uint32_t>(rng_()));
+    ASSERT_TRUE(client.write_all("GET /ws/q HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                 "Sec-WebSocket-Key: " + new_key() + "\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+    const auto head = client.read_http_head();
+    ASSERT_TRUE(head.has_value());
+    EXPECT_NE(head->find("101 Switching Protocols"), std::string::npos);
+  }
+}

@@ -167,8 +167,9 @@ class Engine {
   // accept: an accept thread hands connections to the I/O threads, which peek at the request
   // head and take the WebSocket upgrades they can answer alone (a channel without a JS gate,
   // Socket.IO's websocket transport without a CORS check to run); every other connection goes to
-  // JS untouched (a kHandoff event). Returns the port. Throws std::runtime_error.
-  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog);
+  // JS untouched (a kHandoff event). `queues` listening sockets share the port (SO_REUSEPORT),
+  // each with its own accept queue of `backlog`. Returns the port. Throws std::runtime_error.
+  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues = 1);
   void stop_listening();
   // A channel whose upgrades JS must see first (an authorize hook): not taken by the listener.
   void set_channel_gate(std::uint32_t channel, bool gated);
