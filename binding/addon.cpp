@@ -35,6 +35,20 @@ class JsSink final : public sidewire::EventSink {
     tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function fn) { deliver(env, fn); });
   }
 
+  void push_batch(std::vector<Event>& events) override {
+    if (events.empty()) return;
+    std::lock_guard lock(mutex_);
+    if (released_) return;
+    if (queue_.empty()) {
+      queue_.swap(events);
+    } else {
+      for (Event& e : events) queue_.push_back(std::move(e));
+    }
+    if (scheduled_) return;
+    scheduled_ = true;
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function fn) { deliver(env, fn); });
+  }
+
   void release() {
     std::lock_guard lock(mutex_);
     if (released_) return;

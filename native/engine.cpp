@@ -51,6 +51,35 @@ struct OwnedFd {
 };
 }  // namespace
 
+// Events pushed on an I/O thread wait until the end of that thread's turn and go to the real
+// sink together: a connect storm or a busy fan-out wakes Node's thread once per turn instead
+// of once per event. Events from any other thread go straight through.
+class BatchingSink final : public EventSink {
+ public:
+  explicit BatchingSink(std::shared_ptr<EventSink> inner) : inner_(std::move(inner)) {}
+
+  void push(Event event) override {
+    Worker* w = Worker::current();
+    if (!w) return inner_->push(std::move(event));
+    w->pending_events.push_back(std::move(event));
+    if (w->events_flush_posted) return;
+    w->events_flush_posted = true;
+    asio::post(w->io(), [inner = inner_, w] {
+      w->events_flush_posted = false;
+      std::vector<Event> batch;
+      batch.swap(w->pending_events);
+      inner->push_batch(batch);
+    });
+  }
+
+  void push_batch(std::vector<Event>& events) override {
+    for (Event& e : events) push(std::move(e));
+  }
+
+ private:
+  std::shared_ptr<EventSink> inner_;
+};
+
 struct Engine::Impl {
   EngineOptions options;
   std::shared_ptr<EventSink> sink;
@@ -186,7 +215,11 @@ struct Engine::Impl {
     std::string remote = tell_js ? request->remote_address : std::string();
     // The handshake runs on this thread (a session's upgrade: on the session's), so the
     // request reaches JS before any event of the connection.
-    const ClientId id = adopt(fd, std::move(*request), static_cast<int>(worker.index()));
+    unsigned w = worker.index();
+    if (socketio && socketio->engineio().owns(request->target)) {
+      if (const int owner = socketio->engineio().worker_for(request->target); owner >= 0) w = static_cast<unsigned>(owner);
+    }
+    const ClientId id = (next_seq.fetch_add(1) << 8) | w;
     if (tell_js) {
       Event e(Event::Type::kUpgradeInfo);
       e.client = id;
@@ -196,6 +229,14 @@ struct Engine::Impl {
       e.data = std::move(remote);
       e.data.append("\r\n").append(raw, first_eol + 2, raw.size() - first_eol - 4);  // the header lines
       sink->push(std::move(e));
+    }
+    if (w == worker.index()) {
+      accept_on(worker, id, OwnedFd(fd), std::move(*request));  // here and now: no second hop
+    } else {
+      Worker& owner = *workers[w];
+      owner.command([this, &owner, id, fd = std::make_shared<OwnedFd>(fd), request = std::move(*request)]() mutable {
+        accept_on(owner, id, std::move(*fd), std::move(request));
+      });
     }
   }
 
@@ -250,7 +291,7 @@ Engine::Engine(EngineOptions options, std::shared_ptr<EventSink> sink) : impl_(s
   if (options.io_threads == 0) options.io_threads = 1;
   if (options.io_threads > 64) options.io_threads = 64;
   impl_->options = options;
-  impl_->sink = std::move(sink);
+  impl_->sink = std::make_shared<BatchingSink>(std::move(sink));
   impl_->channels.reserve(Impl::kMaxChannels);
   for (unsigned i = 0; i < options.io_threads; ++i) {
     impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics, options.close_timeout_ms));

@@ -186,7 +186,19 @@ void Listener::accept_loop() {
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // what Node's HTTP server does too
         Worker* w = workers_[next_++ % workers_.size()];
-        w->command([route = route_, w, fd] { sniff(*w, fd, route); });
+        // In a burst the request is often here already: then the I/O thread routes it at once,
+        // without first waiting for it to become readable.
+        static thread_local char buf[kMaxHead];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+        const std::size_t end = n > 0 ? std::string_view(buf, static_cast<std::size_t>(n)).find("\r\n\r\n") : std::string_view::npos;
+        if (end != std::string_view::npos) {
+          w->command([route = route_, w, fd, head = std::string(buf, end + 4)] {
+            w->refresh_clock();
+            (*route)(*w, fd, head, true);
+          });
+        } else {
+          w->command([route = route_, w, fd] { sniff(*w, fd, route); });
+        }
       }
     }
   }

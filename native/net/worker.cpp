@@ -28,9 +28,16 @@ Worker::Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms)
 
 Worker::~Worker() { stop_and_join(); }
 
+namespace {
+thread_local Worker* tls_current = nullptr;
+}  // namespace
+
+Worker* Worker::current() { return tls_current; }
+
 void Worker::start(int nice) {
   asio::post(io_, [this] { schedule_tick(); });
   thread_ = std::thread([this, nice] {
+    tls_current = this;
     const std::string name = "sidewire-io" + std::to_string(index_);
     ::pthread_setname_np(::pthread_self(), name.c_str());  // as top -H and ps show it
     if (nice > 0) {

@@ -61,6 +61,14 @@ class Worker {
   // handler writes each listed connection's whole queue with one sendmsg.
   void mark_dirty(std::shared_ptr<WsConnection> connection);
 
+  // The worker whose thread is calling, or nullptr on any other thread.
+  static Worker* current();
+  // Events for JS pushed on this thread during one turn of its loop, handed to the sink
+  // together at the end of the turn (Engine's batching sink): one crossing into JS, one
+  // wake-up of Node's thread, however many connections a turn served.
+  std::vector<Event> pending_events;
+  bool events_flush_posted = false;
+
   // The thread's ordered command queue, for work from other threads (JS): commands run in the
   // order they were queued, and everything queued while the thread was busy runs as one batch
   // before the flush pass, so a saturated thread writes many messages per sendmsg.

@@ -89,6 +89,11 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void push(Event event) = 0;
+  // Several events at once, in order (the engine hands over what an I/O thread gathered in
+  // one turn of its loop). Takes them; leaves `events` in an unspecified state.
+  virtual void push_batch(std::vector<Event>& events) {
+    for (Event& e : events) push(std::move(e));
+  }
 };
 
 struct EngineOptions {
