@@ -122,13 +122,7 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool gr
     closing_at_ = worker_.now_ms();
     probe_->set_closes_itself_on_drain(true);
     log().debug("session {} closed while upgrading: {}; closing once the upgrade completes", id_, reason);
-    server_.listener().on_close(*this, reason);
-    if (server_.config().hooks) {
-      Event e(Event::Type::kEioClose);
-      e.client = id_;
-      e.data.assign(reason);
-      server_.sink().push(std::move(e));
-    }
+    report_closed(reason);
     return;
   }
   if (probe_) {
@@ -163,6 +157,11 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool gr
     }
   }
   log().debug("session {} closed: {}", id_, reason);
+  report_closed(reason);
+}
+
+// Tells the Socket.IO layer, and JS when it listens, that the session is gone.
+void Session::report_closed(std::string_view reason) {
   server_.listener().on_close(*this, reason);
   if (server_.config().hooks) {
     Event e(Event::Type::kEioClose);

@@ -101,6 +101,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void flush_poll();
   void on_closing_poll();
   void end_deferred_upgrade_close();
+  void report_closed(std::string_view reason);
   void finish_upgrade();
   void tick(std::uint32_t now);
   void close_with(std::string_view reason, std::uint16_t ws_code, bool graceful);
