@@ -285,7 +285,11 @@ class Engine extends EventEmitter {
       }
       return;
     }
+    // As net.Server's own onconnection: counted in server._connections (getConnections(), and
+    // server.close() calls back once they are gone), which the socket undoes when it closes.
+    server._connections++;
     socket.server = server;
+    socket._server = server;
     server.emit('connection', socket);
   }
 

@@ -217,3 +217,17 @@ test('listening on a taken port fails with a clear error', async () => {
     await e3.close({ drainMs: 0 });
   }
 });
+
+test('handed-over connections count in server.getConnections(), as accepted ones do', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  const get = () => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/count', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+  });
+  await Promise.all([get(), get()]);
+  const open = await new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  expect(open).toBeGreaterThanOrEqual(2);
+  agent.destroy();
+  await sleep(100);
+  const after = await new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  expect(after).toBe(open - 2);
+});
