@@ -75,9 +75,17 @@ class Conn {
 }
 Object.setPrototypeOf(Conn.prototype, EventEmitter.prototype);
 
+// A socket's listener table. EventEmitter's own (`{ __proto__: null }`) is a dictionary-mode
+// object of about 180 bytes; an instance of this constructor has nothing on its prototype chain
+// either (so `events[type]` finds only listeners) but starts with fast properties, and a
+// socket's few event names fit in the object itself.
+function ListenerTable() {}
+ListenerTable.prototype = Object.create(null);
+
 class Socket extends EventEmitter {
   constructor(nsp, nativeId, id, conn, auth) {
     super();
+    this._events = new ListenerTable();
     this.nsp = nsp;
     this.id = id;
     this.conn = conn;
