@@ -1,5 +1,6 @@
 #include "net/worker.hpp"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -33,6 +34,22 @@ thread_local Worker* tls_current = nullptr;
 }  // namespace
 
 Worker* Worker::current() { return tls_current; }
+
+// After a burst of connections (a storm, a reconnect wave) the allocator keeps the pages the
+// handshakes' short-lived buffers used, scattered between the connections that stayed. Once
+// things have been quiet for a while, hand the free ones back to the system (process-wide, so
+// one thread does it).
+void Worker::maybe_trim_heap() {
+  const std::uint64_t total = metrics_.connections_total.load(std::memory_order_relaxed);
+  if (total != trim_seen_total_) {
+    trim_seen_total_ = total;
+    trim_quiet_since_ = now_ms_;
+    return;
+  }
+  if (total - trim_done_total_ < kTrimAfterConnections || now_ms_ - trim_quiet_since_ < kTrimQuietMs) return;
+  trim_done_total_ = total;
+  ::malloc_trim(0);
+}
 
 void Worker::start(int nice) {
   asio::post(io_, [this] { schedule_tick(); });
@@ -153,6 +170,7 @@ void Worker::on_tick() {
   refresh_clock();
   for (auto& [id, c] : connections_) c->on_tick(now_ms_);
   for (auto& hook : tick_hooks_) hook(now_ms_);
+  if (index_ == 0) maybe_trim_heap();
   if (!draining_) return;
   bool any_open = false;
   for (auto& [id, c] : connections_) {

@@ -41,7 +41,9 @@ class Worker {
   Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms);
   ~Worker();
 
-  void start(int nice = 0);  // nice: this thread's niceness (Linux), 0 = as the process
+  void start(int nice = 0);
+  static constexpr std::uint64_t kTrimAfterConnections = 1000;  // new connections since the last trim
+  static constexpr std::uint32_t kTrimQuietMs = 2000;            // with none for this long  // nice: this thread's niceness (Linux), 0 = as the process
   void stop_and_join();
 
   boost::asio::io_context& io() { return io_; }
@@ -123,6 +125,10 @@ class Worker {
   bool draining_ = false;
   std::uint32_t drain_deadline_ms_ = 0;
   std::function<void()> drain_done_;
+  void maybe_trim_heap();
+  std::uint64_t trim_seen_total_ = 0;
+  std::uint64_t trim_done_total_ = 0;
+  std::uint32_t trim_quiet_since_ = 0;
 };
 
 }  // namespace sidewire
