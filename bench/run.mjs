@@ -435,6 +435,32 @@ async function scenarioIdle(loadgen) {
   return out;
 }
 
+/**
+ * Runs `scenario` P.reps times per server of `pair`, alternating which goes first so that a slow
+ * drift of the machine hits both, and keeps the median of the good runs (`isGood(result)`).
+ */
+async function alternatingReps(loadgen, pair, scenario, extra, isGood = () => true) {
+  const runs = { sidewire: [], other: [] };
+  for (let i = 0; i < P.reps; i++) {
+    const order = i % 2 === 0 ? ['sidewire', 'other'] : ['other', 'sidewire'];
+    for (const role of order) {
+      log(`${scenario} rep ${i + 1}/${P.reps}`);
+      runs[role].push(await measure(loadgen, pair[role], scenario, extra, 300000));
+    }
+  }
+  const entry = { label: pair.label };
+  for (const role of ['sidewire', 'other']) {
+    const good = runs[role].filter((r) => !r.error && r.result && isGood(r.result)).map((r) => r.result);
+    entry[role] = {
+      server: pair[role],
+      runs: runs[role],
+      result: medianResult(good),
+      error: good.length === 0 ? runs[role].map((r) => r.error || `no good ${scenario} run`).join('; ') : undefined,
+    };
+  }
+  return entry;
+}
+
 async function scenarioFanout(loadgen) {
   const out = {
     date: new Date().toISOString(),
@@ -445,26 +471,7 @@ async function scenarioFanout(loadgen) {
     const extra = {
       clients: P.fanoutClients, concurrency: P.fanoutConcurrency, 'duration-s': P.durationS, window: P.window, payload: P.payload,
     };
-    const runs = { sidewire: [], other: [] };
-    for (let i = 0; i < P.reps; i++) {
-      // Alternate which server goes first so that a slow drift of the machine hits both.
-      const order = i % 2 === 0 ? ['sidewire', 'other'] : ['other', 'sidewire'];
-      for (const role of order) {
-        log(`fanout rep ${i + 1}/${P.reps}`);
-        runs[role].push(await measure(loadgen, pair[role], 'fanout', extra, 300000));
-      }
-    }
-    const entry = { label: pair.label };
-    for (const role of ['sidewire', 'other']) {
-      const good = runs[role].filter((r) => !r.error).map((r) => r.result);
-      entry[role] = {
-        server: pair[role],
-        runs: runs[role],
-        result: medianResult(good),
-        error: good.length === 0 ? runs[role].map((r) => r.error).join('; ') : undefined,
-      };
-    }
-    out.pairs[pairId] = entry;
+    out.pairs[pairId] = await alternatingReps(loadgen, pair, 'fanout', extra);
   }
   return out;
 }
@@ -472,29 +479,11 @@ async function scenarioFanout(loadgen) {
 async function scenarioStorm(loadgen) {
   // A storm's time is bimodal on a small machine: when the kernel's accept queue overflows
   // (somaxconn caps it at 4096 here), the clients it dropped retry after 1 s. Several runs,
-  // alternating, and the median.
+  // alternating, and the median of those in which every client connected.
   const out = { date: new Date().toISOString(), params: { clients: P.stormClients, concurrency: P.stormClients, reps: P.reps }, pairs: {} };
   for (const [pairId, pair] of Object.entries(PAIRS)) {
     const extra = { clients: P.stormClients, concurrency: P.stormClients };
-    const runs = { sidewire: [], other: [] };
-    for (let i = 0; i < P.reps; i++) {
-      const order = i % 2 === 0 ? ['sidewire', 'other'] : ['other', 'sidewire'];
-      for (const role of order) {
-        log(`storm rep ${i + 1}/${P.reps}`);
-        runs[role].push(await measure(loadgen, pair[role], 'storm', extra, 300000));
-      }
-    }
-    const entry = { label: pair.label };
-    for (const role of ['sidewire', 'other']) {
-      const good = runs[role].filter((r) => !r.error && r.result && r.result.connect_ms > 0).map((r) => r.result);
-      entry[role] = {
-        server: pair[role],
-        runs: runs[role],
-        result: medianResult(good),
-        error: good.length === 0 ? runs[role].map((r) => r.error || 'not all connected').join('; ') : undefined,
-      };
-    }
-    out.pairs[pairId] = entry;
+    out.pairs[pairId] = await alternatingReps(loadgen, pair, 'storm', extra, (r) => r.connect_ms > 0);
   }
   return out;
 }

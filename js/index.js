@@ -265,25 +265,20 @@ class Engine extends EventEmitter {
   // A connection the engine accepted that is Node's: wrapped as node:net would wrap it.
   _handoff(fd) {
     const server = this._httpServer;
-    if (!server || this._closing) {
+    const drop = () => {
       try {
         fs.closeSync(fd);
       } catch {
         // already gone
       }
-      return;
-    }
+    };
+    if (!server || this._closing) return drop();
     let socket;
     try {
       socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: server.allowHalfOpen ?? true });
     } catch (err) {
       this._log('error', `cannot hand a connection to the HTTP server: ${err.message}`);
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already gone
-      }
-      return;
+      return drop();
     }
     // As net.Server's own onconnection: counted in server._connections (getConnections(), and
     // server.close() calls back once they are gone), which the socket undoes when it closes.

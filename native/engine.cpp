@@ -145,19 +145,30 @@ struct Engine::Impl {
     sink->push(std::move(e));
   }
 
-  // Picks the I/O thread for an upgrade (an Engine.IO session's own thread for its upgrade),
-  // numbers the connection, and queues the handshake there. `on_ready` runs first with the id.
-  ClientId adopt(int fd, UpgradeRequest request, int preferred_worker = -1) {
-    unsigned w = preferred_worker >= 0 ? static_cast<unsigned>(preferred_worker)
-                                       : next_worker.fetch_add(1) % workers.size();
-    if (sio::Server* socketio = sio.load(); socketio && socketio->engineio().owns(request.target)) {
-      if (const int owner = socketio->engineio().worker_for(request.target); owner >= 0) w = static_cast<unsigned>(owner);
+  // The I/O thread for an upgrade: an Engine.IO session's upgrade goes to the session's thread,
+  // anything else to `fallback`.
+  unsigned upgrade_worker(const std::string& target, unsigned fallback) const {
+    if (sio::Server* socketio = sio.load(); socketio && socketio->engineio().owns(target)) {
+      if (const int owner = socketio->engineio().worker_for(target); owner >= 0) return static_cast<unsigned>(owner);
     }
-    const ClientId id = (next_seq.fetch_add(1) << 8) | w;
+    return fallback;
+  }
+
+  // A new connection's id on I/O thread `w` (the low byte names the thread).
+  ClientId new_id(unsigned w) { return (next_seq.fetch_add(1) << 8) | w; }
+
+  // Queues the handshake of connection `id` on I/O thread `w`.
+  void accept_later(unsigned w, ClientId id, int fd, UpgradeRequest request) {
     Worker& worker = *workers[w];
     worker.command([this, &worker, id, fd = std::make_shared<OwnedFd>(fd), request = std::move(request)]() mutable {
       accept_on(worker, id, std::move(*fd), std::move(request));
     });
+  }
+
+  ClientId adopt(int fd, UpgradeRequest request) {
+    const unsigned w = upgrade_worker(request.target, next_worker.fetch_add(1) % workers.size());
+    const ClientId id = new_id(w);
+    accept_later(w, id, fd, std::move(request));
     return id;
   }
 
@@ -215,11 +226,8 @@ struct Engine::Impl {
     std::string remote = tell_js ? request->remote_address : std::string();
     // The handshake runs on this thread (a session's upgrade: on the session's), so the
     // request reaches JS before any event of the connection.
-    unsigned w = worker.index();
-    if (socketio && socketio->engineio().owns(request->target)) {
-      if (const int owner = socketio->engineio().worker_for(request->target); owner >= 0) w = static_cast<unsigned>(owner);
-    }
-    const ClientId id = (next_seq.fetch_add(1) << 8) | w;
+    const unsigned w = upgrade_worker(request->target, worker.index());
+    const ClientId id = new_id(w);
     if (tell_js) {
       Event e(Event::Type::kUpgradeInfo);
       e.client = id;
@@ -233,10 +241,7 @@ struct Engine::Impl {
     if (w == worker.index()) {
       accept_on(worker, id, OwnedFd(fd), std::move(*request));  // here and now: no second hop
     } else {
-      Worker& owner = *workers[w];
-      owner.command([this, &owner, id, fd = std::make_shared<OwnedFd>(fd), request = std::move(*request)]() mutable {
-        accept_on(owner, id, std::move(*fd), std::move(request));
-      });
+      accept_later(w, id, fd, std::move(*request));
     }
   }
 

@@ -125,11 +125,7 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool gr
     report_closed(reason);
     return;
   }
-  if (probe_) {
-    probe_->detach();
-    probe_->close(ws_code, "");
-    probe_.reset();
-  }
+  drop_probe(ws_code);
   if (transport_ == Transport::kWebSocket) {
     if (ws_) {
       ws_->detach();
@@ -195,15 +191,19 @@ void Session::on_packet(char type, bool binary, std::string data) {
   }
 }
 
+// Closes the WebSocket being probed (if any) without it reporting back to this session.
+void Session::drop_probe(std::uint16_t code) {
+  if (!probe_) return;
+  probe_->detach();
+  probe_->close(code, "");
+  probe_.reset();
+}
+
 void Session::end_deferred_upgrade_close() {
   const std::uint16_t code = close_after_upgrade_;
   close_after_upgrade_ = 0;
   upgrading_ = false;
-  if (probe_) {
-    probe_->detach();
-    probe_->close(code, "");
-    probe_.reset();
-  }
+  drop_probe(code);
   server_.forget(*this);
 }
 
@@ -223,9 +223,7 @@ void Session::on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_v
   if (payload.empty() || !is_valid_type(payload[0])) {
     log().warn("session {}: malformed packet over websocket, closing", id_);
     if (is_probe) {
-      probe_->detach();
-      probe_->close(ws::kProtocolError, "");
-      probe_.reset();
+      drop_probe(ws::kProtocolError);
     } else {
       close("parse error");
     }
@@ -367,9 +365,7 @@ void Session::tick(std::uint32_t now) {
   const Config& c = server_.config();
   if (probe_ && now - probe_at_ >= c.upgrade_timeout_ms) {
     log().info("session {}: upgrade not completed within {} ms, dropping the probe", id_, c.upgrade_timeout_ms);
-    probe_->detach();
-    probe_->close(ws::kNormal, "");
-    probe_.reset();
+    drop_probe(ws::kNormal);
     upgrading_ = false;
   }
   if (!established_ && now - opened_at_ >= c.connect_timeout_ms) {

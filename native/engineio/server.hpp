@@ -100,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_post(std::uint64_t request_id, std::string_view body, bool too_large);
   void flush_poll();
   void on_closing_poll();
+  void drop_probe(std::uint16_t code);
   void end_deferred_upgrade_close();
   void report_closed(std::string_view reason);
   void finish_upgrade();

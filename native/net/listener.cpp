@@ -33,6 +33,25 @@ Listener::~Listener() { stop(); }
 void sniff(Worker& worker, int fd, std::shared_ptr<const Listener::Route> route);
 
 namespace {
+// What the client has sent so far, peeked (nothing is consumed) into this thread's buffer: `n`
+// as recv returned it (errno holds the reason when negative), and where the request head ends,
+// the empty line included (npos: not there yet, or not within kMaxHead).
+struct Peek {
+  const char* data;
+  ssize_t n;
+  std::size_t head_size;
+};
+Peek peek_head(int fd, int flags) {
+  static thread_local char buf[Listener::kMaxHead];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_PEEK | flags);
+  std::size_t head_size = std::string_view::npos;
+  if (n > 0) {
+    const std::size_t end = std::string_view(buf, static_cast<std::size_t>(n)).find("\r\n\r\n");
+    if (end != std::string_view::npos) head_size = end + 4;
+  }
+  return {buf, n, head_size};
+}
+
 // A listening socket on `ai`; with `reuse_port`, one of a group sharing the port.
 int open_listening(const addrinfo& ai, int backlog, bool reuse_port, std::string& error) {
   const int fd = ::socket(ai.ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -188,11 +207,9 @@ void Listener::accept_loop() {
         Worker* w = workers_[next_++ % workers_.size()];
         // In a burst the request is often here already: then the I/O thread routes it at once,
         // without first waiting for it to become readable.
-        static thread_local char buf[kMaxHead];
-        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-        const std::size_t end = n > 0 ? std::string_view(buf, static_cast<std::size_t>(n)).find("\r\n\r\n") : std::string_view::npos;
-        if (end != std::string_view::npos) {
-          w->command([route = route_, w, fd, head = std::string(buf, end + 4)] {
+        const Peek peek = peek_head(fd, MSG_DONTWAIT);
+        if (peek.head_size != std::string_view::npos) {
+          w->command([route = route_, w, fd, head = std::string(peek.data, peek.head_size)] {
             w->refresh_clock();
             (*route)(*w, fd, head, true);
           });
@@ -235,18 +252,15 @@ struct Sniff : std::enable_shared_from_this<Sniff> {
 
   void peek() {
     worker.refresh_clock();
-    static thread_local char buf[Listener::kMaxHead];
-    const ssize_t n = ::recv(descriptor.native_handle(), buf, sizeof buf, MSG_PEEK);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    const Peek peek = peek_head(descriptor.native_handle(), 0);
+    if (peek.n == 0 || (peek.n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       done = true;  // the client went away before it asked for anything
       boost::system::error_code ignored;
       descriptor.close(ignored);
       return;
     }
-    const std::string_view data(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-    const std::size_t end = data.find("\r\n\r\n");
-    if (end != std::string_view::npos) return finish(data.substr(0, end + 4), true);
-    if (data.size() >= sizeof buf) return finish({}, false);  // Node answers 431
+    if (peek.head_size != std::string_view::npos) return finish(std::string_view(peek.data, peek.head_size), true);
+    if (peek.n >= static_cast<ssize_t>(Listener::kMaxHead)) return finish({}, false);  // Node answers 431
     if (!got_data) {
       got_data = true;
       first_data = worker.now_ms();
