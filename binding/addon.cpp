@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <atomic>
+#include <iterator>
 #include <cstring>
 #include <mutex>
 #include <napi.h>
@@ -18,9 +20,16 @@ using sidewire::ClientId;
 using sidewire::Event;
 
 // The event pump. I/O threads push; the first push of a batch schedules one call into JS, which
-// takes every event queued by then. So a burst of N events costs one crossing, not N.
+// takes the events queued by then, at most kMaxEventsPerCall of them (the rest go in the next
+// call, so one backlog never becomes one giant array and Node's loop runs in between). The
+// bytes waiting are counted: past kHighWater the sink says it is congested and the engine
+// stops reading from connections that feed JS, until JS is back under kLowWater.
 class JsSink final : public sidewire::EventSink {
  public:
+  static constexpr std::size_t kHighWater = 64u << 20;
+  static constexpr std::size_t kLowWater = 16u << 20;
+  static constexpr std::size_t kMaxEventsPerCall = 4096;
+
   void attach(Napi::Env env, Napi::Function callback) {
     tsfn_ = Napi::ThreadSafeFunction::New(env, callback, "sidewire-events", 0, 1);
     tsfn_.Unref(env);  // an engine with no server around it must not keep Node alive
@@ -29,25 +38,25 @@ class JsSink final : public sidewire::EventSink {
   void push(Event event) override {
     std::lock_guard lock(mutex_);
     if (released_) return;
+    add_bytes(cost(event));
     queue_.push_back(std::move(event));
-    if (scheduled_) return;
-    scheduled_ = true;
-    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function fn) { deliver(env, fn); });
+    schedule();
   }
 
   void push_batch(std::vector<Event>& events) override {
     if (events.empty()) return;
     std::lock_guard lock(mutex_);
     if (released_) return;
+    for (const Event& e : events) add_bytes(cost(e));
     if (queue_.empty()) {
       queue_.swap(events);
     } else {
       for (Event& e : events) queue_.push_back(std::move(e));
     }
-    if (scheduled_) return;
-    scheduled_ = true;
-    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function fn) { deliver(env, fn); });
+    schedule();
   }
+
+  bool congested() const override { return congested_.load(std::memory_order_relaxed); }
 
   void release() {
     std::lock_guard lock(mutex_);
@@ -57,14 +66,46 @@ class JsSink final : public sidewire::EventSink {
   }
 
  private:
+  static std::size_t cost(const Event& e) {
+    std::size_t n = 96 + e.data.size() + e.text.size();
+    for (const auto& a : e.attachments) n += a.size() + 32;
+    return n;
+  }
+
+  void add_bytes(std::size_t n) {
+    bytes_ += n;
+    if (bytes_ > kHighWater) congested_.store(true, std::memory_order_relaxed);
+  }
+
+  void schedule() {
+    if (scheduled_) return;
+    scheduled_ = true;
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function fn) { deliver(env, fn); });
+  }
+
   void deliver(Napi::Env env, Napi::Function fn) {
     std::vector<Event> batch;
     {
       std::lock_guard lock(mutex_);
-      batch.swap(queue_);
       scheduled_ = false;
+      if (queue_.size() <= kMaxEventsPerCall) {
+        batch.swap(queue_);
+      } else {
+        batch.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.begin() + kMaxEventsPerCall));
+        queue_.erase(queue_.begin(), queue_.begin() + kMaxEventsPerCall);
+        if (!released_) schedule();  // the rest, after Node has had its turn
+      }
     }
     if (batch.empty()) return;
+    std::size_t delivered = 0;
+    for (const Event& e : batch) delivered += cost(e);
+    // Whatever JS does with them, these bytes leave the backlog once the call returns.
+    struct Settle {
+      JsSink* sink;
+      std::size_t bytes;
+      ~Settle() { sink->settle(bytes); }
+    } settle{this, delivered};
     // Flat, kFields per event: [type, channel, client, data, code, text, number, attachments]
     constexpr uint32_t kFields = 8;
     Napi::Array out = Napi::Array::New(env, batch.size() * kFields);
@@ -78,6 +119,7 @@ class JsSink final : public sidewire::EventSink {
       } else {
         out.Set(i++, Napi::String::New(env, e.data));
       }
+      std::string().swap(e.data);
       out.Set(i++, Napi::Number::New(env, e.code));
       out.Set(i++, e.text.empty() ? env.Undefined() : Napi::String::New(env, e.text));
       out.Set(i++, Napi::Number::New(env, static_cast<double>(e.number)));
@@ -91,11 +133,27 @@ class JsSink final : public sidewire::EventSink {
         out.Set(i++, list);
       }
     }
+    batch.clear();
     fn.Call({out});
+  }
+
+  void settle(std::size_t bytes) {
+    bool relief = false;
+    {
+      std::lock_guard lock(mutex_);
+      bytes_ -= std::min(bytes, bytes_);
+      if (congested_.load(std::memory_order_relaxed) && bytes_ < kLowWater) {
+        congested_.store(false, std::memory_order_relaxed);
+        relief = true;
+      }
+    }
+    if (relief) relieved();
   }
 
   std::mutex mutex_;
   std::vector<Event> queue_;
+  std::size_t bytes_ = 0;
+  std::atomic<bool> congested_{false};
   bool scheduled_ = false;
   bool released_ = false;
   Napi::ThreadSafeFunction tsfn_;
@@ -255,6 +313,8 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     if (o.Has("pingInterval")) c.ping_interval_ms = o.Get("pingInterval").As<Napi::Number>().Uint32Value();
     if (o.Has("pingTimeout")) c.ping_timeout_ms = o.Get("pingTimeout").As<Napi::Number>().Uint32Value();
     if (o.Has("maxQueuedBytes")) c.max_queued_bytes = static_cast<std::size_t>(o.Get("maxQueuedBytes").As<Napi::Number>().Int64Value());
+    c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
+    c.message_timeout_ms = u32_of(o, "messageTimeout", c.message_timeout_ms);
     const std::string path = c.path;
     auto index = engine(info.Env()).add_channel(std::move(c));
     if (!index) throw Napi::Error::New(info.Env(), "a channel already exists at " + path + " (or too many channels)");
@@ -365,6 +425,11 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     o.Set("backpressureDrops", num(s.backpressure_drops));
     o.Set("heartbeatTimeouts", num(s.heartbeat_timeouts));
     o.Set("writes", num(s.writes));
+    o.Set("internalErrors", num(s.internal_errors));
+    o.Set("jsBackpressurePauses", num(s.js_backpressure_pauses));
+    Napi::Object limits = Napi::Object::New(env);
+    for (const auto& [name, n] : s.limits) limits.Set(name, num(n));
+    o.Set("limits", limits);
     // The process's malloc (the engine, Node's C++ side): in use, and held from the system.
     const struct mallinfo2 mi = mallinfo2();
     o.Set("mallocInUse", num(mi.uordblks + mi.hblkhd));
@@ -413,6 +478,11 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.dynamic_namespaces = bool_of(o, "dynamicNamespaces", c.dynamic_namespaces);
     c.hooks = bool_of(o, "hooks", c.hooks);
     c.cors_gate = bool_of(o, "corsGate", c.cors_gate);
+    c.handshake_gate = bool_of(o, "handshakeGate", c.handshake_gate);
+    c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
+    if (o.Has("maxQueuedBytes") && o.Get("maxQueuedBytes").IsNumber()) {
+      c.max_queued_bytes = static_cast<std::size_t>(o.Get("maxQueuedBytes").As<Napi::Number>().Int64Value());
+    }
     engine(info.Env()).configure_socketio(std::move(c));
   }
 

@@ -25,4 +25,34 @@ function splitUpgradeInfo(data) {
   return eol >= 0 ? { address: data.slice(0, eol), lines: data.slice(eol + 2) } : { address: data, lines: '' };
 }
 
-module.exports = { parseHeaderLines, splitUpgradeInfo };
+/**
+ * A request target split as the engine splits it: the path ends at the first '?' or '#', the
+ * query runs from the '?' to any '#'. (The engine refuses a target with a '#' outright; what
+ * JS decides about a request must be about the same path and query.)
+ */
+function splitTarget(url) {
+  const target = url || '/';
+  const end = target.search(/[?#]/);
+  const pathname = end >= 0 ? target.slice(0, end) : target;
+  const q = target.indexOf('?');
+  let query = q >= 0 ? target.slice(q + 1) : '';
+  const hash = query.indexOf('#');
+  if (hash >= 0) query = query.slice(0, hash);
+  return { pathname, query };
+}
+
+/** A query string as an object, the first value of each key winning (as the engine reads it). */
+function firstValues(query) {
+  const out = {};
+  for (const [k, v] of new URLSearchParams(query)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+/** How many times `key` appears in a query string. */
+function countKey(query, key) {
+  let n = 0;
+  for (const k of new URLSearchParams(query).keys()) if (k === key) n += 1;
+  return n;
+}
+
+module.exports = { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey };

@@ -5,7 +5,7 @@ const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
 const net = require('node:net');
 const dns = require('node:dns/promises');
-const { parseHeaderLines, splitUpgradeInfo } = require('./http-head.js');
+const { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey } = require('./http-head.js');
 const native = require('./native.js');
 
 const EVENT_OPEN = 0;
@@ -22,6 +22,10 @@ const EVENT_HANDOFF = 14;
 const EVENT_UPGRADE_INFO = 15;
 
 const ENGINE_KEY = Symbol.for('sidewire.engine');
+// Set on an upgrade request the engine has taken (or refused): a second 'upgrade' listener
+// that calls handleUpgrade for the same request (listen() attaches one, the app may have its
+// own) must not answer the socket again.
+const HANDLED = Symbol('sidewire.handled');
 
 function envInt(name, fallback) {
   const v = process.env[name];
@@ -38,7 +42,7 @@ function idOf(client) {
 
 const STATUS_TEXT = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
-  500: 'Internal Server Error', 503: 'Service Unavailable',
+  414: 'URI Too Long', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
 // Answers an upgrade that never reached the engine, on Node's own socket.
@@ -60,8 +64,8 @@ class Client {
     this.headers = request ? request.headers : {};
     this.url = request ? request.url : '';
     this.remoteAddress = request && request.socket ? request.socket.remoteAddress : undefined;
-    const q = this.url.indexOf('?');
-    this.query = Object.fromEntries(new URLSearchParams(q >= 0 ? this.url.slice(q + 1) : ''));
+    // The first value of a repeated key, as the engine reads it (and URLSearchParams.get).
+    this.query = firstValues(splitTarget(this.url).query);
     // Rooms joined through JS and the room from the query. Rooms joined by a native join
     // message are not mirrored here.
     this.rooms = new Set();
@@ -108,6 +112,8 @@ class Channel extends EventEmitter {
       pingInterval: options.pingInterval ?? 25000,
       pingTimeout: options.pingTimeout ?? 20000,
       maxQueuedBytes: options.maxQueuedBytes ?? 8 * 1024 * 1024,
+      maxRooms: options.maxRooms ?? 1000,
+      messageTimeout: options.messageTimeout ?? 30000,
     };
     this.index = engine._native.addChannel({ path, ...this.options });
     this._authorize = null;
@@ -313,19 +319,33 @@ class Engine extends EventEmitter {
     return this._channels.get(path);
   }
 
-  /** True when the request is for the engine (and the engine took the socket). */
+  /**
+   * True when the request is for the engine (and the engine took the socket, or refused it).
+   * Called again for a request it already handled (a second 'upgrade' listener), it returns
+   * true and does nothing.
+   */
   handleUpgrade(req, socket, head) {
+    if (req[HANDLED]) return true;
     const url = req.url || '/';
-    const q = url.indexOf('?');
-    const pathname = q >= 0 ? url.slice(0, q) : url;
+    const { pathname, query } = splitTarget(url);
     if (!pathname.startsWith(this.options.wsPrefix)) {
       // Socket.IO's path (/socket.io/) while a Server is attached: its CORS check, then adopt.
       const io = this._sioServer;
       if (!io || !io._ownsUpgrade(pathname)) return false;
+      req[HANDLED] = true;
+      if (url.includes('#')) return this._refuse(req, socket, 400, 'invalid character in the request target');
       io._handleUpgrade(req, socket, head);
       return true;
     }
+    req[HANDLED] = true;
+    // The engine refuses these too; refused here, an authorize hook never sees a request whose
+    // path or room reads one way to it and another way to the engine.
+    if (url.includes('#')) return this._refuse(req, socket, 400, 'invalid character in the request target');
     const channel = this._channels.get(pathname);
+    const roomKey = channel && channel.options.roomQuery;
+    if (roomKey && countKey(query, roomKey) > 1) {
+      return this._refuse(req, socket, 400, `the query names '${roomKey}' more than once`);
+    }
     if (channel && channel.authorize) {
       // Hold the socket still while the app decides; bytes that arrive meanwhile are handed over.
       socket.pause();
@@ -348,6 +368,12 @@ class Engine extends EventEmitter {
       return true;
     }
     this._adopt(req, socket, head, channel);
+    return true;
+  }
+
+  _refuse(req, socket, status, message) {
+    this._log('warn', `upgrade refused: ${req.url}: ${status} ${message}`);
+    refuseSocket(socket, status, message);
     return true;
   }
 

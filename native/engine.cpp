@@ -76,6 +76,9 @@ class BatchingSink final : public EventSink {
     for (Event& e : events) push(std::move(e));
   }
 
+  bool congested() const override { return inner_->congested(); }
+  EventSink& inner() { return *inner_; }
+
  private:
   std::shared_ptr<EventSink> inner_;
 };
@@ -83,6 +86,7 @@ class BatchingSink final : public EventSink {
 struct Engine::Impl {
   EngineOptions options;
   std::shared_ptr<EventSink> sink;
+  std::shared_ptr<EventSink> relief_target;  // the sink as given, whose relief resumes reading
   Metrics metrics;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<Worker*> worker_ptrs;
@@ -98,6 +102,7 @@ struct Engine::Impl {
 
   std::atomic<bool> sio_hooks{false};
   std::atomic<bool> sio_cors_gate{false};
+  std::atomic<bool> sio_handshake_gate{false};
   std::atomic<bool> sio_websocket{true};
 
   std::mutex listen_mutex;
@@ -199,7 +204,9 @@ struct Engine::Impl {
         return hand_to_node(fd);
       }
       if (sio_cors_gate.load() && http::find_header(*request, "origin")) return hand_to_node(fd);
-      tell_js = sio_hooks.load() && !http::query_param(query, "sid");
+      const bool handshake = !http::query_param(query, "sid");
+      if (handshake && sio_handshake_gate.load()) return hand_to_node(fd);  // allowRequest decides in JS
+      tell_js = sio_hooks.load() && handshake;
     } else {
       Channel* ch = channel_by_path(http::path_of(request->target));
       if (!ch || ch->gated.load()) return hand_to_node(fd);  // unknown paths get JS's 404
@@ -254,7 +261,22 @@ struct Engine::Impl {
     if (!ch && !is_socketio) return refuse(fd.release(), id, UINT32_MAX, request, 404, "no channel at this path");
     const std::uint32_t channel_index = ch ? ch->index() : UINT32_MAX;
     const http::UpgradeCheck check = http::check_websocket_upgrade(request);
-    if (check.status != 101) return refuse(fd.release(), id, channel_index, request, check.status, check.message);
+    if (check.status != 101) {
+      if (check.status == 431) count_limit(metrics, Limit::kHeaders);
+      if (check.status == 414) count_limit(metrics, Limit::kQuery);
+      return refuse(fd.release(), id, channel_index, request, check.status, check.message);
+    }
+    std::optional<std::string> room;
+    if (ch && !ch->config().room_query.empty()) {
+      // One room, the one JS saw: a repeated key would let an authorize hook check one value
+      // while another is joined.
+      const std::string_view query = http::query_of(request.target);
+      if (http::query_param_count(query, ch->config().room_query) > 1) {
+        return refuse(fd.release(), id, channel_index, request, 400,
+                      "the query names '" + ch->config().room_query + "' more than once");
+      }
+      room = http::query_param(query, ch->config().room_query);
+    }
 
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
@@ -278,9 +300,7 @@ struct Engine::Impl {
     metrics.connections.fetch_add(1, std::memory_order_relaxed);
     metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
     ch->connections.fetch_add(1, std::memory_order_relaxed);
-    if (!ch->config().room_query.empty()) {
-      if (auto room = http::query_param(http::query_of(request.target), ch->config().room_query)) client->join(*room);
-    }
+    if (room) client->join(*room);
     if (ch->hook_open.load(std::memory_order_relaxed)) {
       Event e(Event::Type::kOpen);
       e.channel = ch->index();
@@ -296,16 +316,28 @@ Engine::Engine(EngineOptions options, std::shared_ptr<EventSink> sink) : impl_(s
   if (options.io_threads == 0) options.io_threads = 1;
   if (options.io_threads > 64) options.io_threads = 64;
   impl_->options = options;
-  impl_->sink = std::make_shared<BatchingSink>(std::move(sink));
+  impl_->sink = std::make_shared<BatchingSink>(sink);
   impl_->channels.reserve(Impl::kMaxChannels);
+  const EventSink* pressure = sink.get();
+  impl_->relief_target = sink;
   for (unsigned i = 0; i < options.io_threads; ++i) {
-    impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics, options.close_timeout_ms));
+    impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics, options.close_timeout_ms, pressure));
     impl_->worker_ptrs.push_back(impl_->workers.back().get());
   }
+  // When JS has caught up with its events, the connections parked meanwhile are read again.
+  sink->set_relief([impl = impl_.get()] {
+    if (impl->stopping.load()) return;
+    for (Worker* w : impl->worker_ptrs) w->command([w] { w->resume_parked(); });
+  });
   for (auto& w : impl_->workers) w->start(std::clamp(options.io_nice, 0, 19));
 }
 
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+  stop();
+  // The sink may outlive the engine (the binding keeps it until JS lets go): no relief from
+  // it may reach the threads that are gone.
+  impl_->relief_target->set_relief(nullptr);
+}
 
 std::optional<std::uint32_t> Engine::add_channel(ChannelConfig config) {
   std::lock_guard lock(impl_->channels_mutex);
@@ -387,8 +419,10 @@ void Engine::configure_socketio(SocketIoConfig c) {
   config.websocket = c.websocket;
   config.allow_upgrades = c.allow_upgrades;
   config.hooks = c.hooks;
+  config.max_queued_bytes = c.max_queued_bytes;
   impl_->sio_hooks = c.hooks;
   impl_->sio_cors_gate = c.cors_gate;
+  impl_->sio_handshake_gate = c.handshake_gate;
   impl_->sio_websocket = c.websocket;
   std::lock_guard lock(impl_->sio_mutex);
   if (!impl_->sio_owner) {
@@ -398,6 +432,7 @@ void Engine::configure_socketio(SocketIoConfig c) {
     impl_->sio_owner->engineio().reconfigure(config);
   }
   impl_->sio_owner->set_dynamic_namespaces(c.dynamic_namespaces);
+  impl_->sio_owner->set_max_rooms(c.max_rooms);
 }
 
 static sio::Server& socketio_of(const std::atomic<sio::Server*>& p) {
@@ -498,6 +533,11 @@ EngineStats Engine::stats() const {
   s.backpressure_drops = m.backpressure_drops.load();
   s.heartbeat_timeouts = m.heartbeat_timeouts.load();
   s.writes = m.writes.load();
+  s.internal_errors = m.internal_errors.load();
+  s.js_backpressure_pauses = m.js_backpressure_pauses.load();
+  for (unsigned i = 0; i < static_cast<unsigned>(Limit::kCount); ++i) {
+    s.limits.emplace_back(limit_name(static_cast<Limit>(i)), m.limits[i].load());
+  }
   const std::uint32_t n = impl_->channel_count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < n; ++i) {
     const Channel& ch = *impl_->channels[i];

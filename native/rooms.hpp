@@ -46,27 +46,40 @@ class RoomTable {
     everyone_.members.pop_back();
   }
 
-  // False when already a member.
+  // False when already a member. One hash lookup, then a scan of the member's own rooms by
+  // pointer, which its room limit keeps short (a room that did not exist needs no scan).
   bool join(M* m, const std::string& name) {
     auto& list = m->memberships();
-    for (const auto& ms : list) {
-      if (ms.room->name == name) return false;
-    }
     auto& slot = rooms_[name];
     if (!slot) {
       slot = std::make_unique<Room<M>>();
       slot->name = name;
+    } else {
+      for (const auto& ms : list) {
+        if (ms.room == slot.get()) return false;
+      }
     }
     list.push_back({slot.get(), static_cast<std::uint32_t>(slot->members.size())});
     slot->members.push_back(m);
     return true;
   }
 
+  bool is_member(M* m, const std::string& name) {
+    Room<M>* room = find(name);
+    if (!room) return false;
+    for (const auto& ms : m->memberships()) {
+      if (ms.room == room) return true;
+    }
+    return false;
+  }
+
   // False when not a member.
   bool leave(M* m, const std::string& name) {
+    Room<M>* room = find(name);
+    if (!room) return false;
     auto& list = m->memberships();
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (list[i].room->name == name) {
+      if (list[i].room == room) {
         remove(m, i);
         return true;
       }

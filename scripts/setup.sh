@@ -10,7 +10,7 @@ say() { printf '[setup] %s\n' "$*"; }
 #    nginx and openssl (tests/js/deploy.test.js runs nginx with a self-signed certificate in
 #    front of server.mjs; only the binary is used, never the package's own service) and
 #    chromium (tests/js/browser.test.js, headless via playwright-core) with a basic font set.
-PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache
+PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache libssl-dev
       nginx openssl chromium fonts-liberation)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()

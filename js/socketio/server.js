@@ -13,7 +13,7 @@ const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 
 const IO_KEY = Symbol.for('sidewire.io');
-const { parseHeaderLines, splitUpgradeInfo } = require('../http-head.js');
+const { parseHeaderLines, splitUpgradeInfo, splitTarget } = require('../http-head.js');
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 
 // Event types 5–13 of the engine's batches (docs/binding-socketio.md).
@@ -181,8 +181,11 @@ class Server extends EventEmitter {
       allowUpgrades: o.allowUpgrades !== false,
       dynamicNamespaces: this.parentNsps.size > 0,
       hooks: this._hooksOn,
-      // engine.listen(): upgrades with an Origin header come through _handleUpgrade (CORS).
+      // engine.listen(): upgrades with an Origin header come through _handleUpgrade (CORS),
+      // and with allowRequest every new session's upgrade does.
       corsGate: Boolean(this._cors),
+      handshakeGate: typeof o.allowRequest === 'function',
+      ...(o.maxRoomsPerSocket !== undefined ? { maxRooms: o.maxRoomsPerSocket } : {}),
     });
   }
 
@@ -313,8 +316,39 @@ class Server extends EventEmitter {
         return true;
       }
     }
-    this._withCors(req, res, (headers) => this._toEngine(req, res, headers));
+    this._withCors(req, res, (headers) =>
+      this._verify(req, () => this._toEngine(req, res, headers), (message) => {
+        this._log('warn', `Socket.IO handshake refused by allowRequest: ${message || 'Forbidden'}`);
+        sendStatus(res, 403, { code: 4, message: message || 'Forbidden' }, headers || {});
+      }),
+    );
     return true;
+  }
+
+  // engine.io's allowRequest(req, callback(message, success)): asked about every new session
+  // (a handshake GET, or a WebSocket upgrade without a sid), never about a session's later
+  // requests. `allow()` or `deny(message)` once it answers.
+  _verify(req, allow, deny) {
+    const fn = this.opts.allowRequest;
+    if (typeof fn !== 'function' || req.method !== 'GET') return allow();
+    const query = querystring.parse(splitTarget(req.url).query);
+    if (query.sid !== undefined || query.EIO !== '4') return allow(); // the engine answers these
+    if (query.transport !== 'polling' && query.transport !== 'websocket') return allow();
+    let answered = false;
+    try {
+      fn(req, (message, success) => {
+        if (answered) return;
+        answered = true;
+        if (success) allow();
+        else deny(message);
+      });
+    } catch (err) {
+      if (answered) return;
+      answered = true;
+      this._log('error', `allowRequest threw: ${err && err.message}`);
+      deny('Forbidden');
+    }
+    return undefined;
   }
 
   // Runs `next(corsHeaders)` for an allowed request; answers preflights (204) and refuses a
@@ -447,13 +481,20 @@ class Server extends EventEmitter {
   }
 
   _handleUpgrade(req, socket, head) {
+    const verified = () =>
+      this._verify(req, () => this._adoptUpgrade(req, socket, head), (message) => {
+        // As engine.io's abortUpgrade: 400 with the message as the body.
+        this._log('warn', `Socket.IO upgrade refused by allowRequest: ${message || 'Forbidden'}`);
+        refuseSocket(socket, 400, message || 'Forbidden');
+      });
     if (!this._cors || !req.headers.origin) {
-      this._adoptUpgrade(req, socket, head);
+      if (typeof this.opts.allowRequest === 'function') socket.pause(); // held while the app decides
+      verified();
       return;
     }
     const decide = (v) => {
       if (v.allowed) {
-        this._adoptUpgrade(req, socket, head);
+        verified();
         return;
       }
       this._log('warn', `Socket.IO upgrade refused: origin ${req.headers.origin} is not allowed`);
@@ -524,7 +565,15 @@ class Server extends EventEmitter {
       return step.value(name, auth, (err, allow) => {
         if (err || !allow) return run();
         if (this._nsps.has(name)) return fn(this._nsps.get(name));
-        return fn(this.parentNsps.get(step.value).createChild(name));
+        let child;
+        try {
+          child = this.parentNsps.get(step.value).createChild(name);
+        } catch (e) {
+          // The engine holds a bounded number of namespaces: the client gets CONNECT_ERROR.
+          this._log('warn', `Socket.IO: cannot create namespace ${name}: ${e.message}`);
+          return fn(false);
+        }
+        return fn(child);
       });
     };
     return run();

@@ -32,6 +32,7 @@ Channel::Channel(std::uint32_t index, ChannelConfig config, std::vector<Worker*>
   settings_.ping_interval_ms = config_.ping_interval_ms;
   settings_.ping_timeout_ms = config_.ping_timeout_ms;
   settings_.max_queued_bytes = config_.max_queued_bytes;
+  settings_.message_timeout_ms = config_.message_timeout_ms;
   for (std::size_t i = 0; i < workers_.size(); ++i) tables_.push_back(std::make_unique<ChannelRooms>());
 }
 
@@ -63,8 +64,17 @@ ChannelClient::ChannelClient(Worker& worker, boost::asio::ip::tcp::socket socket
   in_everyone_ = true;
 }
 
+bool ChannelClient::feeds_js() const { return channel_.hook_message.load(std::memory_order_relaxed); }
+
 bool ChannelClient::join(const std::string& room) {
   if (room.empty() || !open()) return false;
+  if (rooms_.size() >= channel_.config().max_rooms) {
+    if (channel_.rooms_on(worker_.index()).is_member(this, room)) return false;
+    count_limit(worker_.metrics(), Limit::kRooms);
+    log().warn("connection {} on {}: already in {} rooms, join of another refused", id(), channel_.config().path,
+               rooms_.size());
+    return false;
+  }
   if (!channel_.rooms_on(worker_.index()).join(this, room)) return false;
   channel_.counts().add(room, +1);
   return true;
@@ -86,7 +96,11 @@ bool ChannelClient::handle_join_message(std::string_view payload) {
   const auto json = nlohmann::json::parse(payload, nullptr, false);
   if (json.is_discarded() || !json.is_object() || json.size() != 1) return false;
   if (auto it = json.find("join"); it != json.end() && it->is_string()) {
-    join(it->get<std::string>());
+    const std::string room = it->get<std::string>();
+    if (!join(room) && rooms_.size() >= channel_.config().max_rooms &&
+        !channel_.rooms_on(worker_.index()).is_member(this, room)) {
+      close(ws::kPolicyViolation, "too many rooms");
+    }
     return true;
   }
   if (auto it = json.find("leave"); it != json.end() && it->is_string()) {

@@ -67,6 +67,7 @@ class ChannelClient final : public WsConnection {
  protected:
   void on_message(std::uint8_t opcode, std::string_view payload) override;
   void on_closed(std::uint16_t code, std::string_view reason) override;
+  bool feeds_js() const override;
 
  private:
   friend class RoomTable<ChannelClient>;

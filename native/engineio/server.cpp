@@ -2,7 +2,6 @@
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "engineio/packet.hpp"
 #include "log.hpp"
@@ -88,10 +87,28 @@ bool Session::writable() const {
   return held_get_ != 0;
 }
 
+std::uint64_t Session::max_payload() const { return server_.config(worker_).max_payload; }
+
 void Session::send(const ws::SharedFrame& frame) {
-  if (closed_) return;
+  if (closed_ || overflowed_) return;
   if (transport_ == Transport::kWebSocket) {
     if (ws_) ws_->send(frame);
+    return;
+  }
+  queue_bytes_ += frame->size() + kQueuedFrameOverhead;
+  if (queue_bytes_ > server_.config(worker_).max_queued_bytes && !upgrading_) {
+    // A polling client that never fetches what it is sent: dropped as a WebSocket peer that
+    // does not read is. Not here and now: the caller may be walking a room.
+    overflowed_ = true;
+    worker_.metrics().backpressure_drops.fetch_add(1, std::memory_order_relaxed);
+    count_limit(worker_.metrics(), Limit::kOutgoingQueue);
+    log().warn("session {}: over {} bytes waiting for a poll, dropping a client that does not fetch", id_,
+               server_.config(worker_).max_queued_bytes);
+    asio::post(worker_.io(), [self = shared_from_this()] {
+      self->queue_.clear();
+      self->queue_bytes_ = 0;
+      self->close("transport error");
+    });
     return;
   }
   queue_.push_back(frame);
@@ -159,7 +176,7 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool gr
 // Tells the Socket.IO layer, and JS when it listens, that the session is gone.
 void Session::report_closed(std::string_view reason) {
   server_.listener().on_close(*this, reason);
-  if (server_.config().hooks) {
+  if (server_.config(worker_).hooks) {
     Event e(Event::Type::kEioClose);
     e.client = id_;
     e.data.assign(reason);
@@ -254,6 +271,7 @@ void Session::finish_upgrade() {
   upgrading_ = false;
   for (const auto& f : queue_) ws_->send(f);
   queue_.clear();
+  queue_bytes_ = 0;
   std::vector<ws::SharedFrame>().swap(queue_);
   if (held_get_) {
     queue_.push_back(text_frame("6"));
@@ -261,7 +279,7 @@ void Session::finish_upgrade() {
     queue_.clear();
   }
   log().debug("session {} upgraded to websocket", id_);
-  if (server_.config().hooks) {
+  if (server_.config(worker_).hooks) {
     Event e(Event::Type::kEioUpgrade);
     e.client = id_;
     e.data = "websocket";
@@ -308,6 +326,7 @@ void Session::flush_poll() {
     append_to_payload(body, payload, binary);
   }
   queue_.clear();
+  queue_bytes_ = 0;
   if (queue_.capacity() > 16) std::vector<ws::SharedFrame>().swap(queue_);
   const std::uint64_t request = held_get_;
   held_get_ = 0;
@@ -329,13 +348,23 @@ void Session::on_closing_poll() {
 
 void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_large) {
   if (too_large) {
+    count_limit(worker_.metrics(), Limit::kPayload);
     // As engine.io: the client treats the 413 as a transport error and closes the session.
     log().warn("session {}: POST body over maxHttpBufferSize ({} bytes), refused with 413", id_,
-               server_.config().max_payload);
+               server_.config(worker_).max_payload);
     server_.respond(request_id, 413, "text/plain; charset=UTF-8", "");
     return;
   }
   std::vector<Packet> packets;
+  // A polling body is text (binary packets travel base64 in it): checked as UTF-8 here, as a
+  // WebSocket text frame is, before any of it reaches JSON.
+  if (!ws::is_valid_utf8(body)) {
+    worker_.metrics().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    log().warn("session {}: polling payload is not valid UTF-8, closing", id_);
+    server_.respond_error(request_id, Error::kBadRequest);
+    close("parse error");
+    return;
+  }
   if (!decode_payload(body, packets)) {
     log().warn("session {}: malformed polling payload, closing", id_);
     server_.respond_error(request_id, Error::kBadRequest);
@@ -351,7 +380,7 @@ void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_
 
 void Session::tick(std::uint32_t now) {
   if (closed_) {
-    if (close_after_upgrade_ && now - closing_at_ >= server_.config().upgrade_timeout_ms) {
+    if (close_after_upgrade_ && now - closing_at_ >= server_.config(worker_).upgrade_timeout_ms) {
       log().info("session {}: closed while upgrading and the upgrade never completed, dropping the probe", id_);
       end_deferred_upgrade_close();
       return;
@@ -362,7 +391,7 @@ void Session::tick(std::uint32_t now) {
     }
     return;
   }
-  const Config& c = server_.config();
+  const Config& c = server_.config(worker_);
   if (probe_ && now - probe_at_ >= c.upgrade_timeout_ms) {
     log().info("session {}: upgrade not completed within {} ms, dropping the probe", id_, c.upgrade_timeout_ms);
     drop_probe(ws::kNormal);
@@ -389,13 +418,15 @@ void Session::tick(std::uint32_t now) {
 
 Server::Server(Config config, std::vector<Worker*> workers, std::shared_ptr<EventSink> sink, Listener& listener)
     : workers_(std::move(workers)), sink_(std::move(sink)), listener_(listener) {
-  std::random_device rd;
-  for (int i = 0; i < 32; ++i) secret_.push_back(static_cast<char>(rd()));
-  for (std::size_t i = 0; i < workers_.size(); ++i) per_worker_.push_back(std::make_unique<PerWorker>());
-  reconfigure(config);
+  if (config.path.empty() || config.path.back() != '/') config.path.push_back('/');
+  front_ = config;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    per_worker_.push_back(std::make_unique<PerWorker>());
+    apply(*per_worker_.back(), config);  // before the threads see it: the post below orders it
+  }
   for (Worker* w : workers_) {
     PerWorker* pw = per_worker_[w->index()].get();
-    asio::post(w->io(), [this, w, pw] {
+    asio::post(w->io(), [w, pw] {
       w->add_tick_hook([pw](std::uint32_t now) {
         for (auto& [id, s] : pw->sessions) s->tick(now);
       });
@@ -403,52 +434,83 @@ Server::Server(Config config, std::vector<Worker*> workers, std::shared_ptr<Even
         for (auto& [id, s] : pw->sessions) s->close_with("server shutting down", ws::kGoingAway, false);
       });
       w->request_tick_period(std::chrono::milliseconds(
-          std::min(config_.ping_interval_ms, config_.ping_timeout_ms) / 4));
+          std::min(pw->config.ping_interval_ms, pw->config.ping_timeout_ms) / 4));
     });
   }
 }
 
 Server::~Server() = default;
 
-void Server::reconfigure(const Config& config) {
-  config_ = config;
-  if (config_.path.empty() || config_.path.back() != '/') config_.path.push_back('/');
-  ws_settings_.max_payload = config_.max_payload;
-  ws_settings_.ping_interval_ms = 0;  // Engine.IO pings itself
+void Server::apply(PerWorker& pw, const Config& config) {
+  pw.config = config;
+  pw.ws_settings.max_payload = config.max_payload;
+  pw.ws_settings.ping_interval_ms = 0;  // Engine.IO pings itself
+  pw.ws_settings.max_queued_bytes = config.max_queued_bytes;
 }
 
+void Server::reconfigure(const Config& c) {
+  auto config = std::make_shared<Config>(c);
+  if (config->path.empty() || config->path.back() != '/') config->path.push_back('/');
+  {
+    std::lock_guard lock(front_mutex_);
+    front_ = *config;
+  }
+  for (Worker* w : workers_) {
+    PerWorker* pw = per_worker_[w->index()].get();
+    w->command([w, pw, config] {
+      apply(*pw, *config);
+      w->request_tick_period(std::chrono::milliseconds(std::min(config->ping_interval_ms, config->ping_timeout_ms) / 4));
+    });
+  }
+}
+
+Config Server::front() const {
+  std::lock_guard lock(front_mutex_);
+  return front_;
+}
+
+// A public id is the 64-bit id and its tag, padded to one AES block and encrypted with a key
+// only this process knows: 128 bits an outsider cannot predict from the ids it has seen, that
+// say nothing about how many connections came before, and that decode without a table (the
+// padding, checked on the way back, makes a forged id fail).
 std::string Server::public_id(ClientId id, char tag) const {
-  std::uint8_t raw[15];
-  for (int i = 0; i < 8; ++i) raw[i] = static_cast<std::uint8_t>(id >> (8 * i));
-  std::string keyed = secret_;
-  keyed.push_back(tag);
-  keyed.append(reinterpret_cast<const char*>(raw), 8);
-  std::uint8_t digest[20];
-  ws::sha1(reinterpret_cast<const std::uint8_t*>(keyed.data()), keyed.size(), digest);
-  for (int i = 0; i < 7; ++i) raw[8 + i] = digest[i];
-  return base64url(raw, 15);
+  std::uint8_t block[16] = {};
+  for (int i = 0; i < 8; ++i) block[i] = static_cast<std::uint8_t>(id >> (8 * i));
+  block[8] = static_cast<std::uint8_t>(tag);
+  std::uint8_t out[16];
+  if (!ids_.encrypt(block, out)) throw std::runtime_error("cannot encrypt an id");
+  return base64url(out, 16);
 }
 
 bool Server::parse_public_id(std::string_view text, char tag, ClientId& id) const {
-  if (text.size() != 20) return false;
+  if (text.size() != 22) return false;
   std::string b64(text);
   for (char& c : b64) {
     if (c == '-') c = '+';
     else if (c == '_') c = '/';
+    else if (c == '+' || c == '/') return false;
   }
+  b64.append("==");
   std::string raw;
-  if (!ws::base64_decode(b64, raw) || raw.size() != 15) return false;
+  if (!ws::base64_decode(b64, raw) || raw.size() != 16) return false;
+  std::uint8_t block[16];
+  if (!ids_.decrypt(reinterpret_cast<const std::uint8_t*>(raw.data()), block)) return false;
+  if (block[8] != static_cast<std::uint8_t>(tag)) return false;
+  for (int i = 9; i < 16; ++i) {
+    if (block[i] != 0) return false;
+  }
   ClientId v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(raw[i]);
-  if (public_id(v, tag) != text) return false;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | block[i];
+  if (base64url(reinterpret_cast<const std::uint8_t*>(raw.data()), 16) != text) return false;  // one spelling only
   id = v;
   return true;
 }
 
 bool Server::owns(std::string_view target) const {
   const std::string_view path = http::path_of(target);
-  const std::string_view base = std::string_view(config_.path).substr(0, config_.path.size() - 1);
-  return path == config_.path || path == base;
+  std::lock_guard lock(front_mutex_);
+  const std::string_view base = std::string_view(front_.path).substr(0, front_.path.size() - 1);
+  return path == front_.path || path == base;
 }
 
 int Server::worker_for(std::string_view target) const {
@@ -470,14 +532,22 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
   };
   if (!eio || *eio != "4") return refuse(Error::kUnsupportedProtocolVersion);
   if (!transport || (*transport != "polling" && *transport != "websocket")) return refuse(Error::kUnknownTransport);
-  if (*transport == "polling" && !config_.polling) return refuse(Error::kUnknownTransport);
+  if (*transport == "polling" && !front().polling) return refuse(Error::kUnknownTransport);
   if (*transport == "websocket") return refuse(Error::kBadRequest);  // websocket needs an upgrade
   if (sid) {
     ClientId id;
     if (!parse_public_id(*sid, 'e', id)) return refuse(Error::kUnknownSid);
     Worker* w = workers_[worker_of(id) % workers_.size()];
     w->command([this, w, request_id, request = std::make_shared<HttpRequest>(std::move(request)), id]() mutable {
-      on_request(*w, request_id, std::move(*request), id);
+      try {
+        on_request(*w, request_id, std::move(*request), id);
+      } catch (const std::exception& e) {
+        // This request's session ends; the thread and every other session go on.
+        w->metrics().internal_errors.fetch_add(1, std::memory_order_relaxed);
+        log().error("session {}: internal error on a polling request: {}; closing", id, e.what());
+        respond_error(request_id, Error::kBadRequest);
+        if (auto session = find(*w, id)) session->close("transport error");
+      }
     });
     return 0;
   }
@@ -536,17 +606,19 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
     http::send_and_close(socket.release(), response);
   };
   if (!eio || *eio != "4") return refuse(Error::kUnsupportedProtocolVersion);
-  if (!transport || *transport != "websocket" || !config_.websocket) return refuse(Error::kUnknownTransport);
+  const Config& config = per_worker_[worker.index()]->config;
+  const WsSettings& ws_settings = per_worker_[worker.index()]->ws_settings;
+  if (!transport || *transport != "websocket" || !config.websocket) return refuse(Error::kUnknownTransport);
   const std::string response = http::switching_protocols_response(accept_key);
   if (sid) {
     ClientId sid_id;
     if (!parse_public_id(*sid, 'e', sid_id)) return refuse(Error::kUnknownSid);
     auto session = find(worker, sid_id);
     if (!session || session->closed_) return refuse(Error::kUnknownSid);
-    if (session->transport_ != Session::Transport::kPolling || session->probe_ || !config_.allow_upgrades) {
+    if (session->transport_ != Session::Transport::kPolling || session->probe_ || !config.allow_upgrades) {
       return refuse(Error::kBadRequest);
     }
-    auto probe = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings_, session);
+    auto probe = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings, session);
     worker.add(probe);
     session->probe_ = probe;
     session->probe_at_ = worker.now_ms();
@@ -556,7 +628,7 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   auto session = std::make_shared<Session>(*this, worker, id, Session::Transport::kWebSocket);
   per_worker_[worker.index()]->sessions.emplace(id, session);
   sessions_total_.fetch_add(1, std::memory_order_relaxed);
-  auto ws = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings_, session);
+  auto ws = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings, session);
   worker.add(ws);
   session->ws_ = ws;
   ws->start(response, request.head, ws::make_shared_frame(ws::kText, open_packet(*session)));
@@ -611,15 +683,16 @@ void Server::respond_error(std::uint64_t request_id, Error e) {
 }
 
 std::string Server::open_packet(const Session& session) const {
+  const Config& c = config(session.worker_);
   nlohmann::json upgrades = nlohmann::json::array();
-  if (session.transport_ == Session::Transport::kPolling && config_.websocket && config_.allow_upgrades) {
+  if (session.transport_ == Session::Transport::kPolling && c.websocket && c.allow_upgrades) {
     upgrades.push_back("websocket");
   }
   return "0" + nlohmann::json{{"sid", public_id(session.id_, 'e')},
                               {"upgrades", upgrades},
-                              {"pingInterval", config_.ping_interval_ms},
-                              {"pingTimeout", config_.ping_timeout_ms},
-                              {"maxPayload", config_.max_payload}}
+                              {"pingInterval", c.ping_interval_ms},
+                              {"pingTimeout", c.ping_timeout_ms},
+                              {"maxPayload", c.max_payload}}
                    .dump();
 }
 

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "engineio/ids.hpp"
 #include "net/worker.hpp"
 #include "net/ws_connection.hpp"
 #include "sidewire/engine.hpp"
@@ -55,6 +57,7 @@ class WsTransport final : public WsConnection {
  protected:
   void on_message(std::uint8_t opcode, std::string_view payload) override;
   void on_closed(std::uint16_t code, std::string_view reason) override;
+  bool feeds_js() const override { return true; }  // Socket.IO packets may become events
 
  private:
   std::shared_ptr<Session> session_;
@@ -86,6 +89,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // The protocol above marks the session once it is in use (Socket.IO: a namespace connected);
   // a session left unmarked past connect_timeout is closed.
   void mark_established() { established_ = true; }
+  // maxHttpBufferSize: the largest message (or polling body) this session accepts.
+  std::uint64_t max_payload() const;
 
   std::unique_ptr<UserData> user;
 
@@ -114,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<WsTransport> ws_;     // the WebSocket transport, once there is one
   std::shared_ptr<WsTransport> probe_;  // a WebSocket being probed for the upgrade
   std::vector<ws::SharedFrame> queue_;  // polling: packets waiting for a GET
+  std::size_t queue_bytes_ = 0;         // and what they cost (Config::max_queued_bytes)
   std::uint64_t held_get_ = 0;          // polling: the request id of the GET being held
   std::uint32_t opened_at_ = 0;
   std::uint32_t ping_at_ = 0;           // when the last ping went out (or the session opened)
@@ -127,6 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool flush_posted_ = false;
   bool client_asked_ = false;  // the client sent the close packet
   bool close_packet_sent_ = false;
+  bool overflowed_ = false;  // polling: the queue passed its limit; the session is being dropped
   // Closed while the client was switching to the probe (it had its "3probe" and its GET was
   // released): the probe stays open until the client's upgrade packet, then closes with this code.
   std::uint16_t close_after_upgrade_ = 0;
@@ -139,6 +146,9 @@ struct Config {
   std::uint32_t upgrade_timeout_ms = 10000;
   std::uint32_t connect_timeout_ms = 45000;
   std::uint64_t max_payload = 1000000;
+  // Outgoing bytes a session may have waiting (WebSocket queue, or polling packets no GET has
+  // fetched); past it the client is dropped as one that does not read.
+  std::size_t max_queued_bytes = 8u << 20;
   bool polling = true;
   bool websocket = true;
   bool allow_upgrades = true;
@@ -150,13 +160,16 @@ class Server {
   Server(Config config, std::vector<Worker*> workers, std::shared_ptr<EventSink> sink, Listener& listener);
   ~Server();
 
-  const Config& config() const { return config_; }
-  void reconfigure(const Config& config);  // before traffic: timings, transports, hooks
+  // The configuration as I/O thread `worker` sees it (read only on that thread).
+  const Config& config(const Worker& worker) const { return per_worker_[worker.index()]->config; }
+  // Any thread: the new configuration reaches each I/O thread through its command queue, in
+  // order with everything else JS asked for; requests from JS are checked against it at once.
+  void reconfigure(const Config& config);
   EventSink& sink() { return *sink_; }
   Listener& listener() { return listener_; }
 
-  // Public ids (sid, socket.id): the numeric id and a keyed check, base64url. Unforgeable,
-  // yet decoding needs no table.
+  // Public ids (sid, socket.id): the numeric id encrypted (ids.hpp), base64url, 22 characters.
+  // Unpredictable and unforgeable, yet decoding needs no table.
   std::string public_id(ClientId id, char tag) const;
   bool parse_public_id(std::string_view text, char tag, ClientId& id) const;
 
@@ -184,22 +197,27 @@ class Server {
   void hold(Session& session, std::uint64_t request_id);
   void release(Session& session, std::uint64_t request_id);
   std::string open_packet(const Session& session) const;
-  const WsSettings& ws_settings() const { return ws_settings_; }
 
  private:
   struct PerWorker {
     std::unordered_map<ClientId, std::shared_ptr<Session>> sessions;
     std::unordered_map<std::uint64_t, ClientId> held;  // held GET request id → session
+    Config config;           // this thread's copy
+    WsSettings ws_settings;  // its WebSocket transports' settings (they point here)
   };
   void on_request(Worker& worker, std::uint64_t request_id, HttpRequest request, ClientId new_id);
+  static void apply(PerWorker& pw, const Config& config);
+  Config front() const;
 
-  Config config_;
   std::vector<Worker*> workers_;
   std::shared_ptr<EventSink> sink_;
   Listener& listener_;
   std::vector<std::unique_ptr<PerWorker>> per_worker_;
-  WsSettings ws_settings_;
-  std::string secret_;
+  // The latest configuration, for the checks made on the calling thread (JS's, or the
+  // listener's routing): the path, which transports exist.
+  mutable std::mutex front_mutex_;
+  Config front_;
+  IdCipher ids_;
   std::atomic<std::uint64_t> sessions_total_{0};
 };
 

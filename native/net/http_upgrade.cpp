@@ -56,6 +56,15 @@ UpgradeCheck check_websocket_upgrade(const UpgradeRequest& request) {
     return out;
   };
   if (request.method != "GET") return refuse(405, "a WebSocket upgrade must be a GET request");
+  // origin-form only (RFC 9112 3.2.1): a path and a query, never a fragment. A '#' would make
+  // one reader's path another reader's query.
+  if (request.target.size() > kMaxTarget) return refuse(414, "request target too long");
+  if (request.target.empty() || request.target[0] != '/') return refuse(400, "the request target must be a path");
+  for (const char c : request.target) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '#') return refuse(400, "invalid character in the request target");
+  }
+  if (request.headers.size() > kMaxHeaders) return refuse(431, "too many header fields");
   const std::string* upgrade = find_header(request, "upgrade");
   if (!upgrade || !has_token(*upgrade, "websocket")) return refuse(400, "missing 'Upgrade: websocket'");
   const std::string* connection = find_header(request, "connection");
@@ -87,7 +96,9 @@ const char* status_text(int status) {
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Error";
@@ -183,6 +194,18 @@ std::optional<std::string> percent_decode(std::string_view in) {
     }
   }
   return out;
+}
+
+std::size_t query_param_count(std::string_view query, std::string_view key) {
+  std::size_t count = 0;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    if (auto name = percent_decode(pair.substr(0, pair.find('='))); name && *name == key) ++count;
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return count;
 }
 
 std::optional<std::string> query_param(std::string_view query, std::string_view key) {

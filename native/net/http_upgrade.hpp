@@ -39,6 +39,12 @@ std::string_view path_of(std::string_view target);
 std::string_view query_of(std::string_view target);
 // The first value of `key` in a query string, percent-decoded ('+' is a space).
 std::optional<std::string> query_param(std::string_view query, std::string_view key);
+// How many times `key` appears in a query string.
+std::size_t query_param_count(std::string_view query, std::string_view key);
+
+// Limits on what an upgrade request may carry (answered 414 and 431).
+inline constexpr std::size_t kMaxTarget = 8 * 1024;
+inline constexpr std::size_t kMaxHeaders = 100;
 std::optional<std::string> percent_decode(std::string_view in);
 
 }  // namespace sidewire::http

@@ -18,14 +18,31 @@ namespace sidewire {
 
 namespace asio = boost::asio;
 
-Worker::Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms)
+const char* limit_name(Limit limit) {
+  switch (limit) {
+    case Limit::kNamespaces: return "namespaces";
+    case Limit::kRooms: return "rooms";
+    case Limit::kAttachments: return "attachments";
+    case Limit::kHeaders: return "headers";
+    case Limit::kQuery: return "query";
+    case Limit::kOutgoingQueue: return "outgoingQueue";
+    case Limit::kUnfinishedMessage: return "unfinishedMessage";
+    case Limit::kEventsForJs: return "eventsForJs";
+    case Limit::kPayload: return "payload";
+    case Limit::kCount: break;
+  }
+  return "?";
+}
+
+Worker::Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms, const EventSink* pressure)
     : index_(index),
       metrics_(metrics),
       close_timeout_ms_(close_timeout_ms),
       guard_(asio::make_work_guard(io_)),
       epoch_(std::chrono::steady_clock::now()),
       read_buffer_(new std::uint8_t[kReadBufferSize]),
-      tick_(io_) {}
+      tick_(io_),
+      pressure_(pressure) {}
 
 Worker::~Worker() { stop_and_join(); }
 
@@ -41,13 +58,17 @@ Worker* Worker::current() { return tls_current; }
 // one thread does it).
 void Worker::maybe_trim_heap() {
   const std::uint64_t total = metrics_.connections_total.load(std::memory_order_relaxed);
-  if (total != trim_seen_total_) {
+  const std::uint64_t frees = metrics_.large_frees.load(std::memory_order_relaxed);
+  if (total != trim_seen_total_ || frees != trim_seen_frees_) {
     trim_seen_total_ = total;
+    trim_seen_frees_ = frees;
     trim_quiet_since_ = now_ms_;
     return;
   }
-  if (total - trim_done_total_ < kTrimAfterConnections || now_ms_ - trim_quiet_since_ < kTrimQuietMs) return;
+  if (now_ms_ - trim_quiet_since_ < kTrimQuietMs) return;
+  if (total - trim_done_total_ < kTrimAfterConnections && frees - trim_done_frees_ < kTrimAfterLargeFrees) return;
   trim_done_total_ = total;
+  trim_done_frees_ = frees;
   ::malloc_trim(0);
 }
 
@@ -65,10 +86,21 @@ void Worker::start(int nice) {
         log().warn("I/O thread {}: cannot set its niceness: {}", index_, std::strerror(errno));
       }
     }
-    try {
-      io_.run();
-    } catch (const std::exception& e) {
-      log().critical("I/O thread {} stopped by an exception: {}", index_, e.what());
+    // An exception out of a handler must not stop the thread: every connection on it would
+    // hang. The handlers that serve one connection catch their own and close that connection;
+    // what still gets here is logged and counted, and the loop goes on (io_context::run may be
+    // called again after a handler threw).
+    for (;;) {
+      try {
+        io_.run();
+        break;
+      } catch (const std::exception& e) {
+        metrics_.internal_errors.fetch_add(1, std::memory_order_relaxed);
+        log().error("I/O thread {}: a handler threw ({}); the thread goes on", index_, e.what());
+      } catch (...) {
+        metrics_.internal_errors.fetch_add(1, std::memory_order_relaxed);
+        log().error("I/O thread {}: a handler threw a non-standard exception; the thread goes on", index_);
+      }
     }
   });
 }
@@ -111,7 +143,14 @@ void Worker::run_commands() {
     std::lock_guard lock(commands_mutex_);
     running_.swap(commands_);
   }
-  for (auto& f : running_) f();
+  for (auto& f : running_) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      metrics_.internal_errors.fetch_add(1, std::memory_order_relaxed);
+      log().error("I/O thread {}: a command from JS failed: {}", index_, e.what());
+    }
+  }
   running_.clear();
 }
 
@@ -120,6 +159,21 @@ void Worker::flush_dirty() {
   std::swap(dirty_, flushing_);
   for (auto& c : flushing_) c->flush();
   flushing_.clear();
+}
+
+void Worker::park(std::shared_ptr<WsConnection> connection) {
+  metrics_.js_backpressure_pauses.fetch_add(1, std::memory_order_relaxed);
+  count_limit(metrics_, Limit::kEventsForJs);
+  parked_.push_back(connection);
+}
+
+void Worker::resume_parked() {
+  if (parked_.empty() || js_congested()) return;
+  std::vector<std::weak_ptr<WsConnection>> list;
+  list.swap(parked_);
+  for (auto& weak : list) {
+    if (auto c = weak.lock()) c->resume_reading();
+  }
 }
 
 void Worker::add(std::shared_ptr<WsConnection> connection) {
@@ -170,6 +224,7 @@ void Worker::on_tick() {
   refresh_clock();
   for (auto& [id, c] : connections_) c->on_tick(now_ms_);
   for (auto& hook : tick_hooks_) hook(now_ms_);
+  resume_parked();  // in case a relief was missed
   if (index_ == 0) maybe_trim_heap();
   if (!draining_) return;
   bool any_open = false;

@@ -34,16 +34,48 @@ struct Metrics {
   std::atomic<std::uint64_t> backpressure_drops{0};
   std::atomic<std::uint64_t> heartbeat_timeouts{0};
   std::atomic<std::uint64_t> writes{0};  // sendmsg calls: deliveries / writes is the corking factor
+  // Exceptions caught on an I/O thread (each closed the connection it came from, or dropped
+  // the command that threw): a bug to report, never an abort.
+  std::atomic<std::uint64_t> internal_errors{0};
+  // Times a connection stopped being read because JS was behind with its events.
+  std::atomic<std::uint64_t> js_backpressure_pauses{0};
+  // Bytes of large buffers (a big message, a big frame) freed since the start: the heap trim
+  // hands such pages back once things are quiet.
+  std::atomic<std::uint64_t> large_frees{0};
+  // Refusals by limit, each answered with the protocol's own error (see Limit).
+  std::atomic<std::uint64_t> limits[16] = {};
 };
+
+// What a client can run into, for the counters in engine.stats().limits.
+enum class Limit : unsigned {
+  kNamespaces,        // Socket.IO: namespaces per connection, or dynamic namespaces in all
+  kRooms,             // rooms per connection (raw channels' join messages, Socket.IO joins)
+  kAttachments,       // Socket.IO: binary attachments of one packet (count or bytes)
+  kHeaders,           // HTTP: request head size or header count (engine.listen)
+  kQuery,             // HTTP: request target size
+  kOutgoingQueue,     // a peer that does not read: WebSocket queue (pongs included) or polling queue
+  kUnfinishedMessage, // a fragmented WebSocket message not completed in time
+  kEventsForJs,       // events waiting for JS over the bound: reading paused (see js_backpressure_pauses)
+  kPayload,           // a message, frame or polling body over its size limit
+  kCount
+};
+const char* limit_name(Limit limit);
+inline void count_limit(Metrics& m, Limit l) {
+  m.limits[static_cast<unsigned>(l)].fetch_add(1, std::memory_order_relaxed);
+}
 
 class Worker {
  public:
-  Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms);
+  // `pressure`: the sink whose backlog of events for JS decides whether connections that feed
+  // JS are read (nullptr: never paused).
+  Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms, const EventSink* pressure = nullptr);
   ~Worker();
 
   void start(int nice = 0);
   static constexpr std::uint64_t kTrimAfterConnections = 1000;  // new connections since the last trim
-  static constexpr std::uint32_t kTrimQuietMs = 2000;            // with none for this long  // nice: this thread's niceness (Linux), 0 = as the process
+  static constexpr std::uint64_t kTrimAfterLargeFrees = 16u << 20;  // or bytes of large buffers freed
+  static constexpr std::uint32_t kTrimQuietMs = 2000;            // with none for this long
+  // nice (start): this thread's niceness (Linux), 0 = as the process
   void stop_and_join();
 
   boost::asio::io_context& io() { return io_; }
@@ -75,6 +107,12 @@ class Worker {
   // order they were queued, and everything queued while the thread was busy runs as one batch
   // before the flush pass, so a saturated thread writes many messages per sendmsg.
   void command(std::function<void()> f);
+
+  // Backpressure into JS: is the sink behind? A connection that feeds JS parks itself instead of
+  // reading while it is; resume_parked() (the sink's relief, or the tick) reads them again.
+  bool js_congested() const { return pressure_ && pressure_->congested(); }
+  void park(std::shared_ptr<WsConnection> connection);
+  void resume_parked();
 
   void add(std::shared_ptr<WsConnection> connection);
   // Deferred to the next turn of the loop, so it is safe inside any loop over connections.
@@ -126,8 +164,12 @@ class Worker {
   std::uint32_t drain_deadline_ms_ = 0;
   std::function<void()> drain_done_;
   void maybe_trim_heap();
+  const EventSink* pressure_;
+  std::vector<std::weak_ptr<WsConnection>> parked_;
   std::uint64_t trim_seen_total_ = 0;
   std::uint64_t trim_done_total_ = 0;
+  std::uint64_t trim_seen_frees_ = 0;
+  std::uint64_t trim_done_frees_ = 0;
   std::uint32_t trim_quiet_since_ = 0;
 };
 

@@ -35,11 +35,42 @@ void WsConnection::start(std::string handshake_response, std::string_view alread
   if (!already_read.empty()) {
     std::string copy(already_read);  // process() unmasks in place
     in_.swap(copy);
-    const std::size_t used = process(reinterpret_cast<std::uint8_t*>(in_.data()), in_.size());
+    std::size_t used;
+    try {
+      used = process(reinterpret_cast<std::uint8_t*>(in_.data()), in_.size());
+    } catch (const std::exception& e) {
+      internal_error(e.what());
+      return;
+    }
     if (used == std::string::npos) return;
     in_.erase(0, used);
   }
   arm_read();
+}
+
+// A handler that threw while serving this connection: the connection closes with 1011 and
+// everything else on the thread goes on.
+void WsConnection::internal_error(const char* what) {
+  worker_.metrics().internal_errors.fetch_add(1, std::memory_order_relaxed);
+  log().error("connection {}: internal error: {}; closing with 1011", id_, what);
+  try {
+    fail(ws::kInternalError, "internal error");
+  } catch (const std::exception&) {
+    terminate(ws::kInternalError, "internal error");
+  }
+}
+
+void WsConnection::release(std::string& buffer) {
+  const std::size_t capacity = buffer.capacity();
+  std::string().swap(buffer);
+  if (capacity >= 256 * 1024) worker_.metrics().large_frees.fetch_add(capacity, std::memory_order_relaxed);
+}
+
+void WsConnection::resume_reading() {
+  if (!parked_) return;
+  parked_ = false;
+  if (closed_ || close_received_) return;
+  on_readable();
 }
 
 void WsConnection::arm_read() {
@@ -63,19 +94,31 @@ void WsConnection::on_readable() {
   std::uint8_t* buf = worker_.read_buffer();
   for (int round = 0; round < 8; ++round) {
     if (closed_ || close_received_) return;
+    if (feeds_js() && worker_.js_congested()) {
+      // JS is behind with its events: leave the bytes in the kernel (the peer's TCP window
+      // closes) until it catches up.
+      parked_ = true;
+      worker_.park(shared_from_this());
+      return;
+    }
     const ssize_t n = ::recv(fd, buf, Worker::kReadBufferSize, 0);
     if (n > 0) {
       std::size_t used;
-      if (in_.empty()) {
-        used = process(buf, static_cast<std::size_t>(n));
-        if (used == std::string::npos) return;
-        if (used < static_cast<std::size_t>(n)) in_.assign(reinterpret_cast<char*>(buf) + used, n - used);
-      } else {
-        in_.append(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-        used = process(reinterpret_cast<std::uint8_t*>(in_.data()), in_.size());
-        if (used == std::string::npos) return;
-        in_.erase(0, used);
-        if (in_.empty()) std::string().swap(in_);  // an idle connection keeps no buffer
+      try {
+        if (in_.empty()) {
+          used = process(buf, static_cast<std::size_t>(n));
+          if (used == std::string::npos) return;
+          if (used < static_cast<std::size_t>(n)) in_.assign(reinterpret_cast<char*>(buf) + used, n - used);
+        } else {
+          in_.append(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
+          used = process(reinterpret_cast<std::uint8_t*>(in_.data()), in_.size());
+          if (used == std::string::npos) return;
+          in_.erase(0, used);
+          if (in_.empty()) release(in_);  // an idle connection keeps no buffer
+        }
+      } catch (const std::exception& e) {
+        internal_error(e.what());
+        return;
       }
       continue;
     }
@@ -105,6 +148,7 @@ std::size_t WsConnection::process(std::uint8_t* data, std::size_t size) {
     const ws::ParseResult r = ws::parse_client_frame_header(data + pos, size - pos, settings_->max_payload, header);
     if (r.status == ws::ParseStatus::kNeedMore) break;
     if (r.status == ws::ParseStatus::kError) {
+      if (r.close_code == ws::kMessageTooBig) count_limit(worker_.metrics(), Limit::kPayload);
       fail(r.close_code, r.reason);
       return std::string::npos;
     }
@@ -143,6 +187,7 @@ bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload)
         on_message(h.opcode, data);
       } else {
         msg_opcode_ = h.opcode;
+        msg_started_at_ = worker_.now_ms();
         msg_.assign(data);
       }
       return !closed_;
@@ -152,6 +197,7 @@ bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload)
         return false;
       }
       if (msg_.size() + len > settings_->max_payload) {
+        count_limit(worker_.metrics(), Limit::kPayload);
         fail(ws::kMessageTooBig, "message too big");
         return false;
       }
@@ -162,12 +208,15 @@ bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload)
       std::string message;
       message.swap(msg_);
       if (opcode == ws::kText && !ws::is_valid_utf8(message)) {
+        release(message);
         fail(ws::kInvalidPayload, "text message is not valid UTF-8");
         return false;
       }
-      if (close_sent_) return true;
-      worker_.metrics().messages_received.fetch_add(1, std::memory_order_relaxed);
-      on_message(opcode, message);
+      if (!close_sent_) {
+        worker_.metrics().messages_received.fetch_add(1, std::memory_order_relaxed);
+        on_message(opcode, message);
+      }
+      release(message);
       return !closed_;
     }
     case ws::kPing:
@@ -243,11 +292,12 @@ void WsConnection::send_message(std::string_view payload, bool binary) {
 
 void WsConnection::enqueue(ws::SharedFrame frame) {
   if (closed_) return;
-  if (!out_.empty() && out_bytes_ + frame->size() > settings_->max_queued_bytes) {
+  const std::size_t cost = frame->size() + kQueuedFrameOverhead;
+  if (!out_.empty() && out_bytes_ + cost > settings_->max_queued_bytes) {
     // Never act on it here: the caller may be looping over a room this connection is in.
     overflow_ = true;
   } else {
-    out_bytes_ += frame->size();
+    out_bytes_ += cost;
     out_.push_back(std::move(frame));
   }
   // A connection waiting for the socket to drain is flushed by that wait, except when it
@@ -263,6 +313,7 @@ void WsConnection::flush() {
   if (closed_) return;
   if (overflow_) {
     worker_.metrics().backpressure_drops.fetch_add(1, std::memory_order_relaxed);
+    count_limit(worker_.metrics(), Limit::kOutgoingQueue);
     log().warn("connection {}: outgoing queue over {} bytes, dropping a peer that does not read",
                id_, settings_->max_queued_bytes);
     terminate(ws::kPolicyViolation, "outgoing queue full");
@@ -305,6 +356,7 @@ void WsConnection::flush() {
       }
       written -= left;
       out_offset_ = 0;
+      out_bytes_ -= kQueuedFrameOverhead;
       ++done;
     }
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(done));
@@ -347,6 +399,8 @@ void WsConnection::terminate(std::uint16_t code, std::string_view reason) {
   socket_.close(ec);  // pending waits complete with operation_aborted
   out_.clear();
   out_bytes_ = 0;
+  release(in_);
+  release(msg_);
   report_closed(code, reason);
   worker_.remove(id_);
 }
@@ -365,7 +419,19 @@ void WsConnection::on_tick(std::uint32_t now) {
     if (since >= worker_.close_timeout_ms()) terminate(ws::kAbnormal, "closing handshake timed out");
     return;
   }
+  if (msg_opcode_ != 0 && now - msg_started_at_ >= settings_->message_timeout_ms) {
+    count_limit(worker_.metrics(), Limit::kUnfinishedMessage);
+    release(msg_);
+    msg_opcode_ = 0;
+    fail(ws::kPolicyViolation, "fragmented message not completed in time");
+    return;
+  }
   if (settings_->ping_interval_ms == 0) return;
+  if (parked_) {
+    timer_at_ = now;  // not read on purpose: its pong may be waiting in the kernel
+    ping_outstanding_ = false;
+    return;
+  }
   if (ping_outstanding_) {
     if (since >= settings_->ping_timeout_ms) {
       worker_.metrics().heartbeat_timeouts.fetch_add(1, std::memory_order_relaxed);

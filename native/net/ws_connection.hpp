@@ -24,7 +24,14 @@ struct WsSettings {
   std::uint32_t ping_interval_ms = 25000;
   std::uint32_t ping_timeout_ms = 20000;
   std::size_t max_queued_bytes = 8u << 20;
+  // A fragmented message must be complete within this long after its first fragment.
+  std::uint32_t message_timeout_ms = 30000;
 };
+
+// What a queued frame costs beyond its bytes (its shared string, control block and queue
+// slot): counted against max_queued_bytes, so that a flood of tiny frames (pongs to a ping
+// flood from a peer that never reads) hits the limit as surely as big ones.
+inline constexpr std::size_t kQueuedFrameOverhead = 64;
 
 class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:
@@ -57,6 +64,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
 
   // Heartbeat and close deadlines; called by the worker's timer.
   void on_tick(std::uint32_t now_ms);
+  // Reads again after the worker parked it (JS had fallen behind).
+  void resume_reading();
   // Writes as much of the queue as the socket takes; called by the worker's flush pass.
   void flush();
 
@@ -64,6 +73,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   virtual void on_message(std::uint8_t opcode, std::string_view payload) = 0;
   // Called exactly once, when the connection is gone (or its closing handshake began).
   virtual void on_closed(std::uint16_t code, std::string_view reason) = 0;
+  // Does what this connection receives become events for JS? Such a connection is not read
+  // while JS is behind (backpressure down to the peer's TCP window).
+  virtual bool feeds_js() const { return false; }
 
   Worker& worker_;
 
@@ -80,6 +92,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   void wait_writable();
   void finish_if_done();
   void report_closed(std::uint16_t code, std::string_view reason);
+  void internal_error(const char* what);
+  // Frees a buffer, telling the worker when it was a large one (the heap trim returns those).
+  void release(std::string& buffer);
 
   boost::asio::ip::tcp::socket socket_;
   const WsSettings* settings_;
@@ -90,6 +105,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   std::size_t out_offset_ = 0;  // bytes of out_.front() already written
   std::size_t out_bytes_ = 0;
   std::uint32_t timer_at_ = 0;  // last ping sent, or when the close frame went out
+  std::uint32_t msg_started_at_ = 0;  // first fragment of the message in msg_
   std::uint8_t msg_opcode_ = 0;
   bool reading_ = false;
   bool write_waiting_ = false;
@@ -102,6 +118,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   bool closed_ = false;          // socket closed, on_closed reported
   bool reported_ = false;
   bool closes_itself_on_drain_ = false;
+  bool parked_ = false;          // not read until JS catches up
 };
 
 }  // namespace sidewire

@@ -24,6 +24,7 @@ struct ClientState : eio::UserData {
     std::string data;
     std::uint32_t remaining;
     std::vector<std::string> buffers;
+    std::size_t bytes = 0;  // the packet and its attachments so far
   };
   std::unique_ptr<PendingBinary> pending;  // a binary packet waiting for its attachments
 };
@@ -178,6 +179,17 @@ void Server::on_message(eio::Session& session, bool binary, std::string data) {
       session.close("parse error");
       return;
     }
+    st.pending->bytes += data.size();
+    if (st.pending->bytes > session.max_payload()) {
+      // One packet with its attachments is one message to socket.io: maxHttpBufferSize in all.
+      count_limit(metrics_, Limit::kAttachments);
+      metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      log().warn("session {}: a packet's attachments add up to more than {} bytes, closing", session.id(),
+                 session.max_payload());
+      st.pending.reset();
+      session.close("parse error");
+      return;
+    }
     st.pending->buffers.push_back(std::move(data));
     if (--st.pending->remaining > 0) return;
     auto p = std::move(st.pending);
@@ -192,7 +204,8 @@ void Server::on_message(eio::Session& session, bool binary, std::string data) {
   }
   Packet p;
   std::string error;
-  if (!parse_packet(data, p, error)) {
+  if (!parse_packet(data, p, error, kMaxAttachments)) {
+    if (error == "too many attachments") count_limit(metrics_, Limit::kAttachments);
     metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     log().warn("session {}: invalid Socket.IO packet ({}), closing", session.id(), error);
     session.close("parse error");
@@ -200,7 +213,7 @@ void Server::on_message(eio::Session& session, bool binary, std::string data) {
   }
   if (p.attachments > 0) {
     st.pending = std::make_unique<ClientState::PendingBinary>(ClientState::PendingBinary{
-        p.type, std::string(p.nsp), p.ack_id, std::string(p.data), p.attachments, {}});
+        p.type, std::string(p.nsp), p.ack_id, std::string(p.data), p.attachments, {}, data.size()});
     return;
   }
   on_packet(session, p.type, std::string(p.nsp), p.ack_id, std::string(p.data), {});
@@ -246,12 +259,24 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   ClientState& st = state_of(session);
   PerWorker& pw = *per_worker_[session.worker().index()];
   if (socket_for(st, nsp_name, pw.pending_names)) return;  // already connected or connecting
+  auto refuse = [&](const char* json_message) {
+    session.send(ws::make_shared_frame(ws::kText, encode_message(kConnectError, nsp_name, -1, 0, json_message)));
+  };
+  if (st.sockets.size() >= kMaxNamespacesPerConnection) {
+    count_limit(metrics_, Limit::kNamespaces);
+    log().warn("session {}: CONNECT to a namespace past {} on one connection, refused", session.id(),
+               kMaxNamespacesPerConnection);
+    return refuse(R"({"message":"Too many namespaces on this connection"})");
+  }
   Namespace* nsp = namespace_named(nsp_name);
   if (!nsp && !dynamic_) {
     log().info("session {}: CONNECT to unknown namespace {}", session.id(), nsp_name);
-    session.send(ws::make_shared_frame(
-        ws::kText, encode_message(kConnectError, nsp_name, -1, 0, R"({"message":"Invalid namespace"})")));
-    return;
+    return refuse(R"({"message":"Invalid namespace"})");
+  }
+  if (!nsp && namespace_count_.load() >= kMaxNamespaces) {
+    count_limit(metrics_, Limit::kNamespaces);
+    log().warn("session {}: CONNECT to a new dynamic namespace while {} exist, refused", session.id(), kMaxNamespaces);
+    return refuse(R"({"message":"Invalid namespace"})");
   }
   auto owned = std::make_unique<Socket>();
   Socket* s = owned.get();
@@ -268,12 +293,14 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   e.client = s->id;
   e.channel = nsp ? nsp->index : UINT32_MAX;
   e.data = std::move(auth);
+  // Names come from the network: checked as UTF-8 by the transports, and dumped with
+  // replacement all the same, so that no text can make the dump throw.
   e.text = json{{"id", eio_->public_id(s->id, kSocketTag)},
                 {"nsp", nsp_name},
                 {"conn", session.id()},
                 {"sid", eio_->public_id(session.id(), 'e')},
                 {"transport", session.transport_name()}}
-               .dump();
+               .dump(-1, ' ', false, json::error_handler_t::replace);
   sink_->push(std::move(e));
 }
 
@@ -387,13 +414,21 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   });
 }
 
-void Server::join(ClientId socket, std::vector<std::string> rooms) {
-  on_socket(socket, [rooms = std::move(rooms)](Socket& s) {
-    if (!s.nsp) return;
-    RoomTable<Socket>& table = *s.nsp->tables[s.session->worker().index()];
-    for (const auto& r : rooms) {
-      if (table.join(&s, r)) s.nsp->counts.add(r, +1);
+void Server::join_rooms(Socket& s, RoomTable<Socket>& table, const std::vector<std::string>& rooms) {
+  for (const auto& r : rooms) {
+    if (s.rooms.size() >= max_rooms_.load(std::memory_order_relaxed) && !table.is_member(&s, r)) {
+      count_limit(metrics_, Limit::kRooms);
+      log().warn("socket {}: already in {} rooms, join of another refused", s.id, s.rooms.size());
+      return;
     }
+    if (table.join(&s, r)) s.nsp->counts.add(r, +1);
+  }
+}
+
+void Server::join(ClientId socket, std::vector<std::string> rooms) {
+  on_socket(socket, [this, rooms = std::move(rooms)](Socket& s) {
+    if (!s.nsp) return;
+    join_rooms(s, *s.nsp->tables[s.session->worker().index()], rooms);
   });
 }
 
@@ -443,12 +478,7 @@ void Server::sockets_join(Selection selection, std::vector<std::string> rooms) {
   auto list = std::make_shared<const std::vector<std::string>>(std::move(rooms));
   on_each_worker([this, sel, list](Worker& w) {
     for (ClientId id : collect(*this, [&](auto&& f) { select(w, *sel, f); })) {
-      if (Socket* s = find(w, id)) {
-        RoomTable<Socket>& table = *s->nsp->tables[w.index()];
-        for (const auto& r : *list) {
-          if (table.join(s, r)) s->nsp->counts.add(r, +1);
-        }
-      }
+      if (Socket* s = find(w, id)) join_rooms(*s, *s->nsp->tables[w.index()], *list);
     }
   });
 }

@@ -59,6 +59,11 @@ class Server final : public eio::Listener {
 
   eio::Server& engineio() { return *eio_; }
   void set_dynamic_namespaces(bool on) { dynamic_ = on; }
+  void set_max_rooms(std::uint32_t n) { max_rooms_ = n; }
+
+  static constexpr std::size_t kMaxNamespaces = 4096;               // in all, dynamic ones included
+  static constexpr std::size_t kMaxNamespacesPerConnection = 100;  // sockets of one Engine.IO session
+  static constexpr std::uint32_t kMaxAttachments = 64;              // binary attachments of one packet
 
   // From JS (any thread); the work is posted to the owning I/O thread(s).
   std::uint32_t add_namespace(const std::string& name);
@@ -105,6 +110,7 @@ class Server final : public eio::Listener {
   void disconnect_socket(Socket& socket, bool close);
   Socket* find(Worker& worker, ClientId id);
   bool send_to(Socket& socket, const Outgoing& out, bool is_volatile);
+  void join_rooms(Socket& socket, RoomTable<Socket>& table, const std::vector<std::string>& rooms);
 
  public:
   template <typename F>
@@ -122,11 +128,11 @@ class Server final : public eio::Listener {
   Metrics& metrics_;
   std::unique_ptr<eio::Server> eio_;
   std::vector<std::unique_ptr<PerWorker>> per_worker_;
-  static constexpr std::size_t kMaxNamespaces = 4096;
   mutable std::mutex namespaces_mutex_;
   std::vector<std::unique_ptr<Namespace>> namespaces_;  // reserved: never reallocates
   std::atomic<std::uint32_t> namespace_count_{0};
   std::atomic<bool> dynamic_{false};
+  std::atomic<std::uint32_t> max_rooms_{10000};
   std::atomic<std::uint64_t> next_socket_{1};
 };
 

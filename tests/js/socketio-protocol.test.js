@@ -57,7 +57,7 @@ async function connectedSession() {
   const sid = await handshake();
   expect(await (await post(`EIO=4&transport=polling&sid=${sid}`, '40')).text()).toBe('ok');
   const body = await (await get(`EIO=4&transport=polling&sid=${sid}`)).text();
-  expect(body).toMatch(/^40\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
+  expect(body).toMatch(/^40\{"sid":"[A-Za-z0-9_-]{22}"\}$/);
   return sid;
 }
 
@@ -98,7 +98,7 @@ describe('Engine.IO handshake', () => {
     expect(text[0]).toBe('0');
     const open = JSON.parse(text.slice(1));
     expect(Object.keys(open).sort()).toEqual(['maxPayload', 'pingInterval', 'pingTimeout', 'sid', 'upgrades']);
-    expect(open.sid).toMatch(/^[A-Za-z0-9_-]{20}$/);
+    expect(open.sid).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(open.upgrades).toEqual(['websocket']);
     expect(open.pingInterval).toBe(PING_INTERVAL);
     expect(open.pingTimeout).toBe(PING_TIMEOUT);
@@ -320,7 +320,7 @@ describe('Socket.IO packets over WebSocket', () => {
     const { ws, next } = await wsSession();
     ws.send('40');
     const connect = await next();
-    expect(connect).toMatch(/^40\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
+    expect(connect).toMatch(/^40\{"sid":"[A-Za-z0-9_-]{22}"\}$/);
     ws.send('4212["echo",{"a":1},[2]]');
     expect(await next()).toBe('4312[{"a":1},[2]]');
     ws.close();
@@ -331,7 +331,7 @@ describe('Socket.IO packets over WebSocket', () => {
     ws.send('40/custom,{"token":"wrong"}');
     expect(JSON.parse((await next()).replace(/^44\/custom,/, ''))).toEqual({ message: 'not authorized', data: { hint: 'token' } });
     ws.send('40/custom,{"token":"secret"}');
-    expect(await next()).toMatch(/^40\/custom,\{"sid":"[A-Za-z0-9_-]{20}"\}$/);
+    expect(await next()).toMatch(/^40\/custom,\{"sid":"[A-Za-z0-9_-]{22}"\}$/);
     expect(await next()).toBe('42/custom,["auth",{"token":"secret"}]');
     ws.close();
   });

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -655,11 +656,11 @@ bool is_base64url(char c) {
 
 constexpr std::string_view kBase64UrlAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-TEST_F(EioPublicId, IsTwentyBase64UrlCharacters) {
+TEST_F(EioPublicId, IsTwentyTwoBase64UrlCharacters) {
   for (std::uint64_t id : sample_ids()) {
     for (char tag : {'e', 's'}) {
       const std::string pub = server_.public_id(id, tag);
-      ASSERT_EQ(pub.size(), 20u) << id;
+      ASSERT_EQ(pub.size(), 22u) << id;
       for (char c : pub) ASSERT_TRUE(is_base64url(c)) << pub;
       EXPECT_EQ(server_.public_id(id, tag), pub) << "not deterministic";
     }
@@ -682,6 +683,34 @@ TEST_F(EioPublicId, DistinctIdsGiveDistinctStrings) {
   for (std::uint64_t id = 0; id < 5000; ++id) seen.insert(server_.public_id(id, 'e'));
   EXPECT_EQ(seen.size(), 5000u);
   EXPECT_NE(server_.public_id(1, 'e'), server_.public_id(1, 's'));
+}
+
+// Ids are an AES block under a per-process random key: consecutive connections get ids with
+// nothing in common, so an id neither predicts the next one nor tells how many came before.
+TEST_F(EioPublicId, ConsecutiveIdsShareNothingAndKeysDiffer) {
+  const std::string a = server_.public_id(1 << 8, 'e');
+  const std::string b = server_.public_id(2 << 8, 'e');
+  int same = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+  EXPECT_LT(same, 6) << a << " " << b;
+  // Over many consecutive ids every bit position flips about half the time.
+  std::array<int, 128> ones{};
+  const int n = 2000;
+  for (int k = 0; k < n; ++k) {
+    std::string raw;
+    std::string b64 = server_.public_id(static_cast<std::uint64_t>(k) << 8, 'e');
+    for (char& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
+    ASSERT_TRUE(sidewire::ws::base64_decode(b64 + "==", raw));
+    for (int bit = 0; bit < 128; ++bit) ones[bit] += (static_cast<std::uint8_t>(raw[bit / 8]) >> (bit % 8)) & 1;
+  }
+  for (int bit = 0; bit < 128; ++bit) {
+    EXPECT_GT(ones[bit], n * 4 / 10) << bit;
+    EXPECT_LT(ones[bit], n * 6 / 10) << bit;
+  }
+  eio::Server other(eio::Config{}, {}, sink_, listener_);
+  EXPECT_NE(other.public_id(1 << 8, 'e'), a) << "two servers share a key";
+  sidewire::ClientId out = 0;
+  EXPECT_FALSE(other.parse_public_id(a, 'e', out));
 }
 
 TEST_F(EioPublicId, RejectsAnotherTag) {
@@ -714,7 +743,7 @@ TEST_F(EioPublicId, RejectsWrongLength) {
   const std::string pub = server_.public_id(99, 'e');
   sidewire::ClientId out = 777;
   EXPECT_FALSE(server_.parse_public_id("", 'e', out));
-  EXPECT_FALSE(server_.parse_public_id(pub.substr(0, 19), 'e', out));
+  EXPECT_FALSE(server_.parse_public_id(pub.substr(0, 21), 'e', out));
   EXPECT_FALSE(server_.parse_public_id(pub.substr(1), 'e', out));
   EXPECT_FALSE(server_.parse_public_id(pub + "A", 'e', out));
   EXPECT_FALSE(server_.parse_public_id(pub + "=", 'e', out));

@@ -27,6 +27,10 @@ struct ChannelConfig {
   std::uint32_t ping_interval_ms = 25000;  // 0 disables the heartbeat
   std::uint32_t ping_timeout_ms = 20000;
   std::size_t max_queued_bytes = 8u << 20;  // outgoing queue hard limit; past it the peer is dropped
+  // Rooms one connection may be in; a join message past it closes the connection with 1008,
+  // a join from JS past it is refused with a warning.
+  std::uint32_t max_rooms = 1000;
+  std::uint32_t message_timeout_ms = 30000;  // a fragmented message must be complete within this
 };
 
 // The parts of an HTTP upgrade request the engine needs. Node has already parsed it.
@@ -94,6 +98,19 @@ class EventSink {
   virtual void push_batch(std::vector<Event>& events) {
     for (Event& e : events) push(std::move(e));
   }
+  // Backpressure: true while the consumer (JS) is so far behind that the engine should stop
+  // reading from connections whose traffic becomes events. Any thread.
+  virtual bool congested() const { return false; }
+  // The engine's hook, called (any thread) when a congested sink has room again.
+  void set_relief(std::function<void()> relief) { relief_ = std::move(relief); }
+
+ protected:
+  void relieved() const {
+    if (relief_) relief_();
+  }
+
+ private:
+  std::function<void()> relief_;
 };
 
 struct EngineOptions {
@@ -120,6 +137,9 @@ struct EngineStats {
   std::uint64_t backpressure_drops = 0;
   std::uint64_t heartbeat_timeouts = 0;
   std::uint64_t writes = 0;  // sendmsg calls (messages_delivered / writes = messages per syscall)
+  std::uint64_t internal_errors = 0;         // exceptions caught on I/O threads (each closed its connection)
+  std::uint64_t js_backpressure_pauses = 0;  // connections parked while JS was behind with events
+  std::vector<std::pair<std::string, std::uint64_t>> limits;  // refusals by limit name
   std::vector<ChannelStats> channels;
 };
 
@@ -138,6 +158,10 @@ struct SocketIoConfig {
   // Engine::listen: a WebSocket upgrade with an Origin header goes through JS (its CORS check)
   // instead of straight to the engine.
   bool cors_gate = false;
+  // Engine::listen: every new session's upgrade goes through JS (an allowRequest hook).
+  bool handshake_gate = false;
+  std::size_t max_queued_bytes = 8u << 20;  // per session, either transport
+  std::uint32_t max_rooms = 10000;          // rooms one socket may be in
 };
 
 struct SocketIoStats {
