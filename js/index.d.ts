@@ -37,8 +37,12 @@ export interface ChannelOptions {
   pingInterval?: number;
   /** Close a peer whose pong does not come within N ms of a ping. Default 20000. */
   pingTimeout?: number;
-  /** Outgoing queue limit per connection; a peer past it is dropped. Default 8 MiB. */
+  /** Outgoing queue limit per connection (64 bytes counted per queued frame beyond its own); a peer past it is dropped. Default 8 MiB. */
   maxQueuedBytes?: number;
+  /** Rooms one connection may be in; a join message past it closes with 1008. Default 1000. */
+  maxRooms?: number;
+  /** ms a fragmented message may take to complete; then close 1008. Default 30000. */
+  messageTimeout?: number;
   /** Runs before the upgrade is accepted. Throw or return false / {status, message} to refuse. */
   authorize?: (req: IncomingMessage) => AuthorizeVerdict | Promise<AuthorizeVerdict>;
   connection?: (client: Client, req: IncomingMessage | null) => void;
@@ -95,6 +99,15 @@ export interface EngineStats {
   heartbeatTimeouts: number;
   /** sendmsg calls; messagesDelivered / writes is how many messages one syscall carried. */
   writes: number;
+  /** Exceptions caught on an I/O thread; each closed the connection it came from. */
+  internalErrors: number;
+  /** Times a connection was not read because JS was behind with its events. */
+  jsBackpressurePauses: number;
+  /** Refusals by limit (README, Security). */
+  limits: Record<'namespaces' | 'rooms' | 'attachments' | 'headers' | 'query' | 'outgoingQueue' | 'unfinishedMessage' | 'eventsForJs' | 'payload', number>;
+  /** The process's malloc: bytes in use and held from the system. */
+  mallocInUse: number;
+  mallocHeld: number;
   channels: Record<string, { connections: number; rooms: Record<string, number> }>;
 }
 
@@ -293,6 +306,10 @@ export interface ServerOptions {
   engine: Engine;
   /** Accepted for compatibility; child namespaces are kept. */
   cleanupEmptyChildNamespaces: boolean;
+  /** engine.io's: asked about each new session (a handshake GET or a WebSocket upgrade without a sid). */
+  allowRequest: (req: IncomingMessage, fn: (err: string | null | undefined, success: boolean) => void) => void;
+  /** sidewire: rooms one socket may be in; a join past it is refused with a warning. Default 10000. */
+  maxRoomsPerSocket: number;
 }
 
 type ParentNspNameMatchFn = (name: string, auth: { [key: string]: any }, fn: (err: Error | null, success: boolean) => void) => void;
