@@ -276,6 +276,12 @@ struct Engine::Impl {
                       "the query names '" + ch->config().room_query + "' more than once");
       }
       room = http::query_param(query, ch->config().room_query);
+      if (room && !ws::is_valid_utf8(*room)) {
+        // JS reads such a value with U+FFFD in place of the bad bytes: it would check one room
+        // and the engine join another.
+        return refuse(fd.release(), id, channel_index, request, 400,
+                      "the value of '" + ch->config().room_query + "' is not UTF-8");
+      }
     }
 
     sockaddr_storage addr{};
@@ -444,6 +450,16 @@ static sio::Server& socketio_of(const std::atomic<sio::Server*>& p) {
 static sio::Selection to_selection(Engine::SioSelection s) { return {s.nsp, std::move(s.rooms), std::move(s.except)}; }
 
 ClientId Engine::socketio_request(std::uint64_t request_id, HttpRequest request) {
+  if (impl_->stopping.load()) {
+    // Shutting down: no new session, no request into a draining thread.
+    Event e(Event::Type::kHttpResponse);
+    e.client = request_id;
+    e.code = 503;
+    e.text = R"({"Content-Type":"application/json"})";
+    e.data = R"({"code":3,"message":"Server shutting down"})";
+    impl_->sink->push(std::move(e));
+    return 0;
+  }
   const unsigned w = impl_->next_worker.fetch_add(1) % impl_->workers.size();
   const ClientId id = (impl_->next_seq.fetch_add(1) << 8) | w;
   return socketio_of(impl_->sio).engineio().handle_request(request_id, std::move(request), id, w);

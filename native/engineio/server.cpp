@@ -371,7 +371,14 @@ void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_
     close("parse error");
     return;
   }
-  server_.respond(request_id, 200, "text/html", "ok");
+  if (worker_.js_congested()) {
+    // JS is behind with its events: the client's next POST waits for this answer, as a
+    // WebSocket peer waits for its TCP window.
+    count_limit(worker_.metrics(), Limit::kEventsForJs);
+    worker_.when_relieved([server = &server_, request_id] { server->respond(request_id, 200, "text/html", "ok"); });
+  } else {
+    server_.respond(request_id, 200, "text/html", "ok");
+  }
   for (auto& p : packets) {
     if (closed_) break;
     on_packet(p.type, p.binary, std::move(p.data));

@@ -157,7 +157,15 @@ void Worker::run_commands() {
 void Worker::flush_dirty() {
   flush_posted_ = false;
   std::swap(dirty_, flushing_);
-  for (auto& c : flushing_) c->flush();
+  for (auto& c : flushing_) {
+    try {
+      c->flush();
+    } catch (const std::exception& e) {
+      metrics_.internal_errors.fetch_add(1, std::memory_order_relaxed);
+      log().error("connection {}: internal error while writing: {}; closing", c->id(), e.what());
+      c->terminate(ws::kInternalError, "internal error");
+    }
+  }
   flushing_.clear();
 }
 
@@ -167,13 +175,18 @@ void Worker::park(std::shared_ptr<WsConnection> connection) {
   parked_.push_back(connection);
 }
 
+void Worker::when_relieved(std::function<void()> f) { relief_waiters_.push_back(std::move(f)); }
+
 void Worker::resume_parked() {
-  if (parked_.empty() || js_congested()) return;
+  if ((parked_.empty() && relief_waiters_.empty()) || js_congested()) return;
   std::vector<std::weak_ptr<WsConnection>> list;
   list.swap(parked_);
+  std::vector<std::function<void()>> waiters;
+  waiters.swap(relief_waiters_);
   for (auto& weak : list) {
     if (auto c = weak.lock()) c->resume_reading();
   }
+  for (auto& f : waiters) f();
 }
 
 void Worker::add(std::shared_ptr<WsConnection> connection) {
@@ -215,7 +228,14 @@ void Worker::schedule_tick() {
   tick_.expires_after(draining_ ? std::chrono::milliseconds(20) : tick_period_);
   tick_.async_wait([this](const boost::system::error_code& ec) {
     if (ec && ec != asio::error::operation_aborted) return;
-    if (!ec) on_tick();
+    // The tick carries every heartbeat and deadline of the thread: it is re-armed whatever
+    // one of them threw.
+    try {
+      if (!ec) on_tick();
+    } catch (const std::exception& e) {
+      metrics_.internal_errors.fetch_add(1, std::memory_order_relaxed);
+      log().error("I/O thread {}: internal error in a timer: {}", index_, e.what());
+    }
     schedule_tick();
   });
 }

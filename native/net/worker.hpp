@@ -112,6 +112,8 @@ class Worker {
   // reading while it is; resume_parked() (the sink's relief, or the tick) reads them again.
   bool js_congested() const { return pressure_ && pressure_->congested(); }
   void park(std::shared_ptr<WsConnection> connection);
+  // Runs `f` on this thread once JS has caught up (a held answer to a polling POST).
+  void when_relieved(std::function<void()> f);
   void resume_parked();
 
   void add(std::shared_ptr<WsConnection> connection);
@@ -166,6 +168,7 @@ class Worker {
   void maybe_trim_heap();
   const EventSink* pressure_;
   std::vector<std::weak_ptr<WsConnection>> parked_;
+  std::vector<std::function<void()>> relief_waiters_;
   std::uint64_t trim_seen_total_ = 0;
   std::uint64_t trim_done_total_ = 0;
   std::uint64_t trim_seen_frees_ = 0;

@@ -94,6 +94,17 @@ void WsConnection::on_readable() {
   std::uint8_t* buf = worker_.read_buffer();
   for (int round = 0; round < 8; ++round) {
     if (closed_ || close_received_) return;
+    if (lingering_) {
+      const ssize_t n = ::recv(fd, buf, Worker::kReadBufferSize, 0);
+      if (n > 0) continue;  // discarded
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        arm_read();
+        return;
+      }
+      terminate(ws::kNormal, "");  // the peer's FIN (or an error): done
+      return;
+    }
     if (feeds_js() && worker_.js_congested()) {
       // JS is behind with its events: leave the bytes in the kernel (the peer's TCP window
       // closes) until it catches up.
@@ -378,8 +389,19 @@ void WsConnection::wait_writable() {
 }
 
 void WsConnection::finish_if_done() {
-  if (!shutdown_after_flush_ || !out_.empty() || closed_ || dirty_ || write_waiting_) return;
+  if (!shutdown_after_flush_ || !out_.empty() || closed_ || dirty_ || write_waiting_ || lingering_) return;
   error_code ec;
+  if (!close_received_) {
+    // We failed the connection while the peer may still be sending (the rest of an oversized
+    // frame): closing now would answer its unread bytes with a reset, which can destroy our
+    // close frame before the peer reads it. Half-close, then read and discard until its FIN or
+    // the close timeout.
+    lingering_ = true;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    timer_at_ = worker_.now_ms();
+    arm_read();
+    return;
+  }
   socket_.shutdown(asio::socket_base::shutdown_both, ec);
   terminate(ws::kNormal, "");
 }

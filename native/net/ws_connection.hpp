@@ -119,6 +119,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   bool reported_ = false;
   bool closes_itself_on_drain_ = false;
   bool parked_ = false;          // not read until JS catches up
+  bool lingering_ = false;       // failed: half-closed, discarding what the peer still sends
 };
 
 }  // namespace sidewire
