@@ -20,20 +20,9 @@ const http = require('node:http');
 const WebSocket = require('ws');
 const { Manager } = require('socket.io-client');
 const { Engine, Server } = require('../../js/index.js');
-const { sleep, waitFor } = require('./helpers/ws');
+const { sleep, waitFor, prng } = require('./helpers/ws');
 const { wsHead, getHead, converse, rawConnection } = require('./helpers/raw-http');
 
-// A small deterministic PRNG (mulberry32): a failing run can be replayed with the same seed.
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function closeHttp(server) {
   return new Promise((resolve) => {

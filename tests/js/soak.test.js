@@ -24,6 +24,7 @@ const { io: ioClient } = require('socket.io-client');
 const { startServerProcess } = require('./helpers/server-process');
 const { request } = require('./helpers/tickets');
 const H = require('./helpers/hostile');
+const { prng } = require('./helpers/ws');
 
 const RAW_CLIENTS = 100;
 const RAW_ROOMS = 10;
@@ -64,17 +65,6 @@ function within(p, ms, value) {
   return Promise.race([p, new Promise((r) => { timer = setTimeout(() => r(value), ms); })]).finally(() => clearTimeout(timer));
 }
 
-// A small deterministic PRNG (mulberry32).
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs fn over items with at most `n` at a time. */
 async function pool(items, n, fn) {

@@ -5,6 +5,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const { wsHead, parseResponses } = require('./raw-http');
+const { serverFrames } = require('./ws');
 
 /** VmRSS in bytes and the number of open descriptors of process `pid` (Linux /proc). */
 function procStats(pid) {
@@ -56,33 +57,6 @@ function closePayload(code, reason = Buffer.alloc(0)) {
   const b = Buffer.alloc(2);
   b.writeUInt16BE(code, 0);
   return Buffer.concat([b, Buffer.isBuffer(reason) ? reason : Buffer.from(reason)]);
-}
-
-/** Server (unmasked) frames from the start of `buf`: [{ opcode, payload, code }]. */
-function serverFrames(buf) {
-  const frames = [];
-  let pos = 0;
-  while (pos + 2 <= buf.length) {
-    const opcode = buf[pos] & 0x0f;
-    let len = buf[pos + 1] & 0x7f;
-    let p = pos + 2;
-    if (len === 126) {
-      if (p + 2 > buf.length) break;
-      len = buf.readUInt16BE(p);
-      p += 2;
-    } else if (len === 127) {
-      if (p + 8 > buf.length) break;
-      len = Number(buf.readBigUInt64BE(p));
-      p += 8;
-    }
-    if (p + len > buf.length) break;
-    const payload = buf.subarray(p, p + len);
-    const f = { opcode, payload };
-    if (opcode === 8) f.code = len >= 2 ? payload.readUInt16BE(0) : null;
-    frames.push(f);
-    pos = p + len;
-  }
-  return frames;
 }
 
 /**

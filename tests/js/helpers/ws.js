@@ -144,16 +144,18 @@ function serverFrames(buf) {
     let len = buf[pos + 1] & 0x7f;
     let p = pos + 2;
     if (len === 126) {
+      if (p + 2 > buf.length) break;
       len = buf.readUInt16BE(p);
       p += 2;
     } else if (len === 127) {
+      if (p + 8 > buf.length) break;
       len = Number(buf.readBigUInt64BE(p));
       p += 8;
     }
     if (p + len > buf.length) break;
     const payload = buf.subarray(p, p + len);
     const frame = { opcode, payload };
-    if (opcode === 8 && len >= 2) frame.code = payload.readUInt16BE(0);
+    if (opcode === 8) frame.code = len >= 2 ? payload.readUInt16BE(0) : null;
     frames.push(frame);
     pos = p + len;
   }
@@ -167,6 +169,18 @@ function afterHead(buf) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A small deterministic PRNG (mulberry32): a failing run can be replayed with the same seed.
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 async function waitFor(predicate, timeoutMs = 3000, stepMs = 20) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -179,5 +193,5 @@ async function waitFor(predicate, timeoutMs = 3000, stepMs = 20) {
 
 module.exports = {
   startServer, open, messages, silent, closed, rawExchange, upgradeRequest, clientFrame, serverFrames,
-  afterHead, sleep, waitFor, WebSocket,
+  afterHead, sleep, waitFor, prng, WebSocket,
 };
