@@ -226,6 +226,16 @@ bool bool_of(const Napi::Object& o, const char* key, bool fallback) {
   return o.Has(key) && !o.Get(key).IsUndefined() ? o.Get(key).ToBoolean().Value() : fallback;
 }
 
+// A size in bytes from JS: a positive number (Infinity and anything past 2^53 mean 2^53); 0,
+// negative and NaN are refused rather than wrapped into a huge or a zero limit.
+std::uint64_t bytes_of(const Napi::Object& o, const char* key, std::uint64_t fallback) {
+  if (!o.Has(key) || !o.Get(key).IsNumber()) return fallback;
+  const double d = o.Get(key).As<Napi::Number>().DoubleValue();
+  if (!(d >= 1)) throw Napi::RangeError::New(o.Env(), std::string(key) + " must be a positive number of bytes");
+  constexpr double kMax = 9007199254740992.0;  // 2^53
+  return d >= kMax ? static_cast<std::uint64_t>(kMax) : static_cast<std::uint64_t>(d);
+}
+
 std::uint32_t u32_of(const Napi::Object& o, const char* key, std::uint32_t fallback) {
   return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().Uint32Value() : fallback;
 }
@@ -309,10 +319,10 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     if (o.Has("roomQuery") && o.Get("roomQuery").IsString()) c.room_query = o.Get("roomQuery").As<Napi::String>().Utf8Value();
     if (o.Has("relay")) c.relay = o.Get("relay").ToBoolean();
     if (o.Has("joinMessages")) c.join_messages = o.Get("joinMessages").ToBoolean();
-    if (o.Has("maxPayload")) c.max_payload = static_cast<std::uint64_t>(o.Get("maxPayload").As<Napi::Number>().Int64Value());
+    c.max_payload = bytes_of(o, "maxPayload", c.max_payload);
     if (o.Has("pingInterval")) c.ping_interval_ms = o.Get("pingInterval").As<Napi::Number>().Uint32Value();
     if (o.Has("pingTimeout")) c.ping_timeout_ms = o.Get("pingTimeout").As<Napi::Number>().Uint32Value();
-    if (o.Has("maxQueuedBytes")) c.max_queued_bytes = static_cast<std::size_t>(o.Get("maxQueuedBytes").As<Napi::Number>().Int64Value());
+    c.max_queued_bytes = static_cast<std::size_t>(bytes_of(o, "maxQueuedBytes", c.max_queued_bytes));
     c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
     c.message_timeout_ms = u32_of(o, "messageTimeout", c.message_timeout_ms);
     const std::string path = c.path;
@@ -466,9 +476,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.ping_timeout_ms = u32_of(o, "pingTimeout", c.ping_timeout_ms);
     c.connect_timeout_ms = u32_of(o, "connectTimeout", c.connect_timeout_ms);
     c.upgrade_timeout_ms = u32_of(o, "upgradeTimeout", c.upgrade_timeout_ms);
-    if (o.Has("maxHttpBufferSize") && o.Get("maxHttpBufferSize").IsNumber()) {
-      c.max_http_buffer_size = static_cast<std::uint64_t>(o.Get("maxHttpBufferSize").As<Napi::Number>().Int64Value());
-    }
+    c.max_http_buffer_size = bytes_of(o, "maxHttpBufferSize", c.max_http_buffer_size);
     if (o.Has("transports") && o.Get("transports").IsArray()) {
       const auto t = strings_of(o.Get("transports"));
       c.polling = std::find(t.begin(), t.end(), "polling") != t.end();
@@ -480,9 +488,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.cors_gate = bool_of(o, "corsGate", c.cors_gate);
     c.handshake_gate = bool_of(o, "handshakeGate", c.handshake_gate);
     c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
-    if (o.Has("maxQueuedBytes") && o.Get("maxQueuedBytes").IsNumber()) {
-      c.max_queued_bytes = static_cast<std::size_t>(o.Get("maxQueuedBytes").As<Napi::Number>().Int64Value());
-    }
+    c.max_queued_bytes = static_cast<std::size_t>(bytes_of(o, "maxQueuedBytes", c.max_queued_bytes));
     engine(info.Env()).configure_socketio(std::move(c));
   }
 

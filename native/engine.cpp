@@ -582,6 +582,7 @@ void Engine::stop() {
     impl_->stopping = true;
     stop_listening();
     for (auto& w : impl_->workers) w->stop_and_join();
+    if (sio::Server* socketio = impl_->sio.load()) socketio->engineio().release_all();
   });
 }
 

@@ -609,6 +609,11 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   const auto sid = http::query_param(query, "sid");
   auto refuse = [&](Error e) {
     log().warn("engine.io upgrade refused: {}: {}", request.target, error_message(e));
+    // The engine counted it as a connection when it took the upgrade: it never was one.
+    Metrics& m = worker.metrics();
+    m.connections.fetch_sub(1, std::memory_order_relaxed);
+    m.connections_total.fetch_sub(1, std::memory_order_relaxed);
+    m.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
     const std::string response = http::error_response(e == Error::kForbidden ? 403 : 400, error_body(e), "application/json");
     http::send_and_close(socket.release(), response);
   };
@@ -639,6 +644,20 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   worker.add(ws);
   session->ws_ = ws;
   ws->start(response, request.head, ws::make_shared_frame(ws::kText, open_packet(*session)));
+}
+
+void Server::release_all() {
+  for (auto& pw : per_worker_) {
+    for (auto& [id, s] : pw->sessions) {
+      for (auto* t : {&s->ws_, &s->probe_}) {
+        if (*t) (*t)->detach();
+        t->reset();
+      }
+      s->user.reset();
+    }
+    pw->sessions.clear();
+    pw->held.clear();
+  }
 }
 
 void Server::close_all(std::string_view reason) {

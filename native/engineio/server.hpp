@@ -189,6 +189,10 @@ class Server {
   std::uint64_t session_count() const { return sessions_total_.load(); }
   // Every session, at once and without any Socket.IO goodbye (io.close(): clients reconnect).
   void close_all(std::string_view reason);
+  // After the I/O threads have stopped (Engine::stop, on the calling thread): lets go of every
+  // session and its transports, whose shared ownership of each other would otherwise keep
+  // their sockets open for good.
+  void release_all();
 
   // For Session:
   void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body);

@@ -28,6 +28,16 @@ int hex(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+// A header name is a token (RFC 9110 5.6.2).
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return c != '\0' && std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+// A control character (RFC 5234 CTL); a field value may hold HTAB only (RFC 9110 5.5).
+bool is_ctl(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
 }  // namespace
 
 const std::string* find_header(const UpgradeRequest& request, std::string_view name) {
@@ -145,7 +155,14 @@ std::optional<UpgradeRequest> parse_request_head(std::string_view head) {
   UpgradeRequest r;
   r.method.assign(line.substr(0, sp1));
   r.target.assign(line.substr(sp1 + 1, sp2 - sp1 - 1));
-  if (r.target.find(' ') != std::string::npos || r.target.empty() || r.target[0] != '/') return std::nullopt;
+  if (r.target.empty() || r.target[0] != '/') return std::nullopt;
+  // What Node's parser refuses (400) is left to it: a target is visible ASCII, a name a token,
+  // a value free of control characters but HTAB (a CR, LF or NUL in one is "invalid and
+  // dangerous", RFC 9110 5.5).
+  for (char c : r.target) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return std::nullopt;
+  }
   for (char c : r.method) {
     if (c < 'A' || c > 'Z') return std::nullopt;
   }
@@ -156,9 +173,13 @@ std::optional<UpgradeRequest> parse_request_head(std::string_view head) {
     if (colon == 0 || colon == std::string_view::npos) return std::nullopt;
     const std::string_view name = line.substr(0, colon);
     for (char c : name) {
-      if (c <= ' ' || c >= 127) return std::nullopt;
+      if (!is_tchar(c)) return std::nullopt;
     }
-    r.headers.emplace_back(std::string(name), std::string(trim(line.substr(colon + 1))));
+    const std::string_view value = line.substr(colon + 1);
+    for (char c : value) {
+      if (is_ctl(c) && c != '\t') return std::nullopt;
+    }
+    r.headers.emplace_back(std::string(name), std::string(trim(value)));
   }
   return std::nullopt;  // no empty line: not a whole head
 }

@@ -31,8 +31,9 @@ const std::string* find_header(const UpgradeRequest& request, std::string_view n
 bool has_token(std::string_view value, std::string_view token);
 
 // Parses a request head (request line and header lines, ending with the empty line) into
-// method, target and headers. Strict: anything unusual (obs-fold, a bad line, no HTTP/1.x)
-// gives nullopt, and the caller leaves the request to Node's parser.
+// method, target and headers. Strict: anything unusual (obs-fold, a bad line, no HTTP/1.x, a
+// byte Node's parser refuses in the target, a name or a value) gives nullopt, and the caller
+// leaves the request to Node's parser.
 std::optional<UpgradeRequest> parse_request_head(std::string_view head);
 
 std::string_view path_of(std::string_view target);

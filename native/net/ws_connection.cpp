@@ -169,7 +169,9 @@ std::size_t WsConnection::process(std::uint8_t* data, std::size_t size) {
     pos += frame_size;
   }
   // Control frames may carry 125 bytes whatever max_payload is.
-  if (size - pos > std::max<std::uint64_t>(settings_->max_payload, 125) + 14) {
+  // Written so that no max_payload (up to UINT64_MAX) can wrap the sum.
+  if (const std::uint64_t left = size - pos, bound = std::max<std::uint64_t>(settings_->max_payload, 125);
+      left > bound && left - bound > 14) {
     // Cannot happen with a valid header (its length was checked); kept as a hard bound on in_.
     fail(ws::kMessageTooBig, "message too big");
     return std::string::npos;

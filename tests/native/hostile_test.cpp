@@ -308,6 +308,23 @@ TEST_F(HostileTest, CongestedSinkStopsReadingAndReliefResumes) {
   (void)relay_only;
 }
 
+// Found by the connection fuzzer: a Socket.IO upgrade that Engine.IO refuses stayed counted as
+// an open connection for good.
+TEST_F(HostileTest, RefusedEngineIoUpgradesAreNotCountedAsConnections) {
+  start();
+  start_socketio();
+  for (const std::string target : {"/socket.io/?EIO=3&transport=websocket", "/socket.io/?EIO=4&transport=polling",
+                                   "/socket.io/?EIO=4&transport=websocket&sid=AAAAAAAAAAAAAAAAAAAAAA"}) {
+    auto c = adopt_raw(upgrade_request(target, new_key()));
+    ASSERT_TRUE(c);
+    const auto response = c->read_to_eof();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->rfind("HTTP/1.1 400 ", 0), 0u) << target;
+  }
+  EXPECT_TRUE(wait_until([&] { return engine_->stats().connections == 0; })) << engine_->stats().connections;
+  EXPECT_EQ(engine_->stats().upgrades_refused, 3u);
+}
+
 // Configuration from JS goes through each I/O thread's queue: a re-configure while sessions
 // live takes effect for the next handshake, in order with other commands.
 TEST_F(HostileTest, ReconfigureReachesTheIoThreadsInOrder) {

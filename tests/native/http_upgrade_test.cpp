@@ -278,3 +278,38 @@ TEST(ParseRequestHead, HttpOneZeroAndNoHeaders) {
   EXPECT_EQ(r->method, "POST");
   EXPECT_TRUE(r->headers.empty());
 }
+
+// Found by tests/fuzz/http_head.cpp (regression inputs in tests/fuzz/corpus/http_head/): heads that
+// Node's parser answers with 400 were parsed, and behind engine.listen() a WebSocket upgrade
+// carrying one got its 101 from the engine. RFC 9110 5.5: a CR, LF or NUL in a field value is
+// "invalid and dangerous"; the request is left to Node instead.
+TEST(ParseRequestHead, WhatNodeRefusesIsLeftToNode) {
+  const std::string upgrade =
+      "GET /ws/fabric HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+  ASSERT_TRUE(http::parse_request_head(upgrade + "\r\n").has_value());
+  const std::string bad_lines[] = {
+      std::string("X: a\0b", 6),                     // NUL in a value
+      "X: a\rb",                                     // bare CR
+      "X: a\nOrigin: http://evil.example",           // bare LF: one header to us, two to others
+      "Cookie: a\x01" "b",                           // any other control character
+      "X: a\x7f",                                    // DEL
+      "X(y): 1",                                     // a name that is not a token
+      "X/y: 1",
+      "X\"y: 1",
+  };
+  for (const std::string& line : bad_lines) {
+    EXPECT_FALSE(http::parse_request_head(upgrade + line + "\r\n\r\n").has_value()) << line;
+  }
+  EXPECT_FALSE(http::parse_request_head("GET /ws/\x01x HTTP/1.1\r\nHost: a\r\n\r\n").has_value());
+  EXPECT_FALSE(http::parse_request_head("GET /ws/\x7fx HTTP/1.1\r\nHost: a\r\n\r\n").has_value());
+  EXPECT_FALSE(http::parse_request_head("GET /ws/caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n").has_value());
+
+  // What Node takes still parses: HTAB and non-ASCII bytes in a value, every token character.
+  const auto ok = http::parse_request_head(upgrade + "X-Tab: a\tb\r\nX-Text: caf\xc3\xa9\r\n!#$%&'*+-.^_`|~09az: 1\r\n\r\n");
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(*http::find_header(*ok, "x-tab"), "a\tb");
+  EXPECT_EQ(*http::find_header(*ok, "x-text"), "caf\xc3\xa9");
+  EXPECT_NE(http::find_header(*ok, "!#$%&'*+-.^_`|~09az"), nullptr);
+  EXPECT_EQ(http::check_websocket_upgrade(*ok).status, 101);
+}
