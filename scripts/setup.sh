@@ -9,8 +9,11 @@ say() { printf '[setup] %s\n' "$*"; }
 # 1. Debian packages: the native build and its tests, plus what the end-to-end tests drive:
 #    nginx and openssl (tests/js/deploy.test.js runs nginx with a self-signed certificate in
 #    front of server.mjs; only the binary is used, never the package's own service) and
-#    chromium (tests/js/browser.test.js, headless via playwright-core) with a basic font set.
+#    chromium (tests/js/browser.test.js, headless via playwright-core) with a basic font set,
+#    and clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev, only recommended
+#    by clang, so named here) for scripts/fuzz.sh.
 PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache libssl-dev
+      clang libclang-rt-14-dev
       nginx openssl chromium fonts-liberation)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
