@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <utility>
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
@@ -22,6 +23,21 @@
 #include "net/worker.hpp"
 
 namespace sidewire {
+
+namespace {
+// An accepted descriptor on its way to an I/O thread.
+struct PendingFd {
+  int fd = -1;
+  PendingFd() = default;
+  PendingFd(const PendingFd&) = delete;
+  PendingFd& operator=(const PendingFd&) = delete;
+  ~PendingFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int take() { return std::exchange(fd, -1); }
+};
+}  // namespace
+
 
 namespace asio = boost::asio;
 
@@ -208,13 +224,16 @@ void Listener::accept_loop() {
         // In a burst the request is often here already: then the I/O thread routes it at once,
         // without first waiting for it to become readable.
         const Peek peek = peek_head(fd, MSG_DONTWAIT);
+        // Owned until the command runs: a command the stopping engine never runs closes it.
+        auto owned = std::make_shared<PendingFd>();
+        owned->fd = fd;
         if (peek.head_size != std::string_view::npos) {
-          w->command([route = route_, w, fd, head = std::string(peek.data, peek.head_size)] {
+          w->command([route = route_, w, owned, head = std::string(peek.data, peek.head_size)] {
             w->refresh_clock();
-            (*route)(*w, fd, head, true);
+            (*route)(*w, owned->take(), head, true);
           });
         } else {
-          w->command([route = route_, w, fd] { sniff(*w, fd, route); });
+          w->command([route = route_, w, owned] { sniff(*w, owned->take(), route); });
         }
       }
     }

@@ -190,8 +190,8 @@ describe('channel with JS hooks', () => {
     const bobClosed = closed(bob);
     bob.close(1000, 'done');
     await bobClosed;
-    await waitFor(() => events.filter((e) => e[0] === 'close').length >= 2);
     const bobId = events.find((e) => e[0] === 'connection' && e[3] === 'bob')[1];
+    await waitFor(() => events.some((e) => e[0] === 'close' && e[1] === bobId));
     expect(events.find((e) => e[0] === 'close' && e[1] === bobId).slice(2)).toEqual([1000, 'done']);
     expect(fabric.clients.size).toBe(0);
   });
