@@ -16,7 +16,7 @@ const IO_KEY = Symbol.for('sidewire.io');
 const { parseHeaderLines, splitUpgradeInfo, splitTarget } = require('../http-head.js');
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 
-// Event types 5–13 of the engine's batches (docs/binding-socketio.md).
+// Event types 5–13 and 16 of the engine's batches (docs/binding-socketio.md).
 const HTTP_RESPONSE = 5;
 const SIO_CONNECT = 6;
 const SIO_EVENT = 7;
@@ -26,6 +26,8 @@ const SIO_FETCH = 10;
 const SIO_BROADCAST_COUNT = 11;
 const EIO_UPGRADE = 12;
 const EIO_CLOSE = 13;
+// 14, 15: engine.listen()'s, handled by js/index.js
+const SIO_ERROR = 16;
 
 const INVALID_NAMESPACE = JSON.stringify({ message: 'Invalid namespace' });
 const FORBIDDEN = { code: 4, message: 'Forbidden' };
@@ -600,6 +602,12 @@ class Server extends EventEmitter {
         return this._onSioDisconnect(id, data);
       case SIO_FETCH:
         return this._onFetch(number, data);
+      case SIO_ERROR: {
+        // A protocol violation: the socket's 'error' event, then the session closes.
+        const socket = this._sockets.get(id);
+        if (socket) socket._onerror(new Error(data));
+        return undefined;
+      }
       case SIO_BROADCAST_COUNT: {
         const nsp = this._byIndex[channel];
         const collector = nsp && nsp._broadcastAcks.get(number);

@@ -160,7 +160,7 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool gr
     if (graceful) {
       closing_ = true;
       closing_at_ = worker_.now_ms();
-      if (held_get_) on_closing_poll();
+      if (held_get_) on_closing_poll(true);
     } else {
       if (held_get_) {
         queue_.push_back(text_frame(client_asked_ ? "6" : "1"));
@@ -193,8 +193,10 @@ void Session::on_packet(char type, bool binary, std::string data) {
       awaiting_pong_ = false;
       ping_at_ = worker_.now_ms();
       return;
-    case kPing:  // clients of older revisions ping; answer as the server did then
-      send(ws::make_shared_frame(ws::kText, "3" + data));
+    case kPing:
+      // In Engine.IO v4 the server pings; engine.io takes a client's ping as a transport error.
+      log().warn("session {}: ping from the client (invalid heartbeat direction), closing", id_);
+      close("transport error");
       return;
     case kClose:
       client_asked_ = true;
@@ -313,7 +315,7 @@ void Session::on_poll(std::uint64_t request_id) {
   }
   held_get_ = request_id;
   server_.hold(*this, request_id);
-  if (closing_) return on_closing_poll();
+  if (closing_) return on_closing_poll(false);
   if (upgrading_) queue_.push_back(text_frame("6"));
   if (!queue_.empty()) flush_poll();
 }
@@ -338,8 +340,12 @@ void Session::flush_poll() {
   }
 }
 
-void Session::on_closing_poll() {
+// A GET on a gracefully closed session: what is queued goes first, then the close packet. As
+// engine.io: a GET held when the close came gets "1"; a later one, which engine.io's polling
+// answers through an empty send with the close appended, gets noop and close ("6\x1e1").
+void Session::on_closing_poll(bool was_held) {
   if (queue_.empty()) {
+    if (!was_held) queue_.push_back(text_frame("6"));
     queue_.push_back(text_frame("1"));
     close_packet_sent_ = true;
   }

@@ -104,7 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_poll(std::uint64_t request_id);
   void on_post(std::uint64_t request_id, std::string_view body, bool too_large);
   void flush_poll();
-  void on_closing_poll();
+  void on_closing_poll(bool was_held);
   void drop_probe(std::uint16_t code);
   void end_deferred_upgrade_close();
   void report_closed(std::string_view reason);

@@ -13,32 +13,37 @@ bool is_reserved_event(std::string_view name) {
 }
 }  // namespace
 
-bool parse_packet(std::string_view s, Packet& p, std::string& error, std::uint32_t max_attachments) {
+bool parse_packet(std::string_view s, Packet& p, std::string& error, std::uint32_t max_attachments,
+                  std::string* sio_error) {
   p = Packet{};
-  if (s.empty() || !is_digit(s[0]) || s[0] > '6') {
-    error = "unknown packet type";
+  auto fail = [&](const char* why, std::string sio) {
+    error = why;
+    if (sio_error) *sio_error = std::move(sio);
     return false;
+  };
+  if (s.empty()) {
+    // socket.io reads the type as Number(""), which is 0: an empty packet is a CONNECT to "/".
+    p.type = kConnect;
+    return true;
+  }
+  if (!is_digit(s[0]) || s[0] > '6') {
+    // As socket.io's parser words it: Number(first character).
+    return fail("unknown packet type", std::string("unknown packet type ") + (is_digit(s[0]) ? std::string(1, s[0]) : "NaN"));
   }
   p.type = s[0] - '0';
   std::size_t i = 1;
   if (p.type == kBinaryEvent || p.type == kBinaryAck) {
     const std::size_t dash = s.find('-', i);
     if (dash == std::string_view::npos || dash == i || dash - i > 6) {
-      error = "malformed attachment count";
-      return false;
+      return fail("malformed attachment count", "Illegal attachments");
     }
     std::uint32_t n = 0;
     for (std::size_t k = i; k < dash; ++k) {
-      if (!is_digit(s[k])) {
-        error = "malformed attachment count";
-        return false;
-      }
+      if (!is_digit(s[k])) return fail("malformed attachment count", "Illegal attachments");
       n = n * 10 + static_cast<std::uint32_t>(s[k] - '0');
     }
-    if (n == 0 || n > max_attachments) {
-      error = "too many attachments";
-      return false;
-    }
+    if (n == 0) return fail("malformed attachment count", "Illegal attachments");
+    if (n > max_attachments) return fail("too many attachments", "too many attachments");
     p.attachments = n;
     i = dash + 1;
   }
@@ -56,10 +61,7 @@ bool parse_packet(std::string_view s, Packet& p, std::string& error, std::uint32
     std::int64_t id = 0;
     std::size_t k = i;
     while (k < s.size() && is_digit(s[k])) {
-      if (k - i >= 15) {
-        error = "ack id too long";
-        return false;
-      }
+      if (k - i >= 15) return fail("ack id too long", "invalid payload");
       id = id * 10 + (s[k] - '0');
       ++k;
     }
@@ -72,42 +74,32 @@ bool parse_packet(std::string_view s, Packet& p, std::string& error, std::uint32
   switch (p.type) {
     case kConnect:
       if (!p.data.empty() && (!scan_json(p.data, shape) || shape.top != JsonKind::kObject)) {
-        error = "CONNECT payload must be an object";
-        return false;
+        return fail("CONNECT payload must be an object", "invalid payload");
       }
       return true;
     case kDisconnect:
-      if (!p.data.empty()) {
-        error = "DISCONNECT carries no payload";
-        return false;
-      }
+      if (!p.data.empty()) return fail("DISCONNECT carries no payload", "invalid payload");
       return true;
     case kEvent:
     case kBinaryEvent:
       if (!scan_json(p.data, shape) || shape.top != JsonKind::kArray || shape.empty) {
-        error = "EVENT payload must be a non-empty JSON array";
-        return false;
+        return fail("EVENT payload must be a non-empty JSON array", "invalid payload");
       }
       if (!(shape.first == JsonKind::kNumber ||
             (shape.first == JsonKind::kString && !is_reserved_event(shape.first_string)))) {
-        error = "invalid event name";
-        return false;
+        return fail("invalid event name", "invalid payload");
       }
       return true;
     case kAck:
     case kBinaryAck:
-      if (p.ack_id < 0) {
-        error = "ACK without an id";
-        return false;
-      }
+      if (p.ack_id < 0) return fail("ACK without an id", "invalid payload");
       if (!scan_json(p.data, shape) || shape.top != JsonKind::kArray) {
-        error = "ACK payload must be an array";
-        return false;
+        return fail("ACK payload must be an array", "invalid payload");
       }
       return true;
     default:
-      error = "a client may not send this packet type";
-      return false;
+      // CONNECT_ERROR: socket.io's parser takes it and its server closes the connection.
+      return fail("a client may not send this packet type", "");
   }
 }
 

@@ -30,8 +30,12 @@ struct Packet {
 
 // Parses the packet and checks its payload as socket.io does: CONNECT carries an object or
 // nothing, DISCONNECT nothing, EVENT a non-empty array starting with a non-reserved name,
-// ACK an array. `error` says what is wrong when it returns false.
-bool parse_packet(std::string_view text, Packet& out, std::string& error, std::uint32_t max_attachments = 64);
+// ACK an array. `error` says what is wrong when it returns false, for the log; `sio_error`
+// (when given) gets socket.io's own message for it, which the socket's 'error' event carries
+// ("unknown packet type NaN", "Illegal attachments", "invalid payload"), or stays empty where
+// socket.io's parser would have accepted the packet and its server closes without an error.
+bool parse_packet(std::string_view text, Packet& out, std::string& error, std::uint32_t max_attachments = 64,
+                  std::string* sio_error = nullptr);
 
 // The Engine.IO message payload for a packet ("4" + the Socket.IO packet).
 std::string encode_message(int type, std::string_view nsp, std::int64_t ack_id, std::uint32_t attachments,

@@ -174,21 +174,16 @@ void Server::on_message(eio::Session& session, bool binary, std::string data) {
   ClientState& st = state_of(session);
   if (binary) {
     if (!st.pending) {
-      metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      log().warn("session {}: binary message without a packet announcing it, closing", session.id());
-      session.close("parse error");
-      return;
+      return violation(session, "binary message without a packet announcing it",
+                       "got binary data when not reconstructing a packet");
     }
     st.pending->bytes += data.size();
     if (st.pending->bytes > session.max_payload()) {
       // One packet with its attachments is one message to socket.io: maxHttpBufferSize in all.
       count_limit(metrics_, Limit::kAttachments);
-      metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      log().warn("session {}: a packet's attachments add up to more than {} bytes, closing", session.id(),
-                 session.max_payload());
       st.pending.reset();
-      session.close("parse error");
-      return;
+      return violation(session, "a packet's attachments add up to more than maxHttpBufferSize",
+                       "attachments exceed maxHttpBufferSize");
     }
     st.pending->buffers.push_back(std::move(data));
     if (--st.pending->remaining > 0) return;
@@ -197,19 +192,15 @@ void Server::on_message(eio::Session& session, bool binary, std::string data) {
     return;
   }
   if (st.pending) {
-    metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    log().warn("session {}: packet while attachments were expected, closing", session.id());
-    session.close("parse error");
-    return;
+    st.pending.reset();
+    return violation(session, "packet while attachments were expected", "got plaintext data when reconstructing a packet");
   }
   Packet p;
   std::string error;
-  if (!parse_packet(data, p, error, kMaxAttachments)) {
+  std::string sio_error;
+  if (!parse_packet(data, p, error, kMaxAttachments, &sio_error)) {
     if (error == "too many attachments") count_limit(metrics_, Limit::kAttachments);
-    metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    log().warn("session {}: invalid Socket.IO packet ({}), closing", session.id(), error);
-    session.close("parse error");
-    return;
+    return violation(session, "invalid Socket.IO packet (" + error + ")", sio_error);
   }
   if (p.attachments > 0) {
     st.pending = std::make_unique<ClientState::PendingBinary>(ClientState::PendingBinary{
@@ -237,13 +228,10 @@ void Server::on_packet(eio::Session& session, int type, std::string nsp_name, st
   PerWorker& pw = *per_worker_[session.worker().index()];
   if (type == kConnect) return on_connect(session, nsp_name, std::move(data));
   Socket* socket = socket_for(st, nsp_name, pw.pending_names);
-  if (type == kDisconnect) {
-    if (socket) remove_socket(*socket, "client namespace disconnect", true);
-    return;
-  }
+  if (type == kDisconnect && socket) return remove_socket(*socket, "client namespace disconnect", true);
   if (!socket || !socket->connected) {
-    log().debug("session {}: packet for namespace {} it has not joined, ignored", session.id(), nsp_name);
-    return;
+    // socket.io's "invalid state": the connection is closed, without an 'error' event.
+    return violation(session, "packet for a namespace it has not joined (" + nsp_name + ")", "");
   }
   if (!socket->nsp->hook_events.load(std::memory_order_relaxed)) return;  // nobody listens
   Event e(type == kEvent || type == kBinaryEvent ? Event::Type::kSioEvent : Event::Type::kSioAck);
@@ -258,7 +246,10 @@ void Server::on_packet(eio::Session& session, int type, std::string nsp_name, st
 void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::string auth) {
   ClientState& st = state_of(session);
   PerWorker& pw = *per_worker_[session.worker().index()];
-  if (socket_for(st, nsp_name, pw.pending_names)) return;  // already connected or connecting
+  if (Socket* s = socket_for(st, nsp_name, pw.pending_names)) {
+    if (s->connected) return violation(session, "CONNECT for a namespace already connected (" + std::string(nsp_name) + ")", "");
+    return;  // still being decided (middleware): the first CONNECT's answer stands
+  }
   auto refuse = [&](const char* json_message) {
     session.send(ws::make_shared_frame(ws::kText, encode_message(kConnectError, nsp_name, -1, 0, json_message)));
   };
@@ -345,6 +336,25 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
       return;
     }
   }
+}
+
+// A protocol violation ends the session as socket.io ends it: each of its sockets gets an
+// 'error' event with the parser's message (when there is one), and the session closes
+// gracefully with "forced close" (a held poll gets the close packet, a later one noop and close).
+void Server::violation(eio::Session& session, const std::string& what, const std::string& sio_error) {
+  metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  log().warn("session {}: {}, closing", session.id(), what);
+  if (!sio_error.empty()) {
+    for (auto& s : state_of(session).sockets) {
+      if (!(s->js_knows || (s->nsp && s->nsp->hook_connect.load()))) continue;
+      Event e(Event::Type::kSioError);
+      e.client = s->id;
+      e.channel = s->nsp ? s->nsp->index : UINT32_MAX;
+      e.data = sio_error;
+      sink_->push(std::move(e));
+    }
+  }
+  session.close_gracefully("forced close");
 }
 
 void Server::on_close(eio::Session& session, std::string_view reason) {

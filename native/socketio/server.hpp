@@ -105,6 +105,7 @@ class Server final : public eio::Listener {
   void on_packet(eio::Session& session, int type, std::string nsp, std::int64_t ack_id, std::string data,
                  std::vector<std::string> attachments);
   void on_connect(eio::Session& session, std::string_view nsp_name, std::string auth);
+  void violation(eio::Session& session, const std::string& what, const std::string& sio_error);
   void complete_connect(Socket& socket, Namespace& nsp);
   void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
   void disconnect_socket(Socket& socket, bool close);

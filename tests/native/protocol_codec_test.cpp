@@ -384,9 +384,37 @@ TEST(SioParse, NamespaceAndAckIdEdges) {
 }
 
 TEST(SioParse, InvalidType) {
-  for (std::string_view text : {"", "7", "8", "9", "x", " ", "-1", "/", "[\"a\"]", "7[\"a\"]", "9/admin,"}) {
+  for (std::string_view text : {"7", "8", "9", "x", " ", "-1", "/", "[\"a\"]", "7[\"a\"]", "9/admin,"}) {
     expect_refused(text);
   }
+}
+
+TEST(SioParse, RefusalsCarrySocketIoMessages) {
+  // The message socket.io's parser throws, which the socket's 'error' event carries.
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"x", "unknown packet type NaN"},        {"7", "unknown packet type 7"},
+      {"5-[\"a\"]", "Illegal attachments"},    {"5x-[\"a\"]", "Illegal attachments"},
+      {"50-[\"a\"]", "Illegal attachments"},   {"5999-[\"a\"]", "too many attachments"},
+      {"2{\"a\":1}", "invalid payload"},       {"2[\"connect\"]", "invalid payload"},
+      {"0[1]", "invalid payload"},             {"1{}", "invalid payload"},
+      {"4{\"message\":\"x\"}", ""},  // CONNECT_ERROR: socket.io parses it, then closes
+  };
+  for (const auto& [text, message] : cases) {
+    sio::Packet p;
+    std::string error;
+    std::string sio = "unset";
+    EXPECT_FALSE(sio::parse_packet(text, p, error, 64, &sio)) << text;
+    EXPECT_EQ(sio, message) << text;
+  }
+}
+
+TEST(SioParse, EmptyPacketIsAConnectToTheMainNamespace) {
+  // socket.io reads the type as Number(""), which is 0.
+  sio::Packet p;
+  std::string error;
+  ASSERT_TRUE(sio::parse_packet("", p, error));
+  EXPECT_EQ(p.type, sio::kConnect);
+  EXPECT_EQ(p.nsp, "/");
 }
 
 TEST(SioParse, ConnectWithNonObjectIsRefused) {

@@ -74,6 +74,9 @@ struct Event {
     kUpgradeInfo,  // client = the connection an upgrade the engine accepted itself will have,
                    // channel = its channel (UINT32_MAX: Socket.IO), text = the target,
                    // data = the remote address, CRLF, then the header lines as received
+    // Socket.IO, continued
+    kSioError,  // client = socket, data = the parser's message: the socket's 'error' event, before
+                // the session closes for a protocol violation
   };
   Event() = default;
   explicit Event(Type t) : type(t) {}
