@@ -489,6 +489,9 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.handshake_gate = bool_of(o, "handshakeGate", c.handshake_gate);
     c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
     c.max_queued_bytes = static_cast<std::size_t>(bytes_of(o, "maxQueuedBytes", c.max_queued_bytes));
+    c.recovery = bool_of(o, "recovery", c.recovery);
+    c.recovery_window_ms = u32_of(o, "recoveryWindow", c.recovery_window_ms);
+    c.recovery_max_bytes = static_cast<std::size_t>(bytes_of(o, "recoveryMaxBytes", c.recovery_max_bytes));
     engine(info.Env()).configure_socketio(std::move(c));
   }
 
@@ -526,11 +529,12 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     engine(info.Env()).sio_reject(client_id(info[0]), info[1].As<Napi::String>().Utf8Value());
   }
 
-  // sioEmit(socketId, dataJson, attachments, ackId, flags)
+  // sioEmit(socketId, dataJson, attachments, ackId, flags, nsp?)
   void SioEmit(const Napi::CallbackInfo& info) {
     const std::uint32_t flags = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Uint32Value() : 0;
+    const std::uint32_t nsp = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : UINT32_MAX;
     engine(info.Env()).sio_emit(client_id(info[0]), info[1].As<Napi::String>().Utf8Value(), buffers_of(info[2]),
-                                int64_of(info[3]), (flags & 1) != 0);
+                                int64_of(info[3]), (flags & 1) != 0, nsp);
   }
 
   void SioAck(const Napi::CallbackInfo& info) {
@@ -607,6 +611,14 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
       nsps.Set(n.name, no);
     }
     o.Set("namespaces", nsps);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("sessions", num(s.recovery.sessions));
+    r.Set("packets", num(s.recovery.packets));
+    r.Set("bytes", num(s.recovery.bytes));
+    r.Set("recovered", num(s.recovery.recovered));
+    r.Set("expired", num(s.recovery.expired));
+    r.Set("evicted", num(s.recovery.evicted));
+    o.Set("recovery", r);
     return o;
   }
 

@@ -439,6 +439,7 @@ void Engine::configure_socketio(SocketIoConfig c) {
   }
   impl_->sio_owner->set_dynamic_namespaces(c.dynamic_namespaces);
   impl_->sio_owner->set_max_rooms(c.max_rooms);
+  impl_->sio_owner->set_recovery({c.recovery, c.recovery_window_ms, c.recovery_max_bytes});
 }
 
 static sio::Server& socketio_of(const std::atomic<sio::Server*>& p) {
@@ -482,8 +483,8 @@ void Engine::sio_reject(ClientId socket, std::string data_json) {
 }
 
 void Engine::sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments,
-                      std::int64_t ack_id, bool is_volatile) {
-  socketio_of(impl_->sio).emit(socket, std::move(data_json), std::move(attachments), ack_id, is_volatile);
+                      std::int64_t ack_id, bool is_volatile, std::uint32_t nsp) {
+  socketio_of(impl_->sio).emit(socket, std::move(data_json), std::move(attachments), ack_id, is_volatile, nsp);
 }
 
 void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments) {

@@ -7,7 +7,7 @@ const http = require('node:http');
 const querystring = require('node:querystring');
 const { EventEmitter } = require('node:events');
 const { Namespace, ParentNamespace } = require('./namespace.js');
-const { Socket, Conn } = require('./socket.js');
+const { Socket, Conn, roomsAdd } = require('./socket.js');
 const { RemoteSocket } = require('./broadcast.js');
 const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
@@ -30,6 +30,15 @@ const EIO_CLOSE = 13;
 const SIO_ERROR = 16;
 
 const INVALID_NAMESPACE = JSON.stringify({ message: 'Invalid namespace' });
+// socket.io's RECOVERABLE_DISCONNECT_REASONS
+const RECOVERABLE_REASONS = new Set([
+  'transport error',
+  'transport close',
+  'forced close',
+  'ping timeout',
+  'server shutting down',
+  'forced server close',
+]);
 const FORBIDDEN = { code: 4, message: 'Forbidden' };
 
 // What a session keeps of the request that created it: the headers Node already parsed and
@@ -149,7 +158,16 @@ class Server extends EventEmitter {
     this._closing = null;
     this._wrapped = new WeakSet();
 
-    for (const unsupported of ['connectionStateRecovery', 'allowEIO3', 'parser', 'wsEngine']) {
+    if (this.opts.connectionStateRecovery) {
+      // socket.io's defaults; maxBytes (sidewire): what the engine's packet log may hold.
+      this.opts.connectionStateRecovery = {
+        maxDisconnectionDuration: 2 * 60 * 1000,
+        skipMiddlewares: true,
+        ...this.opts.connectionStateRecovery,
+      };
+    }
+    this._recoveryData = new Map(); // private id → { data, at } of sockets that may come back
+    for (const unsupported of ['allowEIO3', 'parser', 'wsEngine']) {
       if (this.opts[unsupported]) this._log('warn', `Socket.IO option ${unsupported} is not supported by sidewire and is ignored`);
     }
 
@@ -188,6 +206,13 @@ class Server extends EventEmitter {
       corsGate: Boolean(this._cors),
       handshakeGate: typeof o.allowRequest === 'function',
       ...(o.maxRoomsPerSocket !== undefined ? { maxRooms: o.maxRoomsPerSocket } : {}),
+      ...(o.connectionStateRecovery
+        ? {
+            recovery: true,
+            recoveryWindow: o.connectionStateRecovery.maxDisconnectionDuration,
+            ...(o.connectionStateRecovery.maxBytes !== undefined ? { recoveryMaxBytes: o.connectionStateRecovery.maxBytes } : {}),
+          }
+        : {}),
     });
   }
 
@@ -673,7 +698,7 @@ class Server extends EventEmitter {
         this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
         return;
       }
-      this._connectTo(nsp, socketId, info.id, conn, auth);
+      this._connectTo(nsp, socketId, info.id, conn, auth, info);
       return;
     }
     // A namespace the engine does not know yet: the parent namespaces decide.
@@ -686,14 +711,37 @@ class Server extends EventEmitter {
         this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
         return;
       }
-      this._connectTo(nsp, socketId, info.id, conn, auth);
+      this._connectTo(nsp, socketId, info.id, conn, auth, info);
     });
   }
 
-  _connectTo(nsp, socketId, publicId, conn, auth) {
+  _connectTo(nsp, socketId, publicId, conn, auth, info = null) {
     const socket = new Socket(nsp, socketId, publicId, conn, auth);
     this._sockets.set(socketId, socket);
     nsp._preConnectSockets.set(publicId, socket);
+    const recovery = this.opts.connectionStateRecovery;
+    if (info && info.pid) socket.pid = info.pid;
+    if (info && info.recovered) {
+      // The engine gave it back its id and rooms, and holds what it missed for its CONNECT.
+      socket.recovered = true;
+      for (const room of info.rooms || []) socket._rooms = roomsAdd(socket._rooms, room);
+      const kept = this._recoveryData.get(info.pid);
+      if (kept) {
+        this._recoveryData.delete(info.pid);
+        socket._data = kept.data;
+      }
+      if (recovery && recovery.skipMiddlewares) {
+        process.nextTick(() => {
+          if (socket._gone || this._closed) {
+            this._sockets.delete(socketId);
+            nsp._preConnectSockets.delete(publicId);
+            return;
+          }
+          nsp._doConnect(socket);
+        });
+        return;
+      }
+    }
     nsp._run(socket, (err) => {
       process.nextTick(() => {
         if (socket._gone || this._closed) {
@@ -741,6 +789,20 @@ class Server extends EventEmitter {
     if (collector) collector.onResponse(args[0]);
   }
 
+  // connectionStateRecovery: the data of a socket that may come back, kept (as socket.io's
+  // in-memory adapter keeps it) for maxDisconnectionDuration; the engine keeps its rooms and
+  // the packets it misses.
+  _keepForRecovery(socket, reason) {
+    const recovery = this.opts.connectionStateRecovery;
+    if (!recovery || !socket.pid || !RECOVERABLE_REASONS.has(reason)) return;
+    const now = Date.now();
+    for (const [pid, kept] of this._recoveryData) {
+      if (now - kept.at <= recovery.maxDisconnectionDuration) break; // oldest first
+      this._recoveryData.delete(pid);
+    }
+    if (socket._data !== null) this._recoveryData.set(socket.pid, { data: socket._data, at: now });
+  }
+
   _onSioDisconnect(socketId, reason) {
     const socket = this._sockets.get(socketId);
     if (!socket) {
@@ -753,6 +815,7 @@ class Server extends EventEmitter {
       socket._gone = true;
       return;
     }
+    this._keepForRecovery(socket, reason);
     socket._onclose(reason);
   }
 

@@ -174,7 +174,7 @@ class Socket extends EventEmitter {
     this._flags = null;
     this._notifyOutgoing(data);
     const { json, attachments } = encode(data);
-    this.server.engine._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags));
+    this.server.engine._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags), this.nsp._index);
     return true;
   }
 
@@ -437,6 +437,7 @@ class Socket extends EventEmitter {
 // Prototype defaults: own fields appear only on the sockets that use them.
 Object.assign(Socket.prototype, {
   recovered: false,
+  pid: undefined, // connectionStateRecovery's private id
   _gone: false, // the engine reported it closed before it was accepted
   _closed: false,
   _anyListeners: undefined,

@@ -13,6 +13,30 @@ using nlohmann::json;
 
 namespace {
 constexpr char kSocketTag = 's';
+constexpr char kPrivateTag = 'p';
+
+// socket.io's RECOVERABLE_DISCONNECT_REASONS: the drops after which a socket may come back.
+bool is_recoverable(std::string_view reason) {
+  return reason == "transport error" || reason == "transport close" || reason == "forced close" ||
+         reason == "ping timeout" || reason == "server shutting down" || reason == "forced server close";
+}
+
+// An EVENT's JSON array with the recovery offset appended as its last element, as socket.io
+// appends it (the client keeps the last one it saw and sends it back when it reconnects).
+std::string with_offset(const std::string& data, const std::string& offset) {
+  const std::size_t close = data.rfind(']');
+  if (close == std::string::npos) return data;
+  std::string out;
+  out.reserve(data.size() + offset.size() + 3);
+  out.append(data, 0, close);
+  const bool empty = data.find_first_not_of(" \t\r\n", data.find('[') + 1) == close;
+  if (!empty) out.push_back(',');
+  out.push_back('"');
+  out.append(offset);  // base 36: nothing to escape
+  out.push_back('"');
+  out.append(data, close, std::string::npos);
+  return out;
+}
 
 // The Socket.IO state of one Engine.IO session.
 struct ClientState : eio::UserData {
@@ -105,6 +129,14 @@ Socket* Server::find(Worker& worker, ClientId id) {
   auto& sockets = per_worker_[worker.index()]->sockets;
   auto it = sockets.find(id);
   return it == sockets.end() ? nullptr : it->second;
+}
+
+std::string Server::sid_of(const Socket& socket) const {
+  return socket.recovered ? socket.recovered->sid : eio_->public_id(socket.id, kSocketTag);
+}
+
+std::string Server::pid_of(const Socket& socket) const {
+  return socket.recovered ? socket.recovered->pid : eio_->public_id(socket.id, kPrivateTag);
 }
 
 template <typename F>
@@ -276,6 +308,19 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   s->nsp = nsp;
   st.sockets.push_back(std::move(owned));
   pw.sockets.emplace(s->id, s);
+  if (nsp && recovery_.enabled() && !auth.empty()) {
+    // connectionStateRecovery: a client that comes back sends its private id and the offset
+    // of the last packet it got in its CONNECT payload.
+    const json a = json::parse(auth, nullptr, false);
+    if (a.is_object() && a.contains("pid") && a["pid"].is_string() && a.contains("offset") && a["offset"].is_string()) {
+      if (auto r = recovery_.restore(nsp->index, a["pid"].get<std::string>(), a["offset"].get<std::string>())) {
+        log().debug("session {}: socket {} recovered in {} with {} missed frame(s)", session.id(), r->sid, nsp->name,
+                    r->missed.size());
+        s->recovered = std::make_unique<RecoveredIds>(
+            RecoveredIds{std::move(r->sid), std::move(r->pid), std::move(r->rooms), std::move(r->missed)});
+      }
+    }
+  }
   if (nsp && !nsp->hook_connect.load()) return complete_connect(*s, *nsp);
   // JS decides: middleware, or a dynamic namespace.
   pw.pending_names.emplace(s->id, std::string(nsp_name));
@@ -286,12 +331,17 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   e.data = std::move(auth);
   // Names come from the network: checked as UTF-8 by the transports, and dumped with
   // replacement all the same, so that no text can make the dump throw.
-  e.text = json{{"id", eio_->public_id(s->id, kSocketTag)},
-                {"nsp", nsp_name},
-                {"conn", session.id()},
-                {"sid", eio_->public_id(session.id(), 'e')},
-                {"transport", session.transport_name()}}
-               .dump(-1, ' ', false, json::error_handler_t::replace);
+  json info{{"id", sid_of(*s)},
+            {"nsp", nsp_name},
+            {"conn", session.id()},
+            {"sid", eio_->public_id(session.id(), 'e')},
+            {"transport", session.transport_name()}};
+  if (recovery_.enabled()) info["pid"] = pid_of(*s);
+  if (s->recovered) {
+    info["recovered"] = true;
+    info["rooms"] = s->recovered->rooms;
+  }
+  e.text = info.dump(-1, ' ', false, json::error_handler_t::replace);
   sink_->push(std::move(e));
 }
 
@@ -303,15 +353,32 @@ void Server::complete_connect(Socket& socket, Namespace& nsp) {
   nsp.tables[w.index()]->add_to_everyone(&socket);
   nsp.sockets.fetch_add(1, std::memory_order_relaxed);
   socket.session->mark_established();
-  socket.session->send(ws::make_shared_frame(
-      ws::kText,
-      encode_message(kConnect, nsp.name, -1, 0, json{{"sid", eio_->public_id(socket.id, kSocketTag)}}.dump())));
+  json ack{{"sid", sid_of(socket)}};
+  if (recovery_.enabled()) ack["pid"] = pid_of(socket);
+  if (RecoveredIds* r = socket.recovered.get()) {
+    // Its rooms back (its old id among them, so that io.to(id) still finds it), then what it
+    // missed, in order, before the CONNECT: the client delivers those once it is connected.
+    join_rooms(socket, *nsp.tables[w.index()], r->rooms);
+    for (const auto& f : r->missed) socket.session->send(f);
+    std::vector<ws::SharedFrame>().swap(r->missed);
+    std::vector<std::string>().swap(r->rooms);
+    recovery_.forget(nsp.index, r->pid);
+  }
+  socket.session->send(ws::make_shared_frame(ws::kText, encode_message(kConnect, nsp.name, -1, 0, ack.dump())));
 }
 
 void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_js) {
   Worker& w = socket.session->worker();
   PerWorker& pw = *per_worker_[w.index()];
   Namespace* nsp = socket.nsp;
+  if (socket.connected && recovery_.enabled() && is_recoverable(reason)) {
+    std::string sid = sid_of(socket);
+    std::vector<std::string> rooms{sid};
+    for (const auto& m : socket.rooms) {
+      if (m.room->name != sid) rooms.push_back(m.room->name);
+    }
+    recovery_.persist(nsp->index, pid_of(socket), std::move(sid), socket.id, std::move(rooms));
+  }
   if (socket.connected) {
     RoomTable<Socket>& table = *nsp->tables[w.index()];
     table.leave_all(&socket, [nsp](const std::string& room) { nsp->counts.add(room, -1); });
@@ -387,7 +454,21 @@ void Server::reject(ClientId socket, std::string data_json) {
 }
 
 void Server::emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                  bool is_volatile) {
+                  bool is_volatile, std::uint32_t nsp_index) {
+  Namespace* nsp = recovery_.enabled() && ack_id < 0 && !is_volatile ? namespace_at(nsp_index) : nullptr;
+  if (nsp) {
+    // As socket.io with connectionStateRecovery: logged here, in the order of the calls, like a
+    // broadcast to the socket's own room, so that a client that dropped gets it back.
+    auto out = std::make_shared<Outgoing>();
+    out->frames = recovery_.log(nsp->index, {}, {}, socket, [&](const std::string& offset) {
+      std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments));
+      return std::move(o->frames);
+    });
+    on_socket(socket, [this, out](Socket& s) {
+      if (s.connected) send_to(s, *out, false);
+    });
+    return;
+  }
   on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile](Socket& s) {
     if (!s.connected) return;
     std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, s.nsp->name, ack_id, data, att));
@@ -408,7 +489,17 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
   // Encoded and framed once, for every recipient on every I/O thread.
-  std::shared_ptr<const Outgoing> out(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments));
+  std::shared_ptr<const Outgoing> out;
+  if (recovery_.enabled() && ack_id < 0 && !is_volatile) {
+    auto logged = std::make_shared<Outgoing>();
+    logged->frames = recovery_.log(nsp->index, selection.rooms, selection.except, 0, [&](const std::string& offset) {
+      std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments));
+      return std::move(o->frames);
+    });
+    out = std::move(logged);
+  } else {
+    out.reset(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments));
+  }
   auto sel = std::make_shared<const Selection>(std::move(selection));
   on_each_worker([this, out, sel, ack_id, is_volatile](Worker& w) {
     std::uint64_t count = 0;
@@ -529,9 +620,12 @@ void Server::fetch_sockets(std::uint64_t request_id, Selection selection) {
   on_each_worker([this, sel, job, request_id](Worker& w) {
     json part = json::array();
     select(w, *sel, [&](Socket& s) {
-      json rooms = json::array({eio_->public_id(s.id, kSocketTag)});
-      for (const auto& m : s.rooms) rooms.push_back(m.room->name);
-      part.push_back({{"id", eio_->public_id(s.id, kSocketTag)},
+      const std::string sid = sid_of(s);
+      json rooms = json::array({sid});
+      for (const auto& m : s.rooms) {
+        if (m.room->name != sid) rooms.push_back(m.room->name);
+      }
+      part.push_back({{"id", sid},
                       {"socket", s.id},
                       {"conn", s.session->id()},
                       {"rooms", std::move(rooms)}});
@@ -558,6 +652,8 @@ SocketIoStats Server::stats() const {
     s.sockets += nsp.sockets.load();
     s.namespaces.push_back({nsp.name, nsp.sockets.load(), nsp.counts.all()});
   }
+  const RecoveryStore::Stats r = recovery_.stats();
+  s.recovery = {r.sessions, r.packets, r.bytes, r.recovered, r.expired, r.evicted};
   return s;
 }
 

@@ -12,12 +12,22 @@
 
 #include "engineio/server.hpp"
 #include "rooms.hpp"
+#include "socketio/recovery.hpp"
 #include "sidewire/engine.hpp"
 
 namespace sidewire::sio {
 
 class Server;
 struct Namespace;
+
+// A socket recovered from an earlier connection (connectionStateRecovery): the ids it keeps
+// and the packets it missed, sent before its CONNECT.
+struct RecoveredIds {
+  std::string sid;
+  std::string pid;
+  std::vector<std::string> rooms;
+  std::vector<ws::SharedFrame> missed;
+};
 
 // One namespace on one session.
 struct Socket {
@@ -29,6 +39,7 @@ struct Socket {
   std::uint32_t mark = 0;      // broadcast selection stamp
   bool connected = false;
   bool js_knows = false;       // a kSioConnect went to JS for it
+  std::unique_ptr<RecoveredIds> recovered;  // only for a socket recovered from an earlier connection
 
   std::vector<Membership<Socket>>& memberships() { return rooms; }
   std::uint32_t& everyone_slot() { return everyone; }
@@ -60,6 +71,8 @@ class Server final : public eio::Listener {
   eio::Server& engineio() { return *eio_; }
   void set_dynamic_namespaces(bool on) { dynamic_ = on; }
   void set_max_rooms(std::uint32_t n) { max_rooms_ = n; }
+  void set_recovery(const RecoveryConfig& config) { recovery_.configure(config); }
+  RecoveryStore::Stats recovery_stats() { return recovery_.stats(); }
 
   static constexpr std::size_t kMaxNamespaces = 4096;               // in all, dynamic ones included
   static constexpr std::size_t kMaxNamespacesPerConnection = 100;  // sockets of one Engine.IO session
@@ -71,7 +84,7 @@ class Server final : public eio::Listener {
   void accept(ClientId socket, std::uint32_t nsp);
   void reject(ClientId socket, std::string data_json);
   void emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-            bool is_volatile);
+            bool is_volatile, std::uint32_t nsp = UINT32_MAX);
   void ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
   void broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
                  std::int64_t ack_id, bool is_volatile);
@@ -106,6 +119,10 @@ class Server final : public eio::Listener {
                  std::vector<std::string> attachments);
   void on_connect(eio::Session& session, std::string_view nsp_name, std::string auth);
   void violation(eio::Session& session, const std::string& what, const std::string& sio_error);
+  // socket.id and the private id (connectionStateRecovery) of a socket: derived from its
+  // numeric id, or the ones it recovered.
+  std::string sid_of(const Socket& socket) const;
+  std::string pid_of(const Socket& socket) const;
   void complete_connect(Socket& socket, Namespace& nsp);
   void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
   void disconnect_socket(Socket& socket, bool close);
@@ -135,6 +152,7 @@ class Server final : public eio::Listener {
   std::atomic<bool> dynamic_{false};
   std::atomic<std::uint32_t> max_rooms_{10000};
   std::atomic<std::uint64_t> next_socket_{1};
+  mutable RecoveryStore recovery_;
 };
 
 }  // namespace sidewire::sio

@@ -165,6 +165,10 @@ struct SocketIoConfig {
   bool handshake_gate = false;
   std::size_t max_queued_bytes = 8u << 20;  // per session, either transport
   std::uint32_t max_rooms = 10000;          // rooms one socket may be in
+  // connectionStateRecovery: off unless asked for; the window and the log's byte bound.
+  bool recovery = false;
+  std::uint32_t recovery_window_ms = 2 * 60 * 1000;
+  std::size_t recovery_max_bytes = 32u << 20;
 };
 
 struct SocketIoStats {
@@ -176,6 +180,9 @@ struct SocketIoStats {
     std::vector<std::pair<std::string, std::uint64_t>> rooms;
   };
   std::vector<NamespaceStats> namespaces;
+  struct Recovery {
+    std::uint64_t sessions = 0, packets = 0, bytes = 0, recovered = 0, expired = 0, evicted = 0;
+  } recovery;
 };
 
 class Engine {
@@ -223,8 +230,9 @@ class Engine {
   void sio_set_namespace_hooks(std::uint32_t nsp, bool connect, bool events);
   void sio_accept(ClientId socket, std::uint32_t nsp);
   void sio_reject(ClientId socket, std::string data_json);
+  // `nsp`: the socket's namespace, when known (connectionStateRecovery logs the packet at once).
   void sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                bool is_volatile);
+                bool is_volatile, std::uint32_t nsp = UINT32_MAX);
   void sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
   struct SioSelection {
     std::uint32_t nsp = 0;
