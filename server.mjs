@@ -91,8 +91,10 @@ const engine = new Engine({ logLevel: process.env.SIDEWIRE_LOG_LEVEL || 'info' }
 engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true });
 
 // The process's Socket.IO server (getServer() in API routes). A namespace nobody listens to
-// runs entirely in the engine; the ticket desk listens on the main namespace.
-const io = new Server({ engine });
+// runs entirely in the engine; the ticket desk listens on the main namespace. Connection state
+// recovery: a page whose connection drops for a moment (a network blip, a laptop lid) comes
+// back with its rooms and gets every event it missed, without refetching.
+const io = new Server({ engine, connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 } });
 attachTicketing(io);
 
 let nextPublicUpgrade; // app.getUpgradeHandler(): a no-op in Next 16, kept as last resort

@@ -88,6 +88,13 @@ export function attachTicketing(io, { log = console } = {}) {
 
   io.on('connection', (socket) => {
     socket.data.name = viewerName(socket.handshake.auth?.name);
+    if (socket.recovered) {
+      // Back within the recovery window, in the rooms it had: it shows as a viewer again.
+      for (const room of socket.rooms) {
+        const m = TICKET_ROOM_RE.exec(room);
+        if (m) refreshViewers(Number(m[1]));
+      }
+    }
 
     socket.on('tickets:join', (...raw) => {
       const [, reply] = splitAck(raw);

@@ -403,6 +403,44 @@ describe('ticket desk: API routes, events, presence, persistence', () => {
     expect(names(alice)).toEqual(['alice']);
   });
 
+  test('a page whose connection drops gets what it missed on reconnection, without rejoining', async () => {
+    const t = await newTicket('Recovered');
+    const page = ioClient(srv.url('/'), {
+      transports: ['websocket'], forceNew: true, auth: { name: 'blip' },
+      reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 300, randomizationFactor: 0,
+    });
+    sockets.add(page);
+    page.log = [];
+    page.onAny((event, payload) => page.log.push({ event, payload }));
+    await new Promise((resolve, reject) => {
+      page.once('connect', resolve);
+      page.once('connect_error', reject);
+    });
+    const watcher = await client('watcher');
+    await join(page, 'ticket:join', t.id);
+    await join(watcher, 'ticket:join', t.id);
+    await waitFor(() => got(watcher, 'ticket:viewers').some((e) => e.payload.viewers.length === 2), 3000, 'two viewers');
+    const firstId = page.id;
+    clear(page, watcher);
+
+    page.io.engine.close(); // the network drops; the server sees "transport close"
+    await waitFor(() => got(watcher, 'ticket:viewers').some((e) => e.payload.viewers.length === 1), 3000, 'page gone');
+    const r = await api('POST', `/api/tickets/${t.id}/comments`, { author: 'amy', body: 'While you were away' });
+    expect(r.status).toBe(201);
+    await waitFor(() => page.connected, 5000, 'reconnected');
+    expect(page.recovered).toBe(true);
+    expect(page.id).toBe(firstId);
+    await waitFor(() => got(page, 'comment:added').length === 1, 3000, 'the missed comment');
+    expect(got(page, 'comment:added')[0].payload).toEqual(r.json);
+    // Back among the viewers without a join, and still in the room for what comes next.
+    await waitFor(() => got(watcher, 'ticket:viewers').some((e) => e.payload.viewers.length === 2), 3000, 'page back');
+    const next = await api('PATCH', `/api/tickets/${t.id}`, { status: 'closed' });
+    expect(next.status).toBe(200);
+    await waitFor(() => got(page, 'ticket:updated').length === 1, 3000, 'ticket:updated after recovery');
+    await sleep(QUIET_MS);
+    expect(got(page, 'comment:added')).toHaveLength(1);
+  });
+
   test('data persists in the database across a server restart; /health reports connections', async () => {
     const t = await newTicket('Survives a restart');
     await api('PATCH', `/api/tickets/${t.id}`, { status: 'resolved' });

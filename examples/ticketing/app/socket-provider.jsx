@@ -62,9 +62,10 @@ export function useSocketEvent(event, handler) {
 }
 
 /**
- * Joins a room with `joinEvent` (and `arg`, if given) now and after every reconnect, calls
- * onJoined() once the server acknowledged (the place to fetch a fresh snapshot: events sent
- * while the socket was away are lost), and leaves with `leaveEvent` on unmount.
+ * Joins a room with `joinEvent` (and `arg`, if given) now and after every reconnect that was not
+ * recovered, calls onJoined() once the server acknowledged (the place to fetch a fresh snapshot),
+ * and leaves with `leaveEvent` on unmount. A recovered reconnect (connection state recovery:
+ * `socket.recovered`) is already in its rooms and has been sent what it missed.
  */
 export function useRoom(joinEvent, leaveEvent, arg, onJoined) {
   const { socket } = useSocket();
@@ -77,6 +78,7 @@ export function useRoom(joinEvent, leaveEvent, arg, onJoined) {
     const args = arg === undefined ? [] : [arg];
     let active = true;
     const join = () => {
+      if (socket.recovered) return;
       socket.timeout(10000).emit(joinEvent, ...args, (err, answer) => {
         if (!active) return;
         if (err || !answer?.ok) {
