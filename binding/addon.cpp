@@ -489,6 +489,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.handshake_gate = bool_of(o, "handshakeGate", c.handshake_gate);
     c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
     c.max_queued_bytes = static_cast<std::size_t>(bytes_of(o, "maxQueuedBytes", c.max_queued_bytes));
+    c.msgpack = bool_of(o, "msgpack", c.msgpack);
     c.recovery = bool_of(o, "recovery", c.recovery);
     c.recovery_window_ms = u32_of(o, "recoveryWindow", c.recovery_window_ms);
     c.recovery_max_bytes = static_cast<std::size_t>(bytes_of(o, "recoveryMaxBytes", c.recovery_max_bytes));

@@ -439,6 +439,7 @@ void Engine::configure_socketio(SocketIoConfig c) {
   }
   impl_->sio_owner->set_dynamic_namespaces(c.dynamic_namespaces);
   impl_->sio_owner->set_max_rooms(c.max_rooms);
+  impl_->sio_owner->set_msgpack(c.msgpack);
   impl_->sio_owner->set_recovery({c.recovery, c.recovery_window_ms, c.recovery_max_bytes});
 }
 

@@ -30,6 +30,25 @@ const EIO_CLOSE = 13;
 const SIO_ERROR = 16;
 
 const INVALID_NAMESPACE = JSON.stringify({ message: 'Invalid namespace' });
+// A `parser` option is told apart by what its Encoder writes for a plain event: the engine
+// encodes and decodes packets itself, in one of the two formats the official parsers use.
+function probeParser(parser) {
+  try {
+    const out = new parser.Encoder().encode({ type: 2, nsp: '/', data: ['x', 1] });
+    return Array.isArray(out) && out.length === 1 ? out[0] : null;
+  } catch {
+    return null;
+  }
+}
+function isMsgpackParser(parser) {
+  const out = probeParser(parser);
+  // socket.io-msgpack-parser: one MessagePack map of 3 entries (fixmap: 0x83).
+  return out instanceof Uint8Array && out.length > 0 && out[0] === 0x83;
+}
+function isDefaultParser(parser) {
+  return probeParser(parser) === '2["x",1]';
+}
+
 // socket.io's RECOVERABLE_DISCONNECT_REASONS
 const RECOVERABLE_REASONS = new Set([
   'transport error',
@@ -167,7 +186,14 @@ class Server extends EventEmitter {
       };
     }
     this._recoveryData = new Map(); // private id → { data, at } of sockets that may come back
-    for (const unsupported of ['allowEIO3', 'parser', 'wsEngine']) {
+    this._msgpack = false;
+    if (this.opts.parser) {
+      this._msgpack = isMsgpackParser(this.opts.parser);
+      if (!this._msgpack && !isDefaultParser(this.opts.parser)) {
+        throw new Error('sidewire: the engine speaks the default parser and socket.io-msgpack-parser; this `parser` is neither');
+      }
+    }
+    for (const unsupported of ['allowEIO3', 'wsEngine']) {
       if (this.opts[unsupported]) this._log('warn', `Socket.IO option ${unsupported} is not supported by sidewire and is ignored`);
     }
 
@@ -206,6 +232,7 @@ class Server extends EventEmitter {
       corsGate: Boolean(this._cors),
       handshakeGate: typeof o.allowRequest === 'function',
       ...(o.maxRoomsPerSocket !== undefined ? { maxRooms: o.maxRoomsPerSocket } : {}),
+      msgpack: this._msgpack,
       ...(o.connectionStateRecovery
         ? {
             recovery: true,

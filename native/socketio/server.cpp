@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "log.hpp"
+#include "socketio/msgpack.hpp"
 #include "socketio/packet.hpp"
 
 namespace sidewire::sio {
@@ -65,7 +66,7 @@ struct Server::Outgoing {
 };
 
 static Server::Outgoing* make_outgoing_raw(int type, std::string_view nsp, std::int64_t ack_id, const std::string& data,
-                                           const std::vector<std::string>& attachments);
+                                           const std::vector<std::string>& attachments, bool msgpack);
 
 Server::Server(eio::Config config, std::vector<Worker*> workers, std::shared_ptr<EventSink> sink, Metrics& metrics)
     : workers_(std::move(workers)), sink_(std::move(sink)), metrics_(metrics) {
@@ -115,14 +116,26 @@ void Server::set_hooks(std::uint32_t index, bool connect, bool events) {
 // ---------------------------------------------------------------------------- helpers
 
 static Server::Outgoing* make_outgoing_raw(int type, std::string_view nsp, std::int64_t ack_id, const std::string& data,
-                                           const std::vector<std::string>& attachments) {
+                                           const std::vector<std::string>& attachments, bool msgpack) {
   auto* out = new Server::Outgoing();
+  if (msgpack) {
+    // socket.io-msgpack-parser: one binary message, binary values inline.
+    out->frames.push_back(ws::make_shared_frame(ws::kBinary, encode_msgpack_packet(type, nsp, ack_id, data, attachments)));
+    return out;
+  }
   const bool binary = !attachments.empty();
   if (binary) type = type == kAck ? kBinaryAck : kBinaryEvent;
   out->frames.push_back(ws::make_shared_frame(
       ws::kText, encode_message(type, nsp, ack_id, static_cast<std::uint32_t>(attachments.size()), data)));
   for (const auto& a : attachments) out->frames.push_back(ws::make_shared_frame(ws::kBinary, a));
   return out;
+}
+
+ws::SharedFrame Server::control_frame(int type, std::string_view nsp, std::string_view data) const {
+  if (msgpack()) {
+    return ws::make_shared_frame(ws::kBinary, encode_msgpack_packet(type, nsp, -1, data, {}));
+  }
+  return ws::make_shared_frame(ws::kText, encode_message(type, nsp, -1, 0, data));
 }
 
 Socket* Server::find(Worker& worker, ClientId id) {
@@ -204,6 +217,15 @@ bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile) {
 
 void Server::on_message(eio::Session& session, bool binary, std::string data) {
   ClientState& st = state_of(session);
+  if (msgpack()) {
+    if (!binary) return violation(session, "text message while the msgpack parser is in use", "invalid MessagePack");
+    MsgpackPacket p;
+    std::string sio_error;
+    if (!decode_msgpack_packet(data, p, sio_error, kMaxAttachments)) {
+      return violation(session, "invalid MessagePack packet (" + sio_error + ")", sio_error);
+    }
+    return on_packet(session, p.type, std::move(p.nsp), p.ack_id, std::move(p.data), std::move(p.attachments));
+  }
   if (binary) {
     if (!st.pending) {
       return violation(session, "binary message without a packet announcing it",
@@ -283,7 +305,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
     return;  // still being decided (middleware): the first CONNECT's answer stands
   }
   auto refuse = [&](const char* json_message) {
-    session.send(ws::make_shared_frame(ws::kText, encode_message(kConnectError, nsp_name, -1, 0, json_message)));
+    session.send(control_frame(kConnectError, nsp_name, json_message));
   };
   if (st.sockets.size() >= kMaxNamespacesPerConnection) {
     count_limit(metrics_, Limit::kNamespaces);
@@ -364,7 +386,7 @@ void Server::complete_connect(Socket& socket, Namespace& nsp) {
     std::vector<std::string>().swap(r->rooms);
     recovery_.forget(nsp.index, r->pid);
   }
-  socket.session->send(ws::make_shared_frame(ws::kText, encode_message(kConnect, nsp.name, -1, 0, ack.dump())));
+  socket.session->send(control_frame(kConnect, nsp.name, ack.dump()));
 }
 
 void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_js) {
@@ -447,7 +469,7 @@ void Server::reject(ClientId socket, std::string data_json) {
     PerWorker& pw = *per_worker_[s.session->worker().index()];
     auto it = pw.pending_names.find(s.id);
     const std::string name = it != pw.pending_names.end() ? it->second : (s.nsp ? s.nsp->name : "/");
-    s.session->send(ws::make_shared_frame(ws::kText, encode_message(kConnectError, name, -1, 0, data)));
+    s.session->send(control_frame(kConnectError, name, data));
     s.js_knows = false;  // JS refused it: no disconnect to report
     remove_socket(s, "", false);
   });
@@ -461,7 +483,7 @@ void Server::emit(ClientId socket, std::string data_json, std::vector<std::strin
     // broadcast to the socket's own room, so that a client that dropped gets it back.
     auto out = std::make_shared<Outgoing>();
     out->frames = recovery_.log(nsp->index, {}, {}, socket, [&](const std::string& offset) {
-      std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments));
+      std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments, msgpack()));
       return std::move(o->frames);
     });
     on_socket(socket, [this, out](Socket& s) {
@@ -471,7 +493,7 @@ void Server::emit(ClientId socket, std::string data_json, std::vector<std::strin
   }
   on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile](Socket& s) {
     if (!s.connected) return;
-    std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, s.nsp->name, ack_id, data, att));
+    std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, s.nsp->name, ack_id, data, att, msgpack()));
     send_to(s, *out, is_volatile);
   });
 }
@@ -479,7 +501,7 @@ void Server::emit(ClientId socket, std::string data_json, std::vector<std::strin
 void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments) {
   on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id](Socket& s) {
     if (!s.connected) return;
-    std::unique_ptr<Outgoing> out(make_outgoing_raw(kAck, s.nsp->name, ack_id, data, att));
+    std::unique_ptr<Outgoing> out(make_outgoing_raw(kAck, s.nsp->name, ack_id, data, att, msgpack()));
     send_to(s, *out, false);
   });
 }
@@ -493,12 +515,12 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   if (recovery_.enabled() && ack_id < 0 && !is_volatile) {
     auto logged = std::make_shared<Outgoing>();
     logged->frames = recovery_.log(nsp->index, selection.rooms, selection.except, 0, [&](const std::string& offset) {
-      std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments));
+      std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments, msgpack()));
       return std::move(o->frames);
     });
     out = std::move(logged);
   } else {
-    out.reset(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments));
+    out.reset(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments, msgpack()));
   }
   auto sel = std::make_shared<const Selection>(std::move(selection));
   on_each_worker([this, out, sel, ack_id, is_volatile](Worker& w) {
@@ -548,14 +570,14 @@ void Server::disconnect_socket(Socket& s, bool close) {
     while (!st.sockets.empty()) {
       Socket& each = *st.sockets.back();
       if (each.connected) {
-        session.send(ws::make_shared_frame(ws::kText, encode_message(kDisconnect, each.nsp->name, -1, 0, "")));
+        session.send(control_frame(kDisconnect, each.nsp->name, ""));
       }
       remove_socket(each, "server namespace disconnect", true);
     }
     session.close_gracefully("forced server close");
     return;
   }
-  if (s.connected) session.send(ws::make_shared_frame(ws::kText, encode_message(kDisconnect, s.nsp->name, -1, 0, "")));
+  if (s.connected) session.send(control_frame(kDisconnect, s.nsp->name, ""));
   remove_socket(s, "server namespace disconnect", true);
 }
 

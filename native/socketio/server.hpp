@@ -71,6 +71,9 @@ class Server final : public eio::Listener {
   eio::Server& engineio() { return *eio_; }
   void set_dynamic_namespaces(bool on) { dynamic_ = on; }
   void set_max_rooms(std::uint32_t n) { max_rooms_ = n; }
+  // socket.io-msgpack-parser instead of the default parser, for every packet both ways.
+  void set_msgpack(bool on) { msgpack_ = on; }
+  bool msgpack() const { return msgpack_.load(std::memory_order_relaxed); }
   void set_recovery(const RecoveryConfig& config) { recovery_.configure(config); }
   RecoveryStore::Stats recovery_stats() { return recovery_.stats(); }
 
@@ -123,6 +126,7 @@ class Server final : public eio::Listener {
   // numeric id, or the ones it recovered.
   std::string sid_of(const Socket& socket) const;
   std::string pid_of(const Socket& socket) const;
+  ws::SharedFrame control_frame(int type, std::string_view nsp, std::string_view data) const;
   void complete_connect(Socket& socket, Namespace& nsp);
   void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
   void disconnect_socket(Socket& socket, bool close);
@@ -151,6 +155,7 @@ class Server final : public eio::Listener {
   std::atomic<std::uint32_t> namespace_count_{0};
   std::atomic<bool> dynamic_{false};
   std::atomic<std::uint32_t> max_rooms_{10000};
+  std::atomic<bool> msgpack_{false};
   std::atomic<std::uint64_t> next_socket_{1};
   mutable RecoveryStore recovery_;
 };

@@ -5,7 +5,7 @@
 // with '/' and holds no ',', the attachment count only on binary types and within the limit, an
 // ack id only as digits that were there, the data a suffix of the text and of the shape socket.io
 // requires (scan_json); encode_message of the fields parses back to the same fields.
-// A refused packet always says why.
+// A refused packet always says why, in its own words and in socket.io's.
 #include <string>
 
 #include "fuzz_check.hpp"
@@ -32,8 +32,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   sio::Packet p;
   std::string error;
-  if (!sio::parse_packet(text, p, error, max_attachments)) {
+  std::string sio_error;
+  if (!sio::parse_packet(text, p, error, max_attachments, &sio_error)) {
     FUZZ_CHECK(!error.empty());
+    // socket.io's message for it, or none where socket.io's parser accepts the packet
+    // (CONNECT_ERROR, which its server then refuses).
+    FUZZ_CHECK(!sio_error.empty() || (!text.empty() && text[0] == '0' + sio::kConnectError));
+    return 0;
+  }
+  if (text.empty()) {
+    // Number("") is 0 to socket.io: an empty packet is a CONNECT to the main namespace.
+    FUZZ_CHECK(p.type == sio::kConnect && p.nsp == "/" && p.data.empty());
     return 0;
   }
   FUZZ_CHECK(p.type >= 0 && p.type <= 6 && p.type != sio::kConnectError);

@@ -166,6 +166,7 @@ struct SocketIoConfig {
   std::size_t max_queued_bytes = 8u << 20;  // per session, either transport
   std::uint32_t max_rooms = 10000;          // rooms one socket may be in
   // connectionStateRecovery: off unless asked for; the window and the log's byte bound.
+  bool msgpack = false;  // socket.io-msgpack-parser's encoding instead of the default parser's
   bool recovery = false;
   std::uint32_t recovery_window_ms = 2 * 60 * 1000;
   std::size_t recovery_max_bytes = 32u << 20;
