@@ -280,6 +280,9 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SioDisconnectSockets>("sioDisconnectSockets"),
                            InstanceMethod<&EngineWrap::SioFetchSockets>("sioFetchSockets"),
                            InstanceMethod<&EngineWrap::SioStats>("sioStats"),
+                           InstanceMethod<&EngineWrap::SioWatch>("sioWatch"),
+                           InstanceMethod<&EngineWrap::SioCloseSession>("sioCloseSession"),
+                           InstanceMethod<&EngineWrap::SioSessionCount>("sioSessionCount"),
                        });
   }
 
@@ -357,7 +360,8 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                                          info[2].ToBoolean(), info[3].ToBoolean());
   }
 
-  // adopt(fd, method, target, rawHeaders, head, remoteAddress) -> id
+  // adopt(fd, method, target, rawHeaders, head, remoteAddress, responseHeaders) -> id
+  // responseHeaders: extra "Name: value\r\n" lines for the 101 (Socket.IO), or undefined.
   // The descriptor is duplicated here, before the caller destroys Node's socket: the engine
   // owns the duplicate, Node closes its own.
   Napi::Value Adopt(const Napi::CallbackInfo& info) {
@@ -375,6 +379,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
       r.head.assign(head.Data(), head.Length());
     }
     if (info.Length() > 5 && info[5].IsString()) r.remote_address = info[5].As<Napi::String>().Utf8Value();
+    if (info.Length() > 6 && info[6].IsString()) r.response_headers = info[6].As<Napi::String>().Utf8Value();
     auto& e = engine(env);
     const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) throw Napi::Error::New(env, std::string("cannot duplicate the socket descriptor: ") + std::strerror(errno));
@@ -487,6 +492,9 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.hooks = bool_of(o, "hooks", c.hooks);
     c.cors_gate = bool_of(o, "corsGate", c.cors_gate);
     c.handshake_gate = bool_of(o, "handshakeGate", c.handshake_gate);
+    c.upgrade_gate = bool_of(o, "upgradeGate", c.upgrade_gate);
+    c.open_events = bool_of(o, "openEvents", c.open_events);
+    c.connection_errors = bool_of(o, "connectionErrors", c.connection_errors);
     c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
     c.max_queued_bytes = static_cast<std::size_t>(bytes_of(o, "maxQueuedBytes", c.max_queued_bytes));
     c.msgpack = bool_of(o, "msgpack", c.msgpack);
@@ -593,6 +601,16 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     s.rooms = strings_of(info[2]);
     s.except = strings_of(info[3]);
     engine(info.Env()).sio_fetch_sockets(static_cast<std::uint64_t>(int64_of(info[0], 0)), std::move(s));
+  }
+
+  void SioWatch(const Napi::CallbackInfo& info) {
+    engine(info.Env()).sio_watch(client_id(info[0]), info[1].As<Napi::Number>().Uint32Value());
+  }
+
+  void SioCloseSession(const Napi::CallbackInfo& info) { engine(info.Env()).sio_close_session(client_id(info[0])); }
+
+  Napi::Value SioSessionCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(engine(info.Env()).sio_session_count()));
   }
 
   Napi::Value SioStats(const Napi::CallbackInfo& info) {

@@ -344,8 +344,10 @@ export declare class Server<
 > extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>, ServerReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
   /** The main namespace ('/'). */
   readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** engine.io's Server, as socket.io's `io.engine` (clientsCount, opts, use(), its events). */
+  readonly engine: EngineIoServer;
   /** The sidewire Engine this server runs on. */
-  readonly engine: Engine;
+  readonly sidewire: Engine;
   httpServer: HttpServer | null;
   constructor(opts?: Partial<ServerOptions>);
   constructor(srv?: HttpServer | number, opts?: Partial<ServerOptions>);
@@ -422,29 +424,84 @@ export declare class Namespace<
   disconnectSockets(close?: boolean): void;
 }
 
-/** socket.conn: the Engine.IO session under one or more sockets. */
+export type EngineIoTransport = { readonly name: 'polling' | 'websocket' };
+export type EngineIoPacketType = 'open' | 'close' | 'ping' | 'pong' | 'message' | 'upgrade' | 'noop';
+export interface EngineIoPacket {
+  type: EngineIoPacketType;
+  /** A string, or a Buffer for a binary message; absent when the packet has none. */
+  data?: string | Buffer;
+  options?: { compress?: boolean };
+}
+
+/**
+ * socket.conn: engine.io's Socket, the Engine.IO session under one or more sockets. `packet`,
+ * `packetCreate`, `heartbeat`, `drain` and `upgrading` are reported by the engine only while
+ * this conn has a listener for them.
+ */
 export interface SocketConn extends EventEmitter {
-  /** sidewire's numeric session id (the Engine.IO sid itself stays in the engine). */
-  readonly id: number;
+  /** The Engine.IO sid, as the client knows it. */
+  readonly id: string;
   readonly protocol: 4;
-  readonly readyState: 'open' | 'closed';
-  readonly transport: { readonly name: 'polling' | 'websocket' };
+  readonly readyState: 'opening' | 'open' | 'closing' | 'closed';
+  readonly transport: EngineIoTransport;
+  readonly upgrading: boolean;
+  readonly upgraded: boolean;
   readonly remoteAddress: string;
+  /** The handshake's IncomingMessage (with what io.engine.use() middleware added to it). */
   readonly request: SocketRequest;
-  on(event: 'upgrade', listener: (transport: { name: 'polling' | 'websocket' }) => void): this;
-  on(event: 'close', listener: (reason: string) => void): this;
+  on(event: 'upgrading' | 'upgrade', listener: (transport: EngineIoTransport) => void): this;
+  on(event: 'packet' | 'packetCreate', listener: (packet: EngineIoPacket) => void): this;
+  on(event: 'heartbeat' | 'drain', listener: () => void): this;
+  on(event: 'close', listener: (reason: string, description?: any) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
-  /** Closes the session (every socket on it). */
+  /** As engine.io's: what is queued goes out, then the session ends ("forced close"). */
   close(): this;
 }
 
-/** What is kept of the request that created the session. */
-export interface SocketRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly socket: { remoteAddress: string; encrypted: boolean };
-  readonly connection: { remoteAddress: string; encrypted: boolean };
+/** The request that created the session: an http.IncomingMessage, plus engine.io's `_query`. */
+export type SocketRequest = IncomingMessage & { _query?: Record<string, string>; [key: string]: any };
+
+/** engine.io's connection_error. */
+export interface EngineIoConnectionError {
+  req: IncomingMessage;
+  /** engine.io's Server.errors: 0 unknown transport, 1 unknown sid, 2 bad handshake method, 3 bad request, 4 forbidden, 5 unsupported protocol version. */
+  code: number;
+  message: string;
+  context?: Record<string, any>;
+}
+
+export interface EngineIoServerOptions {
+  pingTimeout: number;
+  pingInterval: number;
+  upgradeTimeout: number;
+  maxHttpBufferSize: number;
+  transports: Array<'polling' | 'websocket'>;
+  allowUpgrades: boolean;
+  httpCompression: { threshold?: number } | false;
+  perMessageDeflate?: { threshold?: number } | false;
+  cors: CorsOptions | false;
+  allowEIO3: false;
+  path: string;
+  [key: string]: any;
+}
+
+/** io.engine: engine.io's Server over the engine's sessions. */
+export interface EngineIoServer extends EventEmitter {
+  /** The sidewire Engine underneath (the same as io.sidewire). */
+  readonly sidewire: Engine;
+  /** Open Engine.IO sessions. */
+  readonly clientsCount: number;
+  /** engine.io's options in effect (its defaults under the Server's options). */
+  opts: EngineIoServerOptions;
+  readonly middlewares: Array<(req: IncomingMessage, res: ServerResponse, next: (err?: any) => void) => void>;
+  /** Express-style middleware on every Engine.IO request and upgrade (a stand-in response for upgrades). */
+  use(fn: (req: any, res: any, next: (err?: any) => void) => void): this;
+  /** Closes every session. */
+  close(): this;
+  on(event: 'connection', listener: (socket: SocketConn) => void): this;
+  on(event: 'connection_error', listener: (err: EngineIoConnectionError) => void): this;
+  on(event: 'initial_headers' | 'headers', listener: (headers: Record<string, string | string[]>, req: IncomingMessage) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 export declare class Socket<

@@ -377,7 +377,8 @@ class Engine extends EventEmitter {
     return true;
   }
 
-  _adopt(req, socket, head, channel) {
+  // `responseHeaders`: extra header lines for the 101 (Socket.IO's headers hooks), or undefined.
+  _adopt(req, socket, head, channel, responseHeaders) {
     if (socket.destroyed) return;
     if (this._closing) {
       refuseSocket(socket, 503, 'server shutting down');
@@ -397,7 +398,7 @@ class Engine extends EventEmitter {
     }
     let id;
     try {
-      id = this._native.adopt(fd, req.method, req.url || '/', req.rawHeaders, bytes, socket.remoteAddress || '');
+      id = this._native.adopt(fd, req.method, req.url || '/', req.rawHeaders, bytes, socket.remoteAddress || '', responseHeaders);
     } catch (err) {
       this._log('error', `cannot adopt ${req.url}: ${err.message}`);
       refuseSocket(socket, 500, 'cannot adopt the connection');

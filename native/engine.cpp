@@ -103,6 +103,7 @@ struct Engine::Impl {
   std::atomic<bool> sio_hooks{false};
   std::atomic<bool> sio_cors_gate{false};
   std::atomic<bool> sio_handshake_gate{false};
+  std::atomic<bool> sio_upgrade_gate{false};
   std::atomic<bool> sio_websocket{true};
 
   std::mutex listen_mutex;
@@ -204,6 +205,7 @@ struct Engine::Impl {
         return hand_to_node(fd);
       }
       if (sio_cors_gate.load() && http::find_header(*request, "origin")) return hand_to_node(fd);
+      if (sio_upgrade_gate.load()) return hand_to_node(fd);  // io.engine middleware or headers hooks
       const bool handshake = !http::query_param(query, "sid");
       if (handshake && sio_handshake_gate.load()) return hand_to_node(fd);  // allowRequest decides in JS
       tell_js = sio_hooks.load() && handshake;
@@ -425,10 +427,13 @@ void Engine::configure_socketio(SocketIoConfig c) {
   config.websocket = c.websocket;
   config.allow_upgrades = c.allow_upgrades;
   config.hooks = c.hooks;
+  config.open_events = c.open_events;
+  config.connection_errors = c.connection_errors;
   config.max_queued_bytes = c.max_queued_bytes;
   impl_->sio_hooks = c.hooks;
   impl_->sio_cors_gate = c.cors_gate;
   impl_->sio_handshake_gate = c.handshake_gate;
+  impl_->sio_upgrade_gate = c.upgrade_gate;
   impl_->sio_websocket = c.websocket;
   std::lock_guard lock(impl_->sio_mutex);
   if (!impl_->sio_owner) {
@@ -522,6 +527,15 @@ void Engine::sio_disconnect_sockets(SioSelection selection, bool close) {
 
 void Engine::sio_fetch_sockets(std::uint64_t request_id, SioSelection selection) {
   socketio_of(impl_->sio).fetch_sockets(request_id, to_selection(std::move(selection)));
+}
+
+void Engine::sio_watch(ClientId connection, std::uint32_t mask) { socketio_of(impl_->sio).engineio().watch(connection, mask); }
+
+void Engine::sio_close_session(ClientId connection) { socketio_of(impl_->sio).engineio().close_session(connection); }
+
+std::uint64_t Engine::sio_session_count() const {
+  sio::Server* s = impl_->sio.load();
+  return s ? s->engineio().session_count() : 0;
 }
 
 SocketIoStats Engine::sio_stats() const {

@@ -13,7 +13,7 @@ const server = createHttpServer();
 const io = new Server(server);
 installSioApp(io);
 setMemoryProbe(() => {
-  const st = io.engine.stats();
+  const st = io.sidewire.stats();
   return { mallocInUse_kb: Math.round(st.mallocInUse / 1024), mallocHeld_kb: Math.round(st.mallocHeld / 1024) };
 });
 
@@ -23,4 +23,4 @@ onShutdown(async () => {
   await closeHttp(server);
 });
 
-await listenEngine(io.engine, server);
+await listenEngine(io.sidewire, server);

@@ -42,7 +42,7 @@ class Namespace extends EventEmitter {
     this._broadcastAcks = new Map(); // ackId → collector (BroadcastOperator.emit with an ack)
     this._hooksQueued = false;
     this._applied = { connect: false, events: false };
-    this._index = native ? server.engine._native.sioAddNamespace(name) : -1;
+    this._index = native ? server.sidewire._native.sioAddNamespace(name) : -1;
   }
 
   // ----------------------------------------------------------------------------------- hooks
@@ -73,7 +73,7 @@ class Namespace extends EventEmitter {
     this._applied = { connect, events };
     // The session hooks (handshakes, EIO_CLOSE) go on before the first namespace needs them.
     this.server._updateHooks();
-    this.server.engine._native.sioSetNamespaceHooks(this._index, connect, events);
+    this.server.sidewire._native.sioSetNamespaceHooks(this._index, connect, events);
   }
 
   // -------------------------------------------------------------------------------- middleware
@@ -102,7 +102,7 @@ class Namespace extends EventEmitter {
     this._preConnectSockets.delete(socket.id);
     this.sockets.set(socket.id, socket);
     this._applyHooks(); // a new (dynamic) namespace: its hooks before its first socket
-    this.server.engine._native.sioAccept(socket._nativeId, this._index);
+    this.server.sidewire._native.sioAccept(socket._nativeId, this._index);
     socket._onconnect();
     EventEmitter.prototype.emit.call(this, 'connect', socket);
     EventEmitter.prototype.emit.call(this, 'connection', socket);
@@ -117,11 +117,14 @@ class Namespace extends EventEmitter {
   // ----------------------------------------------------------------------------- broadcasting
 
   _broadcast(data, rooms, except, flags, ackId) {
+    // As socket.io: after io.close() an emit reaches nobody (timers such as admin-ui's stats
+    // outlive the server), and must not throw at a stopped engine.
+    if (this.server._closed) return;
     if (this._outgoing.size) {
       for (const socket of this._outgoing) if (socket.connected && matches(socket, rooms, except)) socket._notifyOutgoing(data);
     }
     const { json, attachments } = encode(data);
-    this.server.engine._native.sioBroadcast(this._index, rooms, except, json, attachments, ackId, flags);
+    this.server.sidewire._native.sioBroadcast(this._index, rooms, except, json, attachments, ackId, flags);
   }
 
   _startBroadcastAck(ackId, collector) {
@@ -139,18 +142,18 @@ class Namespace extends EventEmitter {
     for (const socket of this.sockets.values()) {
       if (matches(socket, rooms, except)) for (const r of toJoin) socket._rooms = roomsAdd(socket._rooms, r);
     }
-    this.server.engine._native.sioSocketsJoin(this._index, rooms, except, toJoin);
+    this.server.sidewire._native.sioSocketsJoin(this._index, rooms, except, toJoin);
   }
 
   _socketsLeave(rooms, except, toLeave) {
     const hit = [...this.sockets.values()].filter((s) => matches(s, rooms, except));
     for (const socket of hit) for (const r of toLeave) socket._rooms = roomsDelete(socket._rooms, r);
-    this.server.engine._native.sioSocketsLeave(this._index, rooms, except, toLeave);
+    this.server.sidewire._native.sioSocketsLeave(this._index, rooms, except, toLeave);
   }
 
   _disconnectSockets(rooms, except, close) {
     const hit = [...this.sockets.values()].filter((s) => matches(s, rooms, except));
-    this.server.engine._native.sioDisconnectSockets(this._index, rooms, except, close);
+    this.server.sidewire._native.sioDisconnectSockets(this._index, rooms, except, close);
     for (const socket of hit) socket._closeLocally(close);
   }
 

@@ -7,7 +7,10 @@ const http = require('node:http');
 const querystring = require('node:querystring');
 const { EventEmitter } = require('node:events');
 const { Namespace, ParentNamespace } = require('./namespace.js');
-const { Socket, Conn, roomsAdd } = require('./socket.js');
+const { Socket, roomsAdd } = require('./socket.js');
+const {
+  EngineIoServer, Conn, WebSocketResponse, ERRORS, incomingMessage, detachSocket, headerLines, prepare,
+} = require('./engine-io.js');
 const { RemoteSocket } = require('./broadcast.js');
 const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
@@ -26,8 +29,14 @@ const SIO_FETCH = 10;
 const SIO_BROADCAST_COUNT = 11;
 const EIO_UPGRADE = 12;
 const EIO_CLOSE = 13;
-// 14, 15: engine.listen()'s, handled by js/index.js
-const SIO_ERROR = 16;
+const EIO_OPEN = 16;
+const EIO_PACKET = 17;
+const EIO_PACKET_CREATE = 18;
+const EIO_HEARTBEAT = 19;
+const EIO_DRAIN = 20;
+const EIO_UPGRADING = 21;
+const EIO_CONNECTION_ERROR = 22;
+const SIO_ERROR = 23;
 
 const INVALID_NAMESPACE = JSON.stringify({ message: 'Invalid namespace' });
 // A `parser` option is told apart by what its Encoder writes for a plain event: the engine
@@ -60,11 +69,13 @@ const RECOVERABLE_REASONS = new Set([
 ]);
 const FORBIDDEN = { code: 4, message: 'Forbidden' };
 
-// What a session keeps of the request that created it: the headers Node already parsed and
-// a few strings; the query and a stand-in for socket.request are built when first asked for.
+// What a session keeps of the request that created it: its http.IncomingMessage (socket.request,
+// with what io.engine.use() middleware put on it) and the peer's address; the query is parsed
+// when first asked for. An upgrade the engine took itself behind engine.listen() has no
+// IncomingMessage: it keeps the header lines and makes one on first use.
 class RequestInfo {
   // `headers` null: parsed from `lines` (the header lines the engine read) on first use.
-  constructor(method, url, headers, address, secure, lines = null) {
+  constructor(method, url, headers, address, secure, lines = null, req = null) {
     this.method = method;
     this.url = url;
     this._headers = headers;
@@ -72,13 +83,17 @@ class RequestInfo {
     this.address = address;
     this.secure = secure;
     this._query = null;
-    this._request = null;
+    this._request = req;
   }
 
   get headers() {
     if (this._headers === null) {
-      this._headers = parseHeaderLines(this._lines || '').headers;
-      this._lines = null;
+      if (this._request) {
+        this._headers = this._request.headers;
+      } else {
+        this._headers = parseHeaderLines(this._lines || '').headers;
+        this._lines = null;
+      }
     }
     return this._headers;
   }
@@ -97,20 +112,26 @@ class RequestInfo {
 
   get request() {
     if (!this._request) {
-      const socket = { remoteAddress: this.address, encrypted: this.secure };
-      this._request = { method: this.method, url: this.url, headers: this.headers, _query: this.query, socket, connection: socket };
+      const lines = this._lines;
+      this._lines = null;
+      this._request = incomingMessage(this.method, this.url, lines, this.address, this.secure);
+      if (this._headers) this._request.headers = this._headers;
     }
+    if (!this._request._query) this._request._query = this.query;
     return this._request;
   }
 }
 
-function requestInfo(req) {
+// `address`: the peer's, read before an adopted socket is destroyed (Node forgets it then).
+function requestInfo(req, address = (req.socket && req.socket.remoteAddress) || '') {
   return new RequestInfo(
     req.method,
     req.url || '/',
-    req.headers || {},
-    (req.socket && req.socket.remoteAddress) || '',
+    null,
+    address,
     Boolean(req.socket && req.socket.encrypted),
+    null,
+    req,
   );
 }
 
@@ -156,7 +177,9 @@ class Server extends EventEmitter {
     if (engine._sioServer) {
       throw new Error('sidewire: this engine already has a Socket.IO server (one Server per Engine); close it first');
     }
-    this.engine = engine;
+    /** The sidewire Engine this Server runs on (io.engine is engine.io's Server, as in socket.io). */
+    this.sidewire = engine;
+    this.engine = new EngineIoServer(this);
     this._ownsEngine = owned;
     this.httpServer = null;
 
@@ -216,7 +239,9 @@ class Server extends EventEmitter {
     const transports = Array.isArray(o.transports)
       ? o.transports.filter((t) => t === 'polling' || t === 'websocket')
       : ['polling', 'websocket'];
-    this.engine._native.sioConfigure({
+    const eio = this.engine._flags();
+    this.engine._opts = null; // io.engine.opts is made again from the options in effect
+    this.sidewire._native.sioConfigure({
       path: `${this._path}/`,
       pingInterval: o.pingInterval ?? 25000,
       pingTimeout: o.pingTimeout ?? 20000,
@@ -230,7 +255,10 @@ class Server extends EventEmitter {
       // engine.listen(): upgrades with an Origin header come through _handleUpgrade (CORS),
       // and with allowRequest every new session's upgrade does.
       corsGate: Boolean(this._cors),
-      handshakeGate: typeof o.allowRequest === 'function',
+      handshakeGate: typeof o.allowRequest === 'function' || eio.handshakeGate,
+      upgradeGate: eio.upgradeGate,
+      openEvents: eio.openEvents,
+      connectionErrors: eio.connectionErrors,
       ...(o.maxRoomsPerSocket !== undefined ? { maxRooms: o.maxRoomsPerSocket } : {}),
       msgpack: this._msgpack,
       ...(o.connectionStateRecovery
@@ -250,10 +278,17 @@ class Server extends EventEmitter {
     this._requestInfo.set(connId, new RequestInfo('GET', url, null, address, false, lines));
   }
 
+  // io.engine's listeners or middleware changed: what the engine reports and routes through JS.
+  _onEngineListeners() {
+    if (this._closed) return;
+    this._configure();
+    this._updateHooks();
+  }
+
   // Session hooks (handshakes kept, EIO_CLOSE / EIO_UPGRADE reported) are on while any
-  // namespace has JS hooks or dynamic namespaces exist.
+  // namespace has JS hooks, dynamic namespaces exist or io.engine has 'connection' listeners.
   _updateHooks() {
-    let want = this.parentNsps.size > 0;
+    let want = this.parentNsps.size > 0 || this.engine.listenerCount('connection') > 0;
     if (!want) for (const nsp of this._nsps.values()) if (nsp._applied.connect) want = true;
     if (want === this._hooksOn) return;
     this._hooksOn = want;
@@ -269,11 +304,11 @@ class Server extends EventEmitter {
    * { sessions, sockets, namespaces: { '/': { sockets, rooms: { name: size } } } }.
    */
   stats() {
-    return this.engine._native.sioStats();
+    return this.sidewire._native.sioStats();
   }
 
   _log(level, message) {
-    this.engine._log(level, message);
+    this.sidewire._log(level, message);
   }
 
   // --------------------------------------------------------------------------------- options
@@ -343,7 +378,7 @@ class Server extends EventEmitter {
         if (this.handleRequest(req, res)) return;
         for (const listener of previous) listener.call(srv, req, res);
       });
-      this.engine.attach(srv);
+      this.sidewire.attach(srv);
     }
     this.httpServer = srv;
     return this;
@@ -371,12 +406,30 @@ class Server extends EventEmitter {
       }
     }
     this._withCors(req, res, (headers) =>
-      this._verify(req, () => this._toEngine(req, res, headers), (message) => {
-        this._log('warn', `Socket.IO handshake refused by allowRequest: ${message || 'Forbidden'}`);
-        sendStatus(res, 403, { code: 4, message: message || 'Forbidden' }, headers || {});
-      }),
+      this._middlewares(req, res, () =>
+        this._verify(req, () => this._toEngine(req, res, headers), (message) => {
+          this._log('warn', `Socket.IO handshake refused by allowRequest: ${message || 'Forbidden'}`);
+          this.engine._connectionError(req, ERRORS.FORBIDDEN, { message });
+          sendStatus(res, 403, { code: 4, message: message || 'Forbidden' }, headers || {});
+        }),
+      ),
     );
     return true;
+  }
+
+  // io.engine.use() middleware, before the checks (as engine.io): a failure is a 400.
+  _middlewares(req, res, next) {
+    const eio = this.engine;
+    if (eio.middlewares.length === 0) return next();
+    prepare(req);
+    return eio._applyMiddlewares(req, res, (err) => {
+      if (!err) return next();
+      this._log('warn', `Socket.IO request refused by io.engine middleware: ${err && err.message}`);
+      eio._connectionError(req, ERRORS.BAD_REQUEST, { name: 'MIDDLEWARE_FAILURE' });
+      if (res instanceof WebSocketResponse) refuseSocket(res.socket, 400, 'Bad request');
+      else sendStatus(res, 400, { code: 3, message: 'Bad request' });
+      return undefined;
+    });
   }
 
   // engine.io's allowRequest(req, callback(message, success)): asked about every new session
@@ -436,7 +489,7 @@ class Server extends EventEmitter {
   // with an HTTP_RESPONSE event (a GET may be held until there is something to send).
   _toEngine(req, res, corsHeaders) {
     const reqId = (this._reqIds = (this._reqIds % 0x7fffffff) + 1);
-    const entry = { res, cors: corsHeaders, submitted: false, done: false };
+    const entry = { req, res, cors: corsHeaders, submitted: false, done: false };
     this._requests.set(reqId, entry);
     res.on('close', () => {
       if (this._requests.get(reqId) !== entry) return;
@@ -444,7 +497,7 @@ class Server extends EventEmitter {
       entry.done = true;
       if (entry.submitted && !this._engineStopped()) {
         try {
-          this.engine._native.sioRequestAborted(reqId);
+          this.sidewire._native.sioRequestAborted(reqId);
         } catch (err) {
           this._log('debug', `sioRequestAborted: ${err.message}`);
         }
@@ -455,17 +508,20 @@ class Server extends EventEmitter {
       entry.submitted = true;
       let connId = 0;
       try {
-        connId = this.engine._native.sioRequest(
+        connId = this.sidewire._native.sioRequest(
           reqId, req.method, req.url || '/', req.rawHeaders, body, tooLarge, (req.socket && req.socket.remoteAddress) || '',
         );
       } catch (err) {
         this._requests.delete(reqId);
         entry.done = true;
         this._log('error', `Socket.IO request failed: ${err.message}`);
-        sendStatus(res, this.engine._closing ? 503 : 500);
+        sendStatus(res, this.sidewire._closing ? 503 : 500);
         return;
       }
-      if (connId > 0 && this._hooksOn) this._requestInfo.set(connId, requestInfo(req));
+      if (connId > 0 && this._hooksOn) {
+        this._requestInfo.set(connId, requestInfo(req));
+        res.once('finish', () => detachSocket(req)); // Node is done with it then
+      }
     };
     const max = this.opts.maxHttpBufferSize ?? 1e6;
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
@@ -502,10 +558,11 @@ class Server extends EventEmitter {
   }
 
   _engineStopped() {
-    return Boolean(this.engine._closing) && !this.engine._resolveClose;
+    return Boolean(this.sidewire._closing) && !this.sidewire._resolveClose;
   }
 
-  _onHttpResponse(reqId, status, headersJson, body) {
+  // `refused`: the engine's Engine.IO error code when the request failed its checks, else -1.
+  _onHttpResponse(reqId, status, headersJson, body, refused) {
     const entry = this._requests.get(reqId);
     if (!entry) return;
     this._requests.delete(reqId);
@@ -520,11 +577,13 @@ class Server extends EventEmitter {
         headers = {};
       }
     }
-    if (entry.cors) headers = { ...headers, ...entry.cors };
     const payload = body === null || body === undefined ? '' : body;
     if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
       headers['Content-Length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     }
+    if (refused >= 0) this.engine._connectionError(entry.req, refused);
+    else if (status < 400) this.engine._emitHeaders(headers, entry.req);
+    if (entry.cors) headers = { ...headers, ...entry.cors };
     res.writeHead(status || 200, headers);
     res.end(payload);
   }
@@ -535,14 +594,19 @@ class Server extends EventEmitter {
   }
 
   _handleUpgrade(req, socket, head) {
+    const eio = this.engine;
+    const res = eio.middlewares.length > 0 ? new WebSocketResponse(req, socket) : null;
     const verified = () =>
-      this._verify(req, () => this._adoptUpgrade(req, socket, head), (message) => {
-        // As engine.io's abortUpgrade: 400 with the message as the body.
-        this._log('warn', `Socket.IO upgrade refused by allowRequest: ${message || 'Forbidden'}`);
-        refuseSocket(socket, 400, message || 'Forbidden');
-      });
+      this._middlewares(req, res, () =>
+        this._verify(req, () => this._adoptUpgrade(req, socket, head, res), (message) => {
+          // As engine.io's abortUpgrade: 400 with the message as the body.
+          this._log('warn', `Socket.IO upgrade refused by allowRequest: ${message || 'Forbidden'}`);
+          eio._connectionError(req, ERRORS.FORBIDDEN, { message });
+          refuseSocket(socket, 400, message || 'Forbidden');
+        }),
+      );
     if (!this._cors || !req.headers.origin) {
-      if (typeof this.opts.allowRequest === 'function') socket.pause(); // held while the app decides
+      if (typeof this.opts.allowRequest === 'function' || res) socket.pause(); // held while the app decides
       verified();
       return;
     }
@@ -563,11 +627,24 @@ class Server extends EventEmitter {
     }
   }
 
-  _adoptUpgrade(req, socket, head) {
-    const connId = this.engine._adopt(req, socket, head, null);
+  // `res`: the stand-in response the middleware saw (its headers go into the 101), or null.
+  _adoptUpgrade(req, socket, head, res) {
+    if (socket.destroyed) return;
+    const eio = this.engine;
+    let extra;
+    if (res || eio.listenerCount('headers') + eio.listenerCount('initial_headers') > 0) {
+      // As engine.io: middleware such as express-session sets its headers on writeHead().
+      if (res) res.writeHead();
+      const headers = res ? res._headers : {};
+      eio._emitHeaders(headers, req);
+      extra = headerLines(headers, (l, m) => this._log(l, m));
+    }
+    const address = socket.remoteAddress || '';
+    const connId = this.sidewire._adopt(req, socket, head, null, extra);
     if (!(connId > 0) || !this._hooksOn) return;
-    const info = requestInfo(req);
-    if (!/[?&]sid=/.test(info.url)) this._requestInfo.set(connId, info); // not an upgrade of a polling session
+    if (/[?&]sid=/.test(req.url || '')) return; // the upgrade of a polling session: its handshake is kept
+    detachSocket(req, address); // the engine has the connection; Node's socket is destroyed
+    this._requestInfo.set(connId, requestInfo(req, address));
   }
 
   // ------------------------------------------------------------------------------ namespaces
@@ -643,7 +720,7 @@ class Server extends EventEmitter {
   _onEvent(type, channel, id, data, code, text, number, attachments) {
     switch (type) {
       case HTTP_RESPONSE:
-        return this._onHttpResponse(id, code, text, data);
+        return this._onHttpResponse(id, code, text, data, number);
       case SIO_CONNECT:
         return this._onConnect(id, channel, data, text);
       case SIO_EVENT:
@@ -668,10 +745,7 @@ class Server extends EventEmitter {
       }
       case EIO_UPGRADE: {
         const conn = this._conns.get(id);
-        if (conn) {
-          conn.transport = { name: data };
-          conn.emit('upgrade', conn.transport);
-        }
+        if (conn) conn._onUpgrade(data);
         return undefined;
       }
       case EIO_CLOSE: {
@@ -679,10 +753,38 @@ class Server extends EventEmitter {
         const conn = this._conns.get(id);
         if (conn) {
           this._conns.delete(id);
-          conn.readyState = 'closed';
-          conn.emit('close', data);
+          conn._onClose(data);
         }
         return undefined;
+      }
+      case EIO_OPEN: {
+        // io.engine's 'connection' (listeners exist, so the session hooks are on).
+        if (this._closed) return undefined;
+        return this.engine.emit('connection', this._connFor(id, text, data));
+      }
+      case EIO_PACKET:
+      case EIO_PACKET_CREATE: {
+        const conn = this._conns.get(id);
+        if (!conn) return undefined;
+        const packet = type === EIO_PACKET ? { type: text } : { type: text, options: { compress: true } };
+        if (data !== '' && data !== undefined) packet.data = data;
+        return conn.emit(type === EIO_PACKET ? 'packet' : 'packetCreate', packet);
+      }
+      case EIO_HEARTBEAT:
+      case EIO_DRAIN: {
+        const conn = this._conns.get(id);
+        if (conn) conn.emit(type === EIO_HEARTBEAT ? 'heartbeat' : 'drain');
+        return undefined;
+      }
+      case EIO_UPGRADING: {
+        const conn = this._conns.get(id);
+        if (conn) conn._onUpgrading(data);
+        return undefined;
+      }
+      case EIO_CONNECTION_ERROR: {
+        // An upgrade the engine refused (its own checks); the request as it read it.
+        const { address, lines } = splitUpgradeInfo(data);
+        return this.engine._connectionError(incomingMessage('GET', text, lines, address), code);
       }
       default:
         return undefined;
@@ -705,7 +807,7 @@ class Server extends EventEmitter {
       info = JSON.parse(infoText);
     } catch {
       this._log('error', `SIO_CONNECT with unreadable details: ${infoText}`);
-      this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
+      this.sidewire._native.sioReject(socketId, INVALID_NAMESPACE);
       return;
     }
     let auth = null; // none: handshake.auth is a fresh {} when someone asks
@@ -722,7 +824,7 @@ class Server extends EventEmitter {
     if (nspIndex >= 0) {
       const nsp = this._byIndex[nspIndex];
       if (!nsp) {
-        this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
+        this.sidewire._native.sioReject(socketId, INVALID_NAMESPACE);
         return;
       }
       this._connectTo(nsp, socketId, info.id, conn, auth, info);
@@ -735,7 +837,7 @@ class Server extends EventEmitter {
       this._connecting.delete(socketId);
       if (pending.gone) return;
       if (!nsp) {
-        this.engine._native.sioReject(socketId, INVALID_NAMESPACE);
+        this.sidewire._native.sioReject(socketId, INVALID_NAMESPACE);
         return;
       }
       this._connectTo(nsp, socketId, info.id, conn, auth, info);
@@ -780,7 +882,7 @@ class Server extends EventEmitter {
           socket._closed = true;
           this._sockets.delete(socketId);
           nsp._remove(socket);
-          this.engine._native.sioReject(socketId, JSON.stringify({ message: err.message, data: err.data }));
+          this.sidewire._native.sioReject(socketId, JSON.stringify({ message: err.message, data: err.data }));
           return;
         }
         nsp._doConnect(socket);
@@ -854,7 +956,7 @@ class Server extends EventEmitter {
       const requestId = (this._fetchIds = (this._fetchIds % 0x7fffffff) + 1);
       this._fetches.set(requestId, { nsp, resolve });
       try {
-        this.engine._native.sioFetchSockets(requestId, nsp._index, rooms, except);
+        this.sidewire._native.sioFetchSockets(requestId, nsp._index, rooms, except);
       } catch (err) {
         this._fetches.delete(requestId);
         reject(err);
@@ -918,11 +1020,11 @@ class Server extends EventEmitter {
     }
     for (const pending of this._connecting.values()) pending.gone = true;
     this._closing = (async () => {
-      const native = this.engine._native;
-      if (this._ownsEngine || this.engine._closing) {
+      const native = this.sidewire._native;
+      if (this._ownsEngine || this.sidewire._closing) {
         // The engine's shutdown closes every session (server.mjs closes the engine and the
         // Server together: no DISCONNECT packets, so clients reconnect to the next process).
-        await this.engine.close();
+        await this.sidewire.close();
       } else {
         // As socket.io's close(): sessions end without DISCONNECT packets, so clients reconnect.
         native.sioCloseAll();
@@ -938,9 +1040,9 @@ class Server extends EventEmitter {
       this._requests.clear();
       for (const { resolve } of this._fetches.values()) resolve([]);
       this._fetches.clear();
-      if (this.engine._sioServer === this) {
-        this.engine._sioServer = null;
-        this.engine._socketio = null;
+      if (this.sidewire._sioServer === this) {
+        this.sidewire._sioServer = null;
+        this.sidewire._socketio = null;
       }
       this._requestInfo.clear();
       this._conns.clear();

@@ -1,10 +1,11 @@
 'use strict';
-// socket.io's Socket (one namespace on one Engine.IO session) and a small stand-in for its
-// `socket.conn` (the Engine.IO session). Exist only for namespaces with JS hooks: the engine
-// keeps the real state (rooms, acks on the wire, heartbeats); these mirror what JS needs.
+// socket.io's Socket (one namespace on one Engine.IO session; its `conn` is engine-io.js's
+// Conn). Exists only for namespaces with JS hooks: the engine keeps the real state (rooms, acks
+// on the wire, heartbeats); this mirrors what JS needs.
 const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
 const { BroadcastOperator, RESERVED_EVENTS, flagBits } = require('./broadcast.js');
+const { Conn } = require('./engine-io.js');
 
 // A socket's rooms, kept small: an exact-size array while there are few (most sockets have
 // their own id and a room or two), a Set from 9 on. `socket.rooms` is a Set made from it.
@@ -28,52 +29,6 @@ function roomsDelete(rooms, r) {
   }
   return rooms.includes(r) ? rooms.filter((x) => x !== r) : rooms;
 }
-
-// One shared { name } per transport: conn.transport is read, never written, by apps.
-const TRANSPORTS = { polling: Object.freeze({ name: 'polling' }), websocket: Object.freeze({ name: 'websocket' }) };
-function transportOf(name) {
-  return TRANSPORTS[name] || { name: name || 'polling' };
-}
-
-/**
- * The Engine.IO session behind one or more sockets (socket.io's `socket.conn`). An
- * EventEmitter whose listener table is made on first use (EventEmitter's methods accept an
- * undefined `_events`): most sessions never get a listener, and an idle one must stay small.
- */
-class Conn {
-  constructor(server, connId, transportName, requestInfo, sid) {
-    this.server = server;
-    /** The Engine.IO sid, as the client knows it. */
-    this.id = sid || String(connId);
-    /** sidewire's numeric session id. */
-    this.connId = connId;
-    this.readyState = 'open';
-    this.transport = transportOf(transportName);
-    this._info = requestInfo;
-    this._sockets = []; // its sockets, one per namespace (usually one)
-  }
-
-  get protocol() {
-    return 4;
-  }
-
-  get remoteAddress() {
-    return this._info.address;
-  }
-
-  get request() {
-    return this._info.request;
-  }
-
-  /** Closes the session (every socket on it). */
-  close() {
-    if (this.readyState !== 'open') return this;
-    const first = this._sockets[0];
-    if (first) this.server.engine._native.sioDisconnect(first._nativeId, true);
-    return this;
-  }
-}
-Object.setPrototypeOf(Conn.prototype, EventEmitter.prototype);
 
 // A socket's listener table. EventEmitter's own (`{ __proto__: null }`) is a dictionary-mode
 // object of about 180 bytes; an instance of this constructor has nothing on its prototype chain
@@ -174,7 +129,7 @@ class Socket extends EventEmitter {
     this._flags = null;
     this._notifyOutgoing(data);
     const { json, attachments } = encode(data);
-    this.server.engine._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags), this.nsp._index);
+    this.server.sidewire._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags), this.nsp._index);
     return true;
   }
 
@@ -219,14 +174,14 @@ class Socket extends EventEmitter {
     if (this._closed) return;
     const list = (Array.isArray(rooms) ? rooms : [rooms]).map(String);
     for (const r of list) this._rooms = roomsAdd(this._rooms, r);
-    this.server.engine._native.sioJoin(this._nativeId, list);
+    this.server.sidewire._native.sioJoin(this._nativeId, list);
   }
 
   leave(room) {
     if (this._closed) return;
     const r = String(room);
     this._rooms = roomsDelete(this._rooms, r);
-    this.server.engine._native.sioLeave(this._nativeId, r);
+    this.server.sidewire._native.sioLeave(this._nativeId, r);
   }
 
   to(room) {
@@ -273,7 +228,7 @@ class Socket extends EventEmitter {
   /** Disconnects this socket ("server namespace disconnect"); `close` ends the whole session. */
   disconnect(close = false) {
     if (!this.connected) return this;
-    this.server.engine._native.sioDisconnect(this._nativeId, Boolean(close));
+    this.server.sidewire._native.sioDisconnect(this._nativeId, Boolean(close));
     this._closeLocally(close);
     return this;
   }
@@ -329,7 +284,7 @@ class Socket extends EventEmitter {
       if (sent) return;
       sent = true;
       const { json, attachments } = encode(args);
-      this.server.engine._native.sioAck(this._nativeId, id, json, attachments);
+      this.server.sidewire._native.sioAck(this._nativeId, id, json, attachments);
     };
   }
 

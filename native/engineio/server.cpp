@@ -29,6 +29,37 @@ const ws::SharedFrame& text_frame(std::string_view payload) {
 // How long a gracefully closed polling session waits for the GET that fetches its close packet.
 constexpr std::uint32_t c_closing_grace_ms = 5000;
 
+// engine.io's names for packet types (its packets' `type`).
+const char* packet_type_name(char type) {
+  switch (type) {
+    case kOpen: return "open";
+    case kClose: return "close";
+    case kPing: return "ping";
+    case kPong: return "pong";
+    case kMessage: return "message";
+    case kUpgrade: return "upgrade";
+    case kNoop: return "noop";
+  }
+  return "error";
+}
+
+// Header lines for a 101 from JS: each "Name: value" line kept only if it holds no stray CR
+// or LF, so that nothing JS passes can end the head early or add a line of its own.
+std::string safe_header_lines(std::string_view lines) {
+  std::string out;
+  while (!lines.empty()) {
+    const std::size_t eol = lines.find("\r\n");
+    const std::string_view line = lines.substr(0, eol);
+    lines = eol == std::string_view::npos ? std::string_view() : lines.substr(eol + 2);
+    if (line.empty() || line.find_first_of("\r\n") != std::string_view::npos || line.find(':') == std::string_view::npos ||
+        line.front() == ':' || line.front() == ' ') {
+      continue;
+    }
+    out.append(line).append("\r\n");
+  }
+  return out;
+}
+
 std::string base64url(const std::uint8_t* data, std::size_t size) {
   std::string s = ws::base64_encode(data, size);
   for (char& c : s) {
@@ -91,8 +122,12 @@ std::uint64_t Session::max_payload() const { return server_.config(worker_).max_
 
 void Session::send(const ws::SharedFrame& frame) {
   if (closed_ || overflowed_) return;
+  if (watch_ & kWatchPacketCreate) report_packet(Event::Type::kEioPacketCreate, frame);
   if (transport_ == Transport::kWebSocket) {
-    if (ws_) ws_->send(frame);
+    if (ws_) {
+      ws_->send(frame);
+      if (watch_ & kWatchDrain) report(Event::Type::kEioDrain);
+    }
     return;
   }
   queue_bytes_ += frame->size() + kQueuedFrameOverhead;
@@ -184,7 +219,28 @@ void Session::report_closed(std::string_view reason) {
   }
 }
 
+void Session::report(Event::Type type, std::string data, bool binary, std::string text) {
+  Event e(type);
+  e.client = id_;
+  e.data = std::move(data);
+  e.binary = binary;
+  e.text = std::move(text);
+  server_.sink().push(std::move(e));
+}
+
+// A packet as engine.io's `packet`/`packetCreate` events carry it: its type and data.
+void Session::report_packet(Event::Type type, const ws::SharedFrame& frame) {
+  bool binary = false;
+  const std::string_view payload = ws::frame_payload(*frame, &binary);
+  if (binary) return report(type, std::string(payload), true, "message");
+  if (payload.empty()) return;
+  report(type, std::string(payload.substr(1)), false, packet_type_name(payload[0]));
+}
+
 void Session::on_packet(char type, bool binary, std::string data) {
+  if ((watch_ & kWatchPacket) && type != kClose) {
+    report(Event::Type::kEioPacket, data, binary, packet_type_name(type));
+  }
   switch (type) {
     case kMessage:
       server_.listener().on_message(*this, binary, std::move(data));
@@ -192,6 +248,7 @@ void Session::on_packet(char type, bool binary, std::string data) {
     case kPong:
       awaiting_pong_ = false;
       ping_at_ = worker_.now_ms();
+      if (watch_ & kWatchHeartbeat) report(Event::Type::kEioHeartbeat);
       return;
     case kPing:
       // In Engine.IO v4 the server pings; engine.io takes a client's ping as a transport error.
@@ -254,6 +311,7 @@ void Session::on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_v
     if (type == kPing && data == "probe") {
       probe_->send(text_frame("3probe"));
       upgrading_ = true;
+      if (watch_ & kWatchUpgrading) report(Event::Type::kEioUpgrading, "websocket");
       // Release the held GET so the client can pause polling and send the upgrade packet.
       if (held_get_) {
         queue_.push_back(text_frame("6"));
@@ -334,6 +392,7 @@ void Session::flush_poll() {
   held_get_ = 0;
   server_.release(*this, request);
   server_.respond(request, 200, "text/plain; charset=UTF-8", std::move(body));
+  if (watch_ & kWatchDrain) report(Event::Type::kEioDrain);
   if (closing_ && close_packet_sent_) {
     closing_ = false;
     server_.forget(*this);
@@ -540,7 +599,7 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
   const auto sid = http::query_param(query, "sid");
   auto refuse = [&](Error e) {
     log().warn("engine.io request refused: {} {}: {}", request.method, request.target, error_message(e));
-    respond_error(request_id, e);
+    respond_error(request_id, e, true);
     return ClientId{0};
   };
   if (!eio || *eio != "4") return refuse(Error::kUnsupportedProtocolVersion);
@@ -570,6 +629,7 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
     auto session = std::make_shared<Session>(*this, *w, new_id, Session::Transport::kPolling);
     per_worker_[w->index()]->sessions.emplace(new_id, session);
     sessions_total_.fetch_add(1, std::memory_order_relaxed);
+    report_open(*session);
     respond(request_id, 200, "text/plain; charset=UTF-8", open_packet(*session));
   });
   return new_id;
@@ -579,11 +639,11 @@ void Server::on_request(Worker& worker, std::uint64_t request_id, HttpRequest re
   worker.refresh_clock();
   auto session = find(worker, id);
   if (!session || (session->closed_ && !(session->closing_ && request.method == "GET"))) {
-    return respond_error(request_id, Error::kUnknownSid);
+    return respond_error(request_id, Error::kUnknownSid, true);
   }
   if (session->transport_ != Session::Transport::kPolling) {
     log().warn("session {}: polling request after the upgrade, refused", id);
-    return respond_error(request_id, Error::kBadRequest);
+    return respond_error(request_id, Error::kBadRequest, true);
   }
   if (request.method == "GET") return session->on_poll(request_id);
   if (request.method == "POST") return session->on_post(request_id, request.body, request.too_large);
@@ -622,12 +682,25 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
     m.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
     const std::string response = http::error_response(e == Error::kForbidden ? 403 : 400, error_body(e), "application/json");
     http::send_and_close(socket.release(), response);
+    if (per_worker_[worker.index()]->config.connection_errors) {
+      Event ev(Event::Type::kEioConnectionError);
+      ev.client = id;
+      ev.code = static_cast<std::uint16_t>(e);
+      ev.text = request.target;
+      ev.data = request.remote_address;
+      ev.data.append("\r\n");
+      for (const auto& [name, value] : request.headers) ev.data.append(name).append(": ").append(value).append("\r\n");
+      sink_->push(std::move(ev));
+    }
   };
   if (!eio || *eio != "4") return refuse(Error::kUnsupportedProtocolVersion);
   const Config& config = per_worker_[worker.index()]->config;
   const WsSettings& ws_settings = per_worker_[worker.index()]->ws_settings;
   if (!transport || *transport != "websocket" || !config.websocket) return refuse(Error::kUnknownTransport);
-  const std::string response = http::switching_protocols_response(accept_key);
+  std::string response = http::switching_protocols_response(accept_key);
+  if (!request.response_headers.empty()) {
+    response.insert(response.size() - 2, safe_header_lines(request.response_headers));
+  }
   if (sid) {
     ClientId sid_id;
     if (!parse_public_id(*sid, 'e', sid_id)) return refuse(Error::kUnknownSid);
@@ -649,7 +722,31 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   auto ws = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings, session);
   worker.add(ws);
   session->ws_ = ws;
+  report_open(*session);
   ws->start(response, request.head, ws::make_shared_frame(ws::kText, open_packet(*session)));
+}
+
+void Server::report_open(Session& session) {
+  if (!config(session.worker_).open_events) return;
+  Event e(Event::Type::kEioOpen);
+  e.client = session.id_;
+  e.data = public_id(session.id_, 'e');
+  e.text = session.transport_name();
+  sink_->push(std::move(e));
+}
+
+void Server::watch(ClientId id, std::uint32_t mask) {
+  Worker* w = workers_[worker_of(id) % workers_.size()];
+  w->command([this, w, id, mask] {
+    if (auto session = find(*w, id)) session->watch_ = static_cast<std::uint8_t>(mask);
+  });
+}
+
+void Server::close_session(ClientId id) {
+  Worker* w = workers_[worker_of(id) % workers_.size()];
+  w->command([this, w, id] {
+    if (auto session = find(*w, id)) session->close_gracefully("forced close");
+  });
 }
 
 void Server::release_all() {
@@ -705,10 +802,11 @@ void Server::respond(std::uint64_t request_id, int status, std::string_view cont
   sink_->push(std::move(e));
 }
 
-void Server::respond_error(std::uint64_t request_id, Error e) {
+void Server::respond_error(std::uint64_t request_id, Error e, bool refused) {
   Event ev(Event::Type::kHttpResponse);
   ev.client = request_id;
   ev.code = e == Error::kForbidden ? 403 : 400;
+  if (refused) ev.number = static_cast<int>(e);
   ev.text = R"({"Content-Type":"application/json"})";
   ev.data = error_body(e);
   sink_->push(std::move(ev));

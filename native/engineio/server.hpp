@@ -111,6 +111,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_upgrade();
   void tick(std::uint32_t now);
   void close_with(std::string_view reason, std::uint16_t ws_code, bool graceful);
+  // engine.io's Socket events JS watches on this session (watch_: EioWatch bits, Server::watch).
+  void report(Event::Type type, std::string data = {}, bool binary = false, std::string text = {});
+  void report_packet(Event::Type type, const ws::SharedFrame& frame);
 
   Server& server_;
   Worker& worker_;
@@ -134,6 +137,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_asked_ = false;  // the client sent the close packet
   bool close_packet_sent_ = false;
   bool overflowed_ = false;  // polling: the queue passed its limit; the session is being dropped
+  std::uint8_t watch_ = 0;   // EioWatch bits: events JS listens to on this session
   // Closed while the client was switching to the probe (it had its "3probe" and its GET was
   // released): the probe stays open until the client's upgrade packet, then closes with this code.
   std::uint16_t close_after_upgrade_ = 0;
@@ -153,6 +157,8 @@ struct Config {
   bool websocket = true;
   bool allow_upgrades = true;
   bool hooks = false;  // JS wants kEioUpgrade / kEioClose
+  bool open_events = false;        // JS wants kEioOpen
+  bool connection_errors = false;  // JS wants kEioConnectionError (refused upgrades)
 };
 
 class Server {
@@ -181,6 +187,9 @@ class Server {
   // A polling request from JS (any thread). Returns the new session's id for a handshake.
   ClientId handle_request(std::uint64_t request_id, HttpRequest request, ClientId new_id, unsigned worker);
   void request_aborted(std::uint64_t request_id);
+  // Which events a session reports (EioWatch bits), and engine.io's socket.close() (any thread).
+  void watch(ClientId id, std::uint32_t mask);
+  void close_session(ClientId id);
   // A WebSocket upgrade under our path, already validated as WebSocket (on its I/O thread).
   void accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp::socket socket,
                         const UpgradeRequest& request, const std::string& accept_key);
@@ -196,7 +205,9 @@ class Server {
 
   // For Session:
   void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body);
-  void respond_error(std::uint64_t request_id, Error e);
+  // `refused`: the request failed Engine.IO's checks (engine.io's connection_error); the
+  // event's `number` then carries the code (the answer crosses into JS anyway).
+  void respond_error(std::uint64_t request_id, Error e, bool refused = false);
   void forget(Session& session);
   void hold(Session& session, std::uint64_t request_id);
   void release(Session& session, std::uint64_t request_id);
@@ -210,6 +221,7 @@ class Server {
     WsSettings ws_settings;  // its WebSocket transports' settings (they point here)
   };
   void on_request(Worker& worker, std::uint64_t request_id, HttpRequest request, ClientId new_id);
+  void report_open(Session& session);
   static void apply(PerWorker& pw, const Config& config);
   Config front() const;
 

@@ -3,7 +3,8 @@
 //
 // Checked, for what decode_msgpack_packet accepts: a type a client may send, a namespace that
 // starts with '/', data that is JSON of the shape the type requires with one attachment per
-// placeholder; encoding the fields again decodes to the same fields. A refusal always says why.
+// placeholder; encoding the fields again decodes to the same fields (the same binaries too,
+// unless invalid UTF-8 made two keys one). A refusal always says why.
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -34,6 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sio::MsgpackPacket q;
   std::string error2;
   FUZZ_CHECK(sio::decode_msgpack_packet(again, q, error2));
-  FUZZ_CHECK(q.type == p.type && q.nsp == p.nsp && q.ack_id == p.ack_id && q.attachments == p.attachments);
+  FUZZ_CHECK(q.type == p.type && q.nsp == p.nsp && q.ack_id == p.ack_id);
+  // Strings that were not UTF-8 came out with U+FFFD in them (as notepack decodes them), and two
+  // keys may then be one: the later wins, and a binary under the other is no longer referenced.
+  if (p.data.find("\xEF\xBF\xBD") == std::string::npos) FUZZ_CHECK(q.attachments == p.attachments);
   return 0;
 }

@@ -511,7 +511,7 @@ describe('two I/O threads', () => {
   afterAll(() => t.close());
 
   test('broadcast acks are collected from every thread', async () => {
-    expect(t.io.engine.options.ioThreads).toBe(2);
+    expect(t.io.sidewire.options.ioThreads).toBe(2);
     const all = await t.io.timeout(1000).emitWithAck('who');
     expect([...all].sort()).toEqual([0, 1, 2, 3, 4, 5]);
     const odd = await t.io.to('odd').except(clients[1].id).timeout(1000).emitWithAck('who');
@@ -898,7 +898,7 @@ describe('Server construction and lifecycle', () => {
     const io = new Server({ engine, serveClient: false });
     try {
       expect(getServer()).toBe(io);
-      expect(io.engine).toBe(engine);
+      expect(io.sidewire).toBe(engine);
       expect(io.path()).toBe('/socket.io');
       expect(io.serveClient()).toBe(false);
       expect(io.connectTimeout()).toBe(45000);

@@ -96,6 +96,11 @@ io.on('connection', (socket) => {
   const addr: string = s.handshake.address;
   const transport: string = s.conn.transport.name;
   s.conn.on('upgrade', (t) => void t.name);
+  s.conn.on('packet', ({ type, data }) => void [type, data]);
+  const sid: string = s.conn.id;
+  const session: unknown = s.request.session; // what io.engine.use() middleware added
+  const remote: string | undefined = s.request.socket.remoteAddress;
+  void [sid, session, remote];
   void [rooms, data, addr, transport];
 });
 
@@ -148,3 +153,18 @@ void p;
 const current = getServer<ClientToServerEvents, ServerToClientEvents>();
 current.emit('noArg');
 void io.close();
+
+// io.engine: engine.io's Server; io.sidewire: the sidewire Engine.
+io.engine.use((req: http.IncomingMessage & { user?: string }, res: http.ServerResponse, next: (err?: Error) => void) => {
+  req.user = 'ada';
+  next();
+});
+io.engine.on('connection_error', (err) => void [err.req.url, err.code, err.message, err.context]);
+io.engine.on('initial_headers', (headers, req) => {
+  headers['x-first'] = req.url || '';
+});
+io.engine.on('connection', (conn) => conn.on('close', (reason) => void reason));
+const clients: number = io.engine.clientsCount;
+const pingInterval: number = io.engine.opts.pingInterval;
+const engineStats = io.sidewire.stats();
+void [clients, pingInterval, engineStats];

@@ -40,6 +40,9 @@ struct UpgradeRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names in any case
   std::string head;    // bytes Node read past the request head
   std::string remote_address;
+  // Extra header lines for the 101 ("Name: value\r\n" each; Socket.IO's `headers` hooks and
+  // `io.engine.use` middleware). A line with a stray CR or LF is dropped.
+  std::string response_headers;
 };
 
 // An HTTP request JS handed over (Socket.IO's long-polling).
@@ -74,6 +77,15 @@ struct Event {
     kUpgradeInfo,  // client = the connection an upgrade the engine accepted itself will have,
                    // channel = its channel (UINT32_MAX: Socket.IO), text = the target,
                    // data = the remote address, CRLF, then the header lines as received
+    // Engine.IO sessions, as engine.io's Server and Socket events (each only when JS asked)
+    kEioOpen,             // client = connection, data = sid, text = transport name (SocketIoConfig::open_events)
+    kEioPacket,           // client = connection, text = packet type, data = its data (binary: a Buffer)
+    kEioPacketCreate,     // the same for a packet the session sends
+    kEioHeartbeat,        // client = connection: a pong arrived
+    kEioDrain,            // client = connection: queued packets went to the transport
+    kEioUpgrading,        // client = connection, data = the transport being probed
+    kEioConnectionError,  // an upgrade refused by Engine.IO's checks: client = its id, code = Engine.IO
+                          // error code, text = target, data = remote address, CRLF, header lines
     // Socket.IO, continued
     kSioError,  // client = socket, data = the parser's message: the socket's 'error' event, before
                 // the session closes for a protocol violation
@@ -163,13 +175,27 @@ struct SocketIoConfig {
   bool cors_gate = false;
   // Engine::listen: every new session's upgrade goes through JS (an allowRequest hook).
   bool handshake_gate = false;
+  // Engine::listen: every Engine.IO upgrade goes through JS (io.engine middleware, headers hooks).
+  bool upgrade_gate = false;
+  bool open_events = false;        // kEioOpen wanted (io.engine has 'connection' listeners)
+  bool connection_errors = false;  // kEioConnectionError wanted (io.engine has 'connection_error' listeners)
   std::size_t max_queued_bytes = 8u << 20;  // per session, either transport
   std::uint32_t max_rooms = 10000;          // rooms one socket may be in
-  // connectionStateRecovery: off unless asked for; the window and the log's byte bound.
   bool msgpack = false;  // socket.io-msgpack-parser's encoding instead of the default parser's
+  // connectionStateRecovery: off unless asked for; the window and the log's byte bound.
   bool recovery = false;
   std::uint32_t recovery_window_ms = 2 * 60 * 1000;
   std::size_t recovery_max_bytes = 32u << 20;
+};
+
+// What one Engine.IO session reports beyond its open and close (Engine::sio_watch): a bit per
+// event of engine.io's Socket, set from JS while that session's socket.conn has a listener.
+enum EioWatch : std::uint32_t {
+  kWatchPacket = 1,        // kEioPacket
+  kWatchPacketCreate = 2,  // kEioPacketCreate
+  kWatchHeartbeat = 4,     // kEioHeartbeat
+  kWatchDrain = 8,         // kEioDrain
+  kWatchUpgrading = 16,    // kEioUpgrading
 };
 
 struct SocketIoStats {
@@ -252,6 +278,11 @@ class Engine {
   void sio_disconnect_sockets(SioSelection selection, bool close);
   void sio_fetch_sockets(std::uint64_t request_id, SioSelection selection);
   SocketIoStats sio_stats() const;
+  // Engine.IO sessions: which events one reports (EioWatch bits), closing one as engine.io's
+  // socket.close() does ("forced close", after what is queued), and how many are open.
+  void sio_watch(ClientId connection, std::uint32_t mask);
+  void sio_close_session(ClientId connection);
+  std::uint64_t sio_session_count() const;
 
   std::uint64_t connection_count(std::uint32_t channel) const;
   std::uint64_t room_size(std::uint32_t channel, const std::string& room) const;

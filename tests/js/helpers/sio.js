@@ -32,7 +32,7 @@ async function startIo(setup, opts = {}, { port = 0, ownEngine = false, engineOp
   const clients = new Set();
   const t = {
     io,
-    engine: io.engine,
+    engine: io.sidewire,
     httpServer,
     port: actualPort,
     url: (nsp = '') => `http://127.0.0.1:${actualPort}${nsp}`,
@@ -53,7 +53,7 @@ async function startIo(setup, opts = {}, { port = 0, ownEngine = false, engineOp
       clients.clear();
       await io.close();
       if (!ownEngine) await engine.close({ drainMs: 200 });
-      else if (!io.engine._closing) await io.engine.close({ drainMs: 200 });
+      else if (!io.sidewire._closing) await io.sidewire.close({ drainMs: 200 });
     },
     forget(socket) {
       clients.delete(socket);
