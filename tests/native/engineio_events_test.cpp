@@ -52,15 +52,15 @@ class EngineIoEventsTest : public EngineTest {
     return sink_->count([&](const Event& e) { return e.type == type && e.client == id; });
   }
 
-  // Sends an Engine.IO message and waits for the engine to have read it (its pong to a ping
-  // sent after it).
+  // Sends an Engine.IO message and waits for the engine to have read it: a CONNECT to a
+  // namespace that does not exist, sent after it, is answered in order with a CONNECT_ERROR.
   void send_and_settle(Client& c, const std::string& packet) {
     ASSERT_TRUE(c.send_text(packet));
-    ASSERT_TRUE(c.send_text("2"));  // an old client's ping: the engine answers "3" in order
+    ASSERT_TRUE(c.send_text("40/settle,"));
     for (;;) {
       auto f = c.next_frame();
       ASSERT_TRUE(f) << "no answer";
-      if (f->payload == "3") return;
+      if (f->payload.rfind("44/settle,", 0) == 0) return;
     }
   }
 
@@ -86,9 +86,13 @@ TEST_F(EngineIoEventsTest, PacketEventsCrossOnlyForTheBitsAWatchSets) {
   ASSERT_TRUE(in);
   EXPECT_EQ(in->text, "message");
   EXPECT_FALSE(in->binary);
-  // The old client's ping and the engine's answer to it are packets too.
-  EXPECT_TRUE(sink_->wait_for([&](const Event& e) { return e.type == Event::Type::kEioPacket && e.client == id && e.text == "ping"; }));
-  EXPECT_TRUE(sink_->wait_for([&](const Event& e) { return e.type == Event::Type::kEioPacketCreate && e.client == id && e.text == "pong"; }));
+  // The settling CONNECT and the engine's CONNECT_ERROR are packets too.
+  EXPECT_TRUE(sink_->wait_for([&](const Event& e) {
+    return e.type == Event::Type::kEioPacket && e.client == id && e.text == "message" && e.data == "0/settle,";
+  }));
+  EXPECT_TRUE(sink_->wait_for([&](const Event& e) {
+    return e.type == Event::Type::kEioPacketCreate && e.client == id && e.text == "message" && e.data.rfind("4/settle,", 0) == 0;
+  }));
   EXPECT_EQ(count(Event::Type::kEioDrain, id), 0u);  // not asked for
 
   // A binary attachment arrives as binary data.
