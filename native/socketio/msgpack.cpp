@@ -1,5 +1,6 @@
 #include "socketio/msgpack.hpp"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -190,8 +191,11 @@ bool decode_msgpack_packet(std::string_view bytes, MsgpackPacket& out, std::stri
     case kConnect: valid = !has_data || data->is_object(); break;
     case kDisconnect: valid = !has_data; break;
     case kEvent:
+      // An event's name: a string that is not reserved, or a number JSON can carry (not NaN or
+      // an infinity, which JS would get as null).
       valid = has_data && data->is_array() && !data->empty() &&
-              ((*data)[0].is_number() || ((*data)[0].is_string() && !is_reserved_event((*data)[0].get<std::string>())));
+              (((*data)[0].is_number() && (!(*data)[0].is_number_float() || std::isfinite((*data)[0].get<double>()))) ||
+               ((*data)[0].is_string() && !is_reserved_event((*data)[0].get<std::string>())));
       break;
     case kAck: valid = has_data && data->is_array() && out.ack_id >= 0; break;
     default: valid = false;  // CONNECT_ERROR: not a client's to send

@@ -62,6 +62,8 @@ TEST(Msgpack, RefusesWhatTheParserRefuses) {
   EXPECT_EQ(decode_error(pack({{"type", 4}, {"nsp", "/"}, {"data", "no"}})), "invalid payload");
   EXPECT_EQ(decode_error(pack({{"type", 2}, {"nsp", "/"}, {"id", "1"}, {"data", {"x"}}})), "invalid packet id");
   EXPECT_EQ(decode_error(pack(json::array({1, 2}))), "invalid packet type");
+  // A NaN as the event name: JS would get null.
+  EXPECT_EQ(decode_error("\x83\xa4type\x02\xa3nsp\xa1/\xa4" "data\x91\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00"s), "invalid payload");
   EXPECT_EQ(decode_error("\xc1"), "invalid MessagePack");
   EXPECT_EQ(decode_error(""), "invalid MessagePack");
   EXPECT_EQ(decode_error(pack({{"type", 2}}).substr(0, 3)), "invalid MessagePack");
