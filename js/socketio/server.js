@@ -11,6 +11,7 @@ const { Socket, Conn } = require('./socket.js');
 const { RemoteSocket } = require('./broadcast.js');
 const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
+const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
 
 const IO_KEY = Symbol.for('sidewire.io');
 const { parseHeaderLines, splitUpgradeInfo, splitTarget } = require('../http-head.js');
@@ -170,6 +171,7 @@ class Server extends EventEmitter {
     const transports = Array.isArray(o.transports)
       ? o.transports.filter((t) => t === 'polling' || t === 'websocket')
       : ['polling', 'websocket'];
+    this._httpCompression = httpCompressionSettings(o.httpCompression);
     this.engine._native.sioConfigure({
       path: `${this._path}/`,
       pingInterval: o.pingInterval ?? 25000,
@@ -186,6 +188,7 @@ class Server extends EventEmitter {
       corsGate: Boolean(this._cors),
       handshakeGate: typeof o.allowRequest === 'function',
       ...(o.maxRoomsPerSocket !== undefined ? { maxRooms: o.maxRoomsPerSocket } : {}),
+      perMessageDeflate: perMessageDeflateSettings(o.perMessageDeflate, (m) => this._log('warn', m)),
     });
   }
 
@@ -383,6 +386,8 @@ class Server extends EventEmitter {
   _toEngine(req, res, corsHeaders) {
     const reqId = (this._reqIds = (this._reqIds % 0x7fffffff) + 1);
     const entry = { res, cors: corsHeaders, submitted: false, done: false };
+    // httpCompression: only a GET's answer carries packets (read when it is big enough).
+    if (req.method === 'GET' && this._httpCompression) entry.acceptEncoding = req.headers['accept-encoding'];
     this._requests.set(reqId, entry);
     res.on('close', () => {
       if (this._requests.get(reqId) !== entry) return;
@@ -451,7 +456,8 @@ class Server extends EventEmitter {
     return Boolean(this.engine._closing) && !this.engine._resolveClose;
   }
 
-  _onHttpResponse(reqId, status, headersJson, body) {
+  // `compressible` (1): a polling payload with a packet that may be compressed (httpCompression).
+  _onHttpResponse(reqId, status, headersJson, body, compressible) {
     const entry = this._requests.get(reqId);
     if (!entry) return;
     this._requests.delete(reqId);
@@ -468,6 +474,10 @@ class Server extends EventEmitter {
     }
     if (entry.cors) headers = { ...headers, ...entry.cors };
     const payload = body === null || body === undefined ? '' : body;
+    if (compressible === 1 && entry.acceptEncoding && this._httpCompression &&
+        writeCompressed(res, status || 200, headers, payload, entry.acceptEncoding, this._httpCompression)) {
+      return;
+    }
     if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
       headers['Content-Length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     }
@@ -589,7 +599,7 @@ class Server extends EventEmitter {
   _onEvent(type, channel, id, data, code, text, number, attachments) {
     switch (type) {
       case HTTP_RESPONSE:
-        return this._onHttpResponse(id, code, text, data);
+        return this._onHttpResponse(id, code, text, data, number);
       case SIO_CONNECT:
         return this._onConnect(id, channel, data, text);
       case SIO_EVENT:

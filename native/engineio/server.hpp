@@ -77,8 +77,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Can a packet go out now (a held GET, or a WebSocket with an empty queue)? For volatile emits.
   bool writable() const;
 
-  // Queues one Engine.IO packet, framed as a WebSocket frame (polling unwraps it).
-  void send(const ws::SharedFrame& frame);
+  // Queues one Engine.IO packet, framed as a WebSocket frame (polling unwraps it). `compress`:
+  // the packet may be compressed (permessage-deflate, or the polling response's httpCompression).
+  void send(const ws::SharedFrame& frame, bool compress = true);
   // Ends the session at once (errors, timeouts): a held GET gets the close packet, the sid is
   // forgotten.
   void close(std::string_view reason);
@@ -137,6 +138,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closed while the client was switching to the probe (it had its "3probe" and its GET was
   // released): the probe stays open until the client's upgrade packet, then closes with this code.
   std::uint16_t close_after_upgrade_ = 0;
+  // polling: queued packets that may be compressed (engine.io compresses a response when one may)
+  std::uint32_t queue_compressible_ = 0;
 };
 
 struct Config {
@@ -153,6 +156,7 @@ struct Config {
   bool websocket = true;
   bool allow_upgrades = true;
   bool hooks = false;  // JS wants kEioUpgrade / kEioClose
+  ws::DeflateOptions deflate;  // permessage-deflate on the WebSocket transport
 };
 
 class Server {
@@ -195,7 +199,9 @@ class Server {
   void release_all();
 
   // For Session:
-  void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body);
+  // `compressible`: a polling payload JS may compress (httpCompression), told to JS as number 1.
+  void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body,
+               bool compressible = false);
   void respond_error(std::uint64_t request_id, Error e);
   void forget(Session& session);
   void hold(Session& session, std::uint64_t request_id);

@@ -38,6 +38,7 @@ ClientState& state_of(eio::Session& session) {
 
 struct Server::Outgoing {
   std::vector<ws::SharedFrame> frames;  // the packet, then its attachments
+  bool compress = true;                 // socket.io's compress flag (compress(false): never)
 };
 
 static Server::Outgoing* make_outgoing_raw(int type, std::string_view nsp, std::int64_t ack_id, const std::string& data,
@@ -164,7 +165,7 @@ void Server::select(Worker& worker, const Selection& selection, F&& f) {
 bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile) {
   if (!socket.connected) return false;
   if (is_volatile && !socket.session->writable()) return false;
-  for (const auto& f : out.frames) socket.session->send(f);
+  for (const auto& f : out.frames) socket.session->send(f, out.compress);
   return true;
 }
 
@@ -377,10 +378,12 @@ void Server::reject(ClientId socket, std::string data_json) {
 }
 
 void Server::emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                  bool is_volatile) {
-  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile](Socket& s) {
+                  bool is_volatile, bool compress) {
+  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile,
+                     compress](Socket& s) {
     if (!s.connected) return;
     std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, s.nsp->name, ack_id, data, att));
+    out->compress = compress;
     send_to(s, *out, is_volatile);
   });
 }
@@ -394,11 +397,14 @@ void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, st
 }
 
 void Server::broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                       std::int64_t ack_id, bool is_volatile) {
+                       std::int64_t ack_id, bool is_volatile, bool compress) {
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
-  // Encoded and framed once, for every recipient on every I/O thread.
-  std::shared_ptr<const Outgoing> out(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments));
+  // Encoded and framed once, for every recipient on every I/O thread (and, for recipients with
+  // permessage-deflate, compressed once per I/O thread: ws::DeflateWorkspace).
+  std::unique_ptr<Outgoing> made(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments));
+  made->compress = compress;
+  std::shared_ptr<const Outgoing> out(std::move(made));
   auto sel = std::make_shared<const Selection>(std::move(selection));
   on_each_worker([this, out, sel, ack_id, is_volatile](Worker& w) {
     std::uint64_t count = 0;
