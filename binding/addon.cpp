@@ -501,6 +501,23 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.recovery = bool_of(o, "recovery", c.recovery);
     c.recovery_window_ms = u32_of(o, "recoveryWindow", c.recovery_window_ms);
     c.recovery_max_bytes = static_cast<std::size_t>(bytes_of(o, "recoveryMaxBytes", c.recovery_max_bytes));
+    if (o.Has("perMessageDeflate") && o.Get("perMessageDeflate").IsObject()) {
+      // Already checked and filled in by js/socketio/compression.js.
+      const Napi::Object d = o.Get("perMessageDeflate").As<Napi::Object>();
+      const auto i32 = [&d](const char* key, int fallback) {
+        return d.Has(key) && d.Get(key).IsNumber() ? d.Get(key).As<Napi::Number>().Int32Value() : fallback;
+      };
+      auto& p = c.per_message_deflate;
+      p.enabled = true;
+      p.threshold = u32_of(d, "threshold", p.threshold);
+      p.level = i32("level", p.level);
+      p.mem_level = i32("memLevel", p.mem_level);
+      p.strategy = i32("strategy", p.strategy);
+      p.server_no_context_takeover = bool_of(d, "serverNoContextTakeover", p.server_no_context_takeover);
+      p.client_no_context_takeover = bool_of(d, "clientNoContextTakeover", p.client_no_context_takeover);
+      p.server_max_window_bits = i32("serverMaxWindowBits", p.server_max_window_bits);
+      p.client_max_window_bits = i32("clientMaxWindowBits", p.client_max_window_bits);
+    }
     engine(info.Env()).configure_socketio(std::move(c));
   }
 
@@ -538,12 +555,12 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     engine(info.Env()).sio_reject(client_id(info[0]), info[1].As<Napi::String>().Utf8Value());
   }
 
-  // sioEmit(socketId, dataJson, attachments, ackId, flags, nsp?)
+  // sioEmit(socketId, dataJson, attachments, ackId, flags, nsp?): flags bit 0 volatile, bit 1 compress(false)
   void SioEmit(const Napi::CallbackInfo& info) {
     const std::uint32_t flags = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Uint32Value() : 0;
     const std::uint32_t nsp = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : UINT32_MAX;
     engine(info.Env()).sio_emit(client_id(info[0]), info[1].As<Napi::String>().Utf8Value(), buffers_of(info[2]),
-                                int64_of(info[3]), (flags & 1) != 0, nsp);
+                                int64_of(info[3]), (flags & 1) != 0, nsp, (flags & 2) == 0);
   }
 
   void SioAck(const Napi::CallbackInfo& info) {
@@ -563,7 +580,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
   void SioBroadcast(const Napi::CallbackInfo& info) {
     const std::uint32_t flags = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 0;
     engine(info.Env()).sio_broadcast(selection_of(info), info[3].As<Napi::String>().Utf8Value(), buffers_of(info[4]),
-                                     int64_of(info[5]), (flags & 1) != 0);
+                                     int64_of(info[5]), (flags & 1) != 0, (flags & 2) == 0);
   }
 
   void SioJoin(const Napi::CallbackInfo& info) {

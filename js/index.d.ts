@@ -310,6 +310,38 @@ export interface ServerOptions {
   allowRequest: (req: IncomingMessage, fn: (err: string | null | undefined, success: boolean) => void) => void;
   /** sidewire: rooms one socket may be in; a join past it is refused with a warning. Default 10000. */
   maxRoomsPerSocket: number;
+  /** permessage-deflate (RFC 7692) on the WebSocket transport. Default false. */
+  perMessageDeflate: boolean | PerMessageDeflateOptions;
+  /** gzip / deflate of polling responses by Accept-Encoding. Default { threshold: 1024 }; false turns it off. */
+  httpCompression: boolean | HttpCompressionOptions;
+}
+
+/** ws's names; see docs/socketio.md for sidewire's defaults. */
+export interface PerMessageDeflateOptions {
+  /** Messages whose payload is smaller go out uncompressed. Default 1024. */
+  threshold?: number;
+  /** Default true (ws: false): a broadcast is compressed once for all its recipients. */
+  serverNoContextTakeover?: boolean;
+  /** Default true (ws: false): asked of every client. */
+  clientNoContextTakeover?: boolean;
+  /** 8..15 (8 is answered as 9). Default 15. */
+  serverMaxWindowBits?: number | boolean;
+  /** 8..15, asked of clients that allow it. Default: not limited. */
+  clientMaxWindowBits?: number | boolean;
+  zlibDeflateOptions?: { level?: number; memLevel?: number; strategy?: number };
+  /** Accepted for compatibility with ws; not used. */
+  zlibInflateOptions?: object;
+  /** Accepted for compatibility with ws; not used. */
+  concurrencyLimit?: number;
+}
+
+export interface HttpCompressionOptions {
+  /** Responses whose body is smaller go out uncompressed. Default 1024 (unset in an object: 0). */
+  threshold?: number;
+  level?: number;
+  memLevel?: number;
+  chunkSize?: number;
+  [zlibOption: string]: unknown;
 }
 
 type ParentNspNameMatchFn = (name: string, auth: { [key: string]: any }, fn: (err: Error | null, success: boolean) => void) => void;

@@ -430,6 +430,9 @@ void Engine::configure_socketio(SocketIoConfig c) {
   config.open_events = c.open_events;
   config.connection_errors = c.connection_errors;
   config.max_queued_bytes = c.max_queued_bytes;
+  const auto& d = c.per_message_deflate;
+  config.deflate = {d.enabled, d.threshold, d.level, d.mem_level, d.strategy, d.server_no_context_takeover,
+                    d.client_no_context_takeover, d.server_max_window_bits, d.client_max_window_bits};
   impl_->sio_hooks = c.hooks;
   impl_->sio_cors_gate = c.cors_gate;
   impl_->sio_handshake_gate = c.handshake_gate;
@@ -489,8 +492,8 @@ void Engine::sio_reject(ClientId socket, std::string data_json) {
 }
 
 void Engine::sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments,
-                      std::int64_t ack_id, bool is_volatile, std::uint32_t nsp) {
-  socketio_of(impl_->sio).emit(socket, std::move(data_json), std::move(attachments), ack_id, is_volatile, nsp);
+                      std::int64_t ack_id, bool is_volatile, std::uint32_t nsp, bool compress) {
+  socketio_of(impl_->sio).emit(socket, std::move(data_json), std::move(attachments), ack_id, is_volatile, nsp, compress);
 }
 
 void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments) {
@@ -498,9 +501,9 @@ void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json
 }
 
 void Engine::sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
-                           std::int64_t ack_id, bool is_volatile) {
+                           std::int64_t ack_id, bool is_volatile, bool compress) {
   socketio_of(impl_->sio).broadcast(to_selection(std::move(selection)), std::move(data_json), std::move(attachments),
-                                    ack_id, is_volatile);
+                                    ack_id, is_volatile, compress);
 }
 
 void Engine::sio_join(ClientId socket, std::vector<std::string> rooms) {

@@ -12,7 +12,7 @@ say() { printf '[setup] %s\n' "$*"; }
 #    chromium (tests/js/browser.test.js, headless via playwright-core) with a basic font set,
 #    and clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev, only recommended
 #    by clang, so named here) for scripts/fuzz.sh.
-PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache libssl-dev
+PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache libssl-dev zlib1g-dev
       clang libclang-rt-14-dev
       nginx openssl chromium fonts-liberation)
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -6,9 +6,11 @@
 const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 
 const FLAG_VOLATILE = 1;
+const FLAG_NO_COMPRESS = 2; // compress(false): never permessage-deflate or httpCompression
 
 function flagBits(flags) {
-  return flags && flags.volatile ? FLAG_VOLATILE : 0;
+  if (!flags) return 0;
+  return (flags.volatile ? FLAG_VOLATILE : 0) | (flags.compress === false ? FLAG_NO_COMPRESS : 0);
 }
 
 function addRooms(set, room) {

@@ -14,6 +14,7 @@ const {
 const { RemoteSocket } = require('./broadcast.js');
 const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
+const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
 
 const IO_KEY = Symbol.for('sidewire.io');
 const { parseHeaderLines, splitUpgradeInfo, splitTarget } = require('../http-head.js');
@@ -241,6 +242,7 @@ class Server extends EventEmitter {
       : ['polling', 'websocket'];
     const eio = this.engine._flags();
     this.engine._opts = null; // io.engine.opts is made again from the options in effect
+    this._httpCompression = httpCompressionSettings(o.httpCompression);
     this.sidewire._native.sioConfigure({
       path: `${this._path}/`,
       pingInterval: o.pingInterval ?? 25000,
@@ -261,6 +263,7 @@ class Server extends EventEmitter {
       connectionErrors: eio.connectionErrors,
       ...(o.maxRoomsPerSocket !== undefined ? { maxRooms: o.maxRoomsPerSocket } : {}),
       msgpack: this._msgpack,
+      perMessageDeflate: perMessageDeflateSettings(o.perMessageDeflate, (m) => this._log('warn', m)),
       ...(o.connectionStateRecovery
         ? {
             recovery: true,
@@ -490,6 +493,8 @@ class Server extends EventEmitter {
   _toEngine(req, res, corsHeaders) {
     const reqId = (this._reqIds = (this._reqIds % 0x7fffffff) + 1);
     const entry = { req, res, cors: corsHeaders, submitted: false, done: false };
+    // httpCompression: only a GET's answer carries packets (read when it is big enough).
+    if (req.method === 'GET' && this._httpCompression) entry.acceptEncoding = req.headers['accept-encoding'];
     this._requests.set(reqId, entry);
     res.on('close', () => {
       if (this._requests.get(reqId) !== entry) return;
@@ -561,8 +566,10 @@ class Server extends EventEmitter {
     return Boolean(this.sidewire._closing) && !this.sidewire._resolveClose;
   }
 
-  // `refused`: the engine's Engine.IO error code when the request failed its checks, else -1.
-  _onHttpResponse(reqId, status, headersJson, body, refused) {
+  // `number`: for an error answer, the engine's Engine.IO error code when the request failed its
+  // checks (else -1); for a 200, 1 when it is a polling payload with a packet that may be
+  // compressed (httpCompression).
+  _onHttpResponse(reqId, status, headersJson, body, number) {
     const entry = this._requests.get(reqId);
     if (!entry) return;
     this._requests.delete(reqId);
@@ -578,12 +585,17 @@ class Server extends EventEmitter {
       }
     }
     const payload = body === null || body === undefined ? '' : body;
-    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
-      headers['Content-Length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-    }
+    const refused = status >= 400 ? number : -1;
     if (refused >= 0) this.engine._connectionError(entry.req, refused);
     else if (status < 400) this.engine._emitHeaders(headers, entry.req);
     if (entry.cors) headers = { ...headers, ...entry.cors };
+    if (status < 400 && number === 1 && entry.acceptEncoding && this._httpCompression &&
+        writeCompressed(res, status || 200, headers, payload, entry.acceptEncoding, this._httpCompression)) {
+      return;
+    }
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
+      headers['Content-Length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    }
     res.writeHead(status || 200, headers);
     res.end(payload);
   }

@@ -120,12 +120,12 @@ bool Session::writable() const {
 
 std::uint64_t Session::max_payload() const { return server_.config(worker_).max_payload; }
 
-void Session::send(const ws::SharedFrame& frame) {
+void Session::send(const ws::SharedFrame& frame, bool compress) {
   if (closed_ || overflowed_) return;
   if (watch_ & kWatchPacketCreate) report_packet(Event::Type::kEioPacketCreate, frame);
   if (transport_ == Transport::kWebSocket) {
     if (ws_) {
-      ws_->send(frame);
+      ws_->send(frame, compress);
       if (watch_ & kWatchDrain) report(Event::Type::kEioDrain);
     }
     return;
@@ -147,6 +147,7 @@ void Session::send(const ws::SharedFrame& frame) {
     return;
   }
   queue_.push_back(frame);
+  if (compress) ++queue_compressible_;
   if (held_get_ && !flush_posted_) {
     // Coalesce what this turn of the loop sends into one response.
     flush_posted_ = true;
@@ -332,6 +333,7 @@ void Session::finish_upgrade() {
   for (const auto& f : queue_) ws_->send(f);
   queue_.clear();
   queue_bytes_ = 0;
+  queue_compressible_ = 0;
   std::vector<ws::SharedFrame>().swap(queue_);
   if (held_get_) {
     queue_.push_back(text_frame("6"));
@@ -388,10 +390,12 @@ void Session::flush_poll() {
   queue_.clear();
   queue_bytes_ = 0;
   if (queue_.capacity() > 16) std::vector<ws::SharedFrame>().swap(queue_);
+  const bool compressible = queue_compressible_ > 0;
+  queue_compressible_ = 0;
   const std::uint64_t request = held_get_;
   held_get_ = 0;
   server_.release(*this, request);
-  server_.respond(request, 200, "text/plain; charset=UTF-8", std::move(body));
+  server_.respond(request, 200, "text/plain; charset=UTF-8", std::move(body), compressible);
   if (watch_ & kWatchDrain) report(Event::Type::kEioDrain);
   if (closing_ && close_packet_sent_) {
     closing_ = false;
@@ -518,6 +522,7 @@ void Server::apply(PerWorker& pw, const Config& config) {
   pw.ws_settings.max_payload = config.max_payload;
   pw.ws_settings.ping_interval_ms = 0;  // Engine.IO pings itself
   pw.ws_settings.max_queued_bytes = config.max_queued_bytes;
+  pw.ws_settings.deflate = config.deflate;
 }
 
 void Server::reconfigure(const Config& c) {
@@ -697,7 +702,14 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   const Config& config = per_worker_[worker.index()]->config;
   const WsSettings& ws_settings = per_worker_[worker.index()]->ws_settings;
   if (!transport || *transport != "websocket" || !config.websocket) return refuse(Error::kUnknownTransport);
-  std::string response = http::switching_protocols_response(accept_key);
+  std::optional<ws::DeflateParams> deflate;
+  if (ws_settings.deflate.enabled) {
+    std::string declined;
+    deflate = ws::negotiate_deflate(request, ws_settings.deflate, &declined);
+    if (!deflate && !declined.empty()) log().debug("engine.io upgrade: permessage-deflate offer declined: {}", declined);
+  }
+  std::string response =
+      http::switching_protocols_response(accept_key, deflate ? ws::deflate_response(*deflate) : std::string());
   if (!request.response_headers.empty()) {
     response.insert(response.size() - 2, safe_header_lines(request.response_headers));
   }
@@ -710,6 +722,7 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
       return refuse(Error::kBadRequest);
     }
     auto probe = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings, session);
+    if (deflate) probe->enable_deflate(*deflate);
     worker.add(probe);
     session->probe_ = probe;
     session->probe_at_ = worker.now_ms();
@@ -720,6 +733,7 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   per_worker_[worker.index()]->sessions.emplace(id, session);
   sessions_total_.fetch_add(1, std::memory_order_relaxed);
   auto ws = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings, session);
+  if (deflate) ws->enable_deflate(*deflate);
   worker.add(ws);
   session->ws_ = ws;
   report_open(*session);
@@ -793,10 +807,12 @@ void Server::forget(Session& session) {
   asio::post(session.worker_.io(), [pw, id] { pw->sessions.erase(id); });
 }
 
-void Server::respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body) {
+void Server::respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body,
+                     bool compressible) {
   Event e(Event::Type::kHttpResponse);
   e.client = request_id;
   e.code = static_cast<std::uint16_t>(status);
+  if (compressible) e.number = 1;
   e.text = nlohmann::json{{"Content-Type", content_type}, {"Cache-Control", "no-store"}}.dump();
   e.data = std::move(body);
   sink_->push(std::move(e));

@@ -77,8 +77,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Can a packet go out now (a held GET, or a WebSocket with an empty queue)? For volatile emits.
   bool writable() const;
 
-  // Queues one Engine.IO packet, framed as a WebSocket frame (polling unwraps it).
-  void send(const ws::SharedFrame& frame);
+  // Queues one Engine.IO packet, framed as a WebSocket frame (polling unwraps it). `compress`:
+  // the packet may be compressed (permessage-deflate, or the polling response's httpCompression).
+  void send(const ws::SharedFrame& frame, bool compress = true);
   // Ends the session at once (errors, timeouts): a held GET gets the close packet, the sid is
   // forgotten.
   void close(std::string_view reason);
@@ -141,6 +142,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closed while the client was switching to the probe (it had its "3probe" and its GET was
   // released): the probe stays open until the client's upgrade packet, then closes with this code.
   std::uint16_t close_after_upgrade_ = 0;
+  // polling: queued packets that may be compressed (engine.io compresses a response when one may)
+  std::uint32_t queue_compressible_ = 0;
 };
 
 struct Config {
@@ -159,6 +162,7 @@ struct Config {
   bool hooks = false;  // JS wants kEioUpgrade / kEioClose
   bool open_events = false;        // JS wants kEioOpen
   bool connection_errors = false;  // JS wants kEioConnectionError (refused upgrades)
+  ws::DeflateOptions deflate;  // permessage-deflate on the WebSocket transport
 };
 
 class Server {
@@ -204,7 +208,9 @@ class Server {
   void release_all();
 
   // For Session:
-  void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body);
+  // `compressible`: a polling payload JS may compress (httpCompression), told to JS as number 1.
+  void respond(std::uint64_t request_id, int status, std::string_view content_type, std::string body,
+               bool compressible = false);
   // `refused`: the request failed Engine.IO's checks (engine.io's connection_error); the
   // event's `number` then carries the code (the answer crosses into JS anyway).
   void respond_error(std::uint64_t request_id, Error e, bool refused = false);

@@ -90,11 +90,15 @@ UpgradeCheck check_websocket_upgrade(const UpgradeRequest& request) {
   return out;
 }
 
-std::string switching_protocols_response(std::string_view accept) {
+std::string switching_protocols_response(std::string_view accept, std::string_view extensions) {
   std::string r;
-  r.reserve(160);
+  r.reserve(160 + extensions.size());
   r.append("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
   r.append(accept);
+  if (!extensions.empty()) {
+    r.append("\r\nSec-WebSocket-Extensions: ");
+    r.append(extensions);
+  }
   r.append("\r\n\r\n");
   return r;
 }

@@ -18,7 +18,8 @@ struct UpgradeCheck {
 
 UpgradeCheck check_websocket_upgrade(const UpgradeRequest& request);
 
-std::string switching_protocols_response(std::string_view accept);
+// `extensions`: the Sec-WebSocket-Extensions value to answer with (none when empty).
+std::string switching_protocols_response(std::string_view accept, std::string_view extensions = {});
 // A complete HTTP/1.1 response that closes the connection; 426 carries Sec-WebSocket-Version.
 std::string error_response(int status, std::string_view message);
 std::string error_response(int status, std::string_view body, std::string_view content_type);

@@ -5,18 +5,22 @@
 namespace sidewire::ws {
 
 ParseResult parse_client_frame_header(const std::uint8_t* p, std::size_t n, std::uint64_t max_payload,
-                                      FrameHeader& h) {
+                                      FrameHeader& h, bool rsv1_allowed) {
   if (n < 2) return {ParseStatus::kNeedMore};
   const std::uint8_t b0 = p[0];
   const std::uint8_t b1 = p[1];
   h.fin = (b0 & 0x80) != 0;
   h.opcode = b0 & 0x0F;
   h.masked = (b1 & 0x80) != 0;
-  if (b0 & 0x70) return {ParseStatus::kError, kProtocolError, "reserved bits set"};
+  h.rsv1 = (b0 & 0x40) != 0;
+  if ((b0 & 0x30) || (h.rsv1 && !rsv1_allowed)) return {ParseStatus::kError, kProtocolError, "reserved bits set"};
   const bool control = (h.opcode & 0x08) != 0;
   switch (h.opcode) {
     case kContinuation: case kText: case kBinary: case kClose: case kPing: case kPong: break;
     default: return {ParseStatus::kError, kProtocolError, "unknown opcode"};
+  }
+  if (h.rsv1 && (control || h.opcode == kContinuation)) {
+    return {ParseStatus::kError, kProtocolError, "RSV1 set on a control or continuation frame"};
   }
   if (!h.masked) return {ParseStatus::kError, kProtocolError, "client frame not masked"};
   std::uint64_t len = b1 & 0x7F;

@@ -35,6 +35,7 @@ enum CloseCode : std::uint16_t {
 
 struct FrameHeader {
   bool fin = false;
+  bool rsv1 = false;  // permessage-deflate: the message is compressed (first frame only)
   std::uint8_t opcode = 0;
   bool masked = false;
   std::uint8_t mask[4] = {0, 0, 0, 0};
@@ -51,10 +52,11 @@ struct ParseResult {
 };
 
 // Parses the header of a frame sent by a client. Enforces what a server must: frames are masked,
-// no RSV bits (no extension is negotiated), known opcodes, control frames short and unfragmented,
+// no RSV bits (RSV1 only when permessage-deflate was negotiated, `rsv1_allowed`, and then only on
+// the first frame of a data message), known opcodes, control frames short and unfragmented,
 // 64-bit lengths with the top bit clear, and `max_payload` for data frames.
 ParseResult parse_client_frame_header(const std::uint8_t* data, std::size_t size,
-                                      std::uint64_t max_payload, FrameHeader& out);
+                                      std::uint64_t max_payload, FrameHeader& out, bool rsv1_allowed = false);
 
 // XORs `size` bytes in place with the 4-byte mask, starting at mask offset `offset`.
 void unmask(std::uint8_t* data, std::size_t size, const std::uint8_t mask[4], std::size_t offset = 0);

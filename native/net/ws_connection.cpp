@@ -20,6 +20,13 @@ const ws::SharedFrame& ping_frame() {
   static const ws::SharedFrame frame = ws::make_shared_frame(ws::kPing, "");
   return frame;
 }
+
+// WsConnection::deflate_ bits.
+constexpr std::uint8_t kDeflateOn = 1;             // permessage-deflate negotiated
+constexpr std::uint8_t kDeflateServerContext = 2;  // context takeover for what we send: a stream of its own
+constexpr std::uint8_t kDeflateClientContext = 4;  // context takeover for what the peer sends
+constexpr std::uint8_t kDeflateMessage = 8;        // the fragmented message in msg_ is compressed
+constexpr std::uint8_t kDeflateContexts = kDeflateServerContext | kDeflateClientContext;
 }  // namespace
 
 WsConnection::WsConnection(Worker& worker, asio::ip::tcp::socket socket, ClientId id, const WsSettings& settings)
@@ -27,11 +34,24 @@ WsConnection::WsConnection(Worker& worker, asio::ip::tcp::socket socket, ClientI
   timer_at_ = worker_.now_ms();
 }
 
-WsConnection::~WsConnection() = default;
+WsConnection::~WsConnection() {
+  // Normally done by terminate(); a connection let go of after its thread stopped has nothing
+  // left to free (the thread's workspace went with it), and existing() is then another thread's.
+  if (deflate_ & kDeflateContexts) {
+    if (auto* w = ws::DeflateWorkspace::existing()) w->forget(id_);
+  }
+}
+
+void WsConnection::enable_deflate(const ws::DeflateParams& p) {
+  deflate_ = kDeflateOn;
+  if (!p.server_no_context_takeover) deflate_ |= kDeflateServerContext;
+  if (!p.client_no_context_takeover) deflate_ |= kDeflateClientContext;
+  deflate_window_ = p.server_max_window_bits;
+}
 
 void WsConnection::start(std::string handshake_response, std::string_view already_read, ws::SharedFrame first) {
   enqueue(std::make_shared<const std::string>(std::move(handshake_response)));
-  if (first) enqueue(std::move(first));
+  if (first) enqueue(deflate_ ? deflated(std::move(first)) : std::move(first));
   if (!already_read.empty()) {
     std::string copy(already_read);  // process() unmasks in place
     in_.swap(copy);
@@ -156,7 +176,8 @@ std::size_t WsConnection::process(std::uint8_t* data, std::size_t size) {
   std::size_t pos = 0;
   while (pos < size) {
     ws::FrameHeader header;
-    const ws::ParseResult r = ws::parse_client_frame_header(data + pos, size - pos, settings_->max_payload, header);
+    const ws::ParseResult r =
+        ws::parse_client_frame_header(data + pos, size - pos, settings_->max_payload, header, deflate_ != 0);
     if (r.status == ws::ParseStatus::kNeedMore) break;
     if (r.status == ws::ParseStatus::kError) {
       if (r.close_code == ws::kMessageTooBig) count_limit(worker_.metrics(), Limit::kPayload);
@@ -191,17 +212,27 @@ bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload)
         return false;
       }
       if (h.fin) {
-        if (h.opcode == ws::kText && !ws::is_valid_utf8(data)) {
+        std::string inflated;
+        std::string_view message = data;
+        if (h.rsv1) {
+          if (close_sent_) return true;  // closing: not worth inflating
+          if (!inflate(data, inflated)) return false;
+          message = inflated;
+        }
+        if (h.opcode == ws::kText && !ws::is_valid_utf8(message)) {
+          release(inflated);
           fail(ws::kInvalidPayload, "text message is not valid UTF-8");
           return false;
         }
         if (close_sent_) return true;  // closing: data is no longer delivered
         worker_.metrics().messages_received.fetch_add(1, std::memory_order_relaxed);
-        on_message(h.opcode, data);
+        on_message(h.opcode, message);
+        release(inflated);
       } else {
         msg_opcode_ = h.opcode;
         msg_started_at_ = worker_.now_ms();
         msg_.assign(data);
+        if (h.rsv1) deflate_ |= kDeflateMessage;
       }
       return !closed_;
     case ws::kContinuation: {
@@ -220,6 +251,14 @@ bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload)
       msg_opcode_ = 0;
       std::string message;
       message.swap(msg_);
+      if (deflate_ & kDeflateMessage) {
+        deflate_ &= static_cast<std::uint8_t>(~kDeflateMessage);
+        std::string inflated;
+        const bool ok = close_sent_ || inflate(message, inflated);
+        release(message);
+        if (!ok) return false;
+        message.swap(inflated);
+      }
       if (opcode == ws::kText && !ws::is_valid_utf8(message)) {
         release(message);
         fail(ws::kInvalidPayload, "text message is not valid UTF-8");
@@ -293,10 +332,52 @@ void WsConnection::fail(std::uint16_t code, const char* reason) {
   finish_if_done();
 }
 
-void WsConnection::send(ws::SharedFrame frame) {
+void WsConnection::send(ws::SharedFrame frame, bool compress) {
   if (closed_ || close_sent_) return;
   worker_.metrics().messages_delivered.fetch_add(1, std::memory_order_relaxed);
+  if (deflate_ && compress) frame = deflated(std::move(frame));
   enqueue(std::move(frame));
+}
+
+ws::SharedFrame WsConnection::deflated(ws::SharedFrame frame) {
+  const std::string& f = *frame;
+  const auto b0 = static_cast<std::uint8_t>(f[0]);
+  const std::uint8_t opcode = b0 & 0x0F;
+  // Whole data frames only (the engine never fragments what it sends), not already compressed.
+  if ((b0 & 0xF0) != 0x80 || (opcode != ws::kText && opcode != ws::kBinary)) return frame;
+  const ws::DeflateOptions& o = settings_->deflate;
+  const std::size_t size = ws::frame_payload(f).size();
+  if (size < o.threshold || size > ws::kMaxDeflatedMessage) return frame;
+  try {
+    ws::DeflateWorkspace& w = ws::DeflateWorkspace::get();
+    if (deflate_ & kDeflateServerContext) return w.with_context(id_, f, deflate_window_, o);
+    return w.shared_twin(frame, deflate_window_, o);
+  } catch (const std::exception& e) {
+    // zlib out of memory: this message goes out as it is. (With context takeover the stream was
+    // reset, which the peer's inflater does not need to know: a fresh stream is still valid.)
+    worker_.metrics().internal_errors.fetch_add(1, std::memory_order_relaxed);
+    log().error("connection {}: cannot compress a message ({}); sending it uncompressed", id_, e.what());
+    return frame;
+  }
+}
+
+bool WsConnection::inflate(std::string_view compressed, std::string& out) {
+  const bool context = (deflate_ & kDeflateClientContext) != 0;
+  ws::DeflateWorkspace& w = ws::DeflateWorkspace::get();
+  ws::Inflater& inflater = context ? w.context_inflater(id_, 15) : w.shared_inflater();
+  switch (inflater.decompress(compressed, settings_->max_payload, out, context)) {
+    case ws::Inflater::Status::kOk:
+      return true;
+    case ws::Inflater::Status::kTooBig:
+      // A decompression bomb or just a big message: the output stopped one byte past the limit.
+      count_limit(worker_.metrics(), Limit::kPayload);
+      fail(ws::kMessageTooBig, "compressed message inflates past the size limit");
+      return false;
+    case ws::Inflater::Status::kCorrupt:
+      break;
+  }
+  fail(ws::kInvalidPayload, "invalid permessage-deflate data");
+  return false;
 }
 
 void WsConnection::send_message(std::string_view payload, bool binary) {
@@ -323,6 +404,9 @@ void WsConnection::enqueue(ws::SharedFrame frame) {
 
 void WsConnection::flush() {
   dirty_ = false;
+  if (deflate_) {
+    if (auto* w = ws::DeflateWorkspace::existing()) w->end_turn();  // this turn's twins are sent
+  }
   if (closed_) return;
   if (overflow_) {
     worker_.metrics().backpressure_drops.fetch_add(1, std::memory_order_relaxed);
@@ -425,6 +509,9 @@ void WsConnection::terminate(std::uint16_t code, std::string_view reason) {
   out_bytes_ = 0;
   release(in_);
   release(msg_);
+  if (deflate_ & kDeflateContexts) {
+    if (auto* w = ws::DeflateWorkspace::existing()) w->forget(id_);
+  }
   report_closed(code, reason);
   worker_.remove(id_);
 }
@@ -447,6 +534,7 @@ void WsConnection::on_tick(std::uint32_t now) {
     count_limit(worker_.metrics(), Limit::kUnfinishedMessage);
     release(msg_);
     msg_opcode_ = 0;
+    deflate_ &= static_cast<std::uint8_t>(~kDeflateMessage);
     fail(ws::kPolicyViolation, "fragmented message not completed in time");
     return;
   }

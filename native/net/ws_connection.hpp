@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "net/deflate.hpp"
 #include "net/worker.hpp"
 #include "net/ws_codec.hpp"
 #include "sidewire/engine.hpp"
@@ -26,6 +27,8 @@ struct WsSettings {
   std::size_t max_queued_bytes = 8u << 20;
   // A fragmented message must be complete within this long after its first fragment.
   std::uint32_t message_timeout_ms = 30000;
+  // permessage-deflate: offered to clients when enabled (Socket.IO's perMessageDeflate).
+  ws::DeflateOptions deflate;
 };
 
 // What a queued frame costs beyond its bytes (its shared string, control block and queue
@@ -53,8 +56,12 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   // past the request head, and starts reading.
   // `first` (optional) goes out right after the response, before anything the peer sent.
   void start(std::string handshake_response, std::string_view already_read, ws::SharedFrame first = {});
+  // permessage-deflate was negotiated (before start): RSV1 messages are inflated, and data
+  // frames sent with `compress` whose payload reaches the threshold go out compressed.
+  void enable_deflate(const ws::DeflateParams& params);
 
-  void send(ws::SharedFrame frame);
+  // `compress`: may go out compressed (Socket.IO's compress flag); the frame itself stays shared.
+  void send(ws::SharedFrame frame, bool compress = true);
   void send_message(std::string_view payload, bool binary);
   // Starts the closing handshake: a close frame now, the TCP close when the peer answers or
   // the close timeout passes.
@@ -87,6 +94,10 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   std::size_t process(std::uint8_t* data, std::size_t size);
   bool handle_frame(const ws::FrameHeader& header, std::uint8_t* payload);
   void handle_close_frame(std::string_view payload);
+  // permessage-deflate: the frame to queue for `frame` (its compressed form, or itself), and a
+  // compressed message inflated (false: the connection failed).
+  ws::SharedFrame deflated(ws::SharedFrame frame);
+  bool inflate(std::string_view compressed, std::string& out);
   void fail(std::uint16_t code, const char* reason);
   void enqueue(ws::SharedFrame frame);
   void wait_writable();
@@ -120,6 +131,10 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   bool closes_itself_on_drain_ = false;
   bool parked_ = false;          // not read until JS catches up
   bool lingering_ = false;       // failed: half-closed, discarding what the peer still sends
+  // permessage-deflate, in what was padding: kDeflate* bits, and the window this server
+  // compresses with. No other per-connection state (see net/deflate.hpp).
+  std::uint8_t deflate_ = 0;
+  std::uint8_t deflate_window_ = 0;
 };
 
 }  // namespace sidewire

@@ -63,6 +63,7 @@ ClientState& state_of(eio::Session& session) {
 
 struct Server::Outgoing {
   std::vector<ws::SharedFrame> frames;  // the packet, then its attachments
+  bool compress = true;                 // socket.io's compress flag (compress(false): never)
 };
 
 static Server::Outgoing* make_outgoing_raw(int type, std::string_view nsp, std::int64_t ack_id, const std::string& data,
@@ -209,7 +210,7 @@ void Server::select(Worker& worker, const Selection& selection, F&& f) {
 bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile) {
   if (!socket.connected) return false;
   if (is_volatile && !socket.session->writable()) return false;
-  for (const auto& f : out.frames) socket.session->send(f);
+  for (const auto& f : out.frames) socket.session->send(f, out.compress);
   return true;
 }
 
@@ -476,7 +477,7 @@ void Server::reject(ClientId socket, std::string data_json) {
 }
 
 void Server::emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                  bool is_volatile, std::uint32_t nsp_index) {
+                  bool is_volatile, std::uint32_t nsp_index, bool compress) {
   Namespace* nsp = recovery_.enabled() && ack_id < 0 && !is_volatile ? namespace_at(nsp_index) : nullptr;
   if (nsp) {
     // As socket.io with connectionStateRecovery: logged here, in the order of the calls, like a
@@ -486,14 +487,17 @@ void Server::emit(ClientId socket, std::string data_json, std::vector<std::strin
       std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments, msgpack()));
       return std::move(o->frames);
     });
+    out->compress = compress;
     on_socket(socket, [this, out](Socket& s) {
       if (s.connected) send_to(s, *out, false);
     });
     return;
   }
-  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile](Socket& s) {
+  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile,
+                     compress](Socket& s) {
     if (!s.connected) return;
     std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, s.nsp->name, ack_id, data, att, msgpack()));
+    out->compress = compress;
     send_to(s, *out, is_volatile);
   });
 }
@@ -507,21 +511,23 @@ void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, st
 }
 
 void Server::broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                       std::int64_t ack_id, bool is_volatile) {
+                       std::int64_t ack_id, bool is_volatile, bool compress) {
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
-  // Encoded and framed once, for every recipient on every I/O thread.
-  std::shared_ptr<const Outgoing> out;
+  // Encoded and framed once, for every recipient on every I/O thread (and, for recipients with
+  // permessage-deflate, compressed once per I/O thread: ws::DeflateWorkspace).
+  std::shared_ptr<Outgoing> made;
   if (recovery_.enabled() && ack_id < 0 && !is_volatile) {
-    auto logged = std::make_shared<Outgoing>();
-    logged->frames = recovery_.log(nsp->index, selection.rooms, selection.except, 0, [&](const std::string& offset) {
+    made = std::make_shared<Outgoing>();
+    made->frames = recovery_.log(nsp->index, selection.rooms, selection.except, 0, [&](const std::string& offset) {
       std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments, msgpack()));
       return std::move(o->frames);
     });
-    out = std::move(logged);
   } else {
-    out.reset(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments, msgpack()));
+    made.reset(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments, msgpack()));
   }
+  made->compress = compress;
+  std::shared_ptr<const Outgoing> out(std::move(made));
   auto sel = std::make_shared<const Selection>(std::move(selection));
   on_each_worker([this, out, sel, ack_id, is_volatile](Worker& w) {
     std::uint64_t count = 0;

@@ -87,10 +87,10 @@ class Server final : public eio::Listener {
   void accept(ClientId socket, std::uint32_t nsp);
   void reject(ClientId socket, std::string data_json);
   void emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-            bool is_volatile, std::uint32_t nsp = UINT32_MAX);
+            bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true);
   void ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
   void broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                 std::int64_t ack_id, bool is_volatile);
+                 std::int64_t ack_id, bool is_volatile, bool compress = true);
   void join(ClientId socket, std::vector<std::string> rooms);
   void leave(ClientId socket, std::string room);
   void disconnect(ClientId socket, bool close);

@@ -8,7 +8,8 @@
 // /ws/small (max_payload 16, every hook on), and Socket.IO on /socket.io/ with dynamic
 // namespaces and the hooks on: "/" accepted natively, "/admin" gated by "JS" (the sink accepts
 // it and emits a binary event back), dynamic namespaces refused by "JS"; events that ask for an
-// ack get one.
+// ack get one. Every upgrade offers permessage-deflate, which Socket.IO accepts (threshold 64):
+// RSV1 frames in the raw modes go through the inflater.
 //
 // Input: byte 0 is the mode; bits 0-2:
 //   0 channel, raw bytes after the 101        1 channel, input chunks wrapped in masked frames
@@ -251,7 +252,8 @@ sw::UpgradeRequest upgrade_request(std::string target) {
                {"Upgrade", "websocket"},
                {"Connection", "Upgrade"},
                {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
-               {"Sec-WebSocket-Version", "13"}};
+               {"Sec-WebSocket-Version", "13"},
+               {"Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"}};
   r.remote_address = "127.0.0.1";
   return r;
 }
@@ -528,6 +530,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   sio.dynamic_namespaces = true;
   sio.hooks = true;
   sio.max_http_buffer_size = 1 << 16;
+  sio.per_message_deflate.enabled = true;  // raw RSV1 frames reach the inflater (channels ignore the offer)
+  sio.per_message_deflate.threshold = 64;
   g->engine->configure_socketio(sio);
   g->engine->sio_set_namespace_hooks(0, false, true);  // "/": accepted natively, JS hears events
   const std::uint32_t admin = g->engine->sio_add_namespace("/admin");

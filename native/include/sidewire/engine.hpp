@@ -186,6 +186,22 @@ struct SocketIoConfig {
   bool recovery = false;
   std::uint32_t recovery_window_ms = 2 * 60 * 1000;
   std::size_t recovery_max_bytes = 32u << 20;
+  // permessage-deflate (RFC 7692) on the WebSocket transport: socket.io's perMessageDeflate,
+  // ws's parameters. Off unless `enabled`.
+  struct PerMessageDeflate {
+    bool enabled = false;
+    std::uint32_t threshold = 1024;  // smaller messages go out uncompressed
+    int level = -1;                  // zlib level (-1: its default, 6), memLevel, strategy
+    int mem_level = 8;
+    int strategy = 0;
+    // true: no context takeover, a broadcast is compressed once for all its compressed
+    // recipients; false: context takeover (unless the client asks otherwise), a zlib stream
+    // per connection.
+    bool server_no_context_takeover = true;
+    bool client_no_context_takeover = true;  // asked of every client: inflating needs no stream per connection
+    int server_max_window_bits = 15;         // 9..15
+    int client_max_window_bits = 0;          // 0: not limited, 8..15
+  } per_message_deflate;
 };
 
 // What one Engine.IO session reports beyond its open and close (Engine::sio_watch): a bit per
@@ -259,7 +275,7 @@ class Engine {
   void sio_reject(ClientId socket, std::string data_json);
   // `nsp`: the socket's namespace, when known (connectionStateRecovery logs the packet at once).
   void sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                bool is_volatile, std::uint32_t nsp = UINT32_MAX);
+                bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true);
   void sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
   struct SioSelection {
     std::uint32_t nsp = 0;
@@ -267,7 +283,7 @@ class Engine {
     std::vector<std::string> except;
   };
   void sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
-                     std::int64_t ack_id, bool is_volatile);
+                     std::int64_t ack_id, bool is_volatile, bool compress = true);
   void sio_join(ClientId socket, std::vector<std::string> rooms);
   void sio_leave(ClientId socket, std::string room);
   void sio_disconnect(ClientId socket, bool close);
