@@ -4,7 +4,7 @@
 // keeps the real state (rooms, acks on the wire, heartbeats); these mirror what JS needs.
 const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
-const { BroadcastOperator, RESERVED_EVENTS, flagBits } = require('./broadcast.js');
+const { BroadcastOperator, RESERVED_EVENTS, flagBits, currentTurn } = require('./broadcast.js');
 
 // A socket's rooms, kept small: an exact-size array while there are few (most sockets have
 // their own id and a room or two), a Set from 9 on. `socket.rooms` is a Set made from it.
@@ -174,7 +174,7 @@ class Socket extends EventEmitter {
     this._flags = null;
     this._notifyOutgoing(data);
     const { json, attachments } = encode(data);
-    this.server.engine._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags));
+    this.server.engine._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags), currentTurn());
     return true;
   }
 
@@ -218,15 +218,29 @@ class Socket extends EventEmitter {
   join(rooms) {
     if (this._closed) return;
     const list = (Array.isArray(rooms) ? rooms : [rooms]).map(String);
-    for (const r of list) this._rooms = roomsAdd(this._rooms, r);
+    this._joinMirror(list);
     this.server.engine._native.sioJoin(this._nativeId, list);
   }
 
   leave(room) {
     if (this._closed) return;
     const r = String(room);
-    this._rooms = roomsDelete(this._rooms, r);
+    this._leaveMirror(r);
     this.server.engine._native.sioLeave(this._nativeId, r);
+  }
+
+  // The JS side of a join or a leave (the engine is told by the caller): socket.rooms, and the
+  // adapter's views with their events when someone reads them.
+  _joinMirror(list) {
+    for (const r of list) this._rooms = roomsAdd(this._rooms, r);
+    const views = this.nsp._views;
+    if (views) views._join(this.id, list);
+  }
+
+  _leaveMirror(r) {
+    this._rooms = roomsDelete(this._rooms, r);
+    const views = this.nsp._views;
+    if (views) views._leave(this.id, r);
   }
 
   to(room) {
@@ -350,7 +364,7 @@ class Socket extends EventEmitter {
   // Accepted by the namespace: the engine has sent the CONNECT packet.
   _onconnect() {
     this.connected = true;
-    this._rooms = roomsAdd(this._rooms, this.id);
+    this._joinMirror([this.id]);
     const siblings = this.conn._sockets;
     if (siblings.length === 0) this.conn._sockets = [this]; // exact size: most sessions have one
     else if (!siblings.includes(this)) siblings.push(this);
@@ -367,6 +381,8 @@ class Socket extends EventEmitter {
 
   _cleanup() {
     this._closed = true;
+    const views = this.nsp._views;
+    if (views) views._leaveAll(this.id);
     this._rooms = NO_ROOMS;
     const i = this.conn._sockets.indexOf(this);
     if (i >= 0) this.conn._sockets.splice(i, 1);

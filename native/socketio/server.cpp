@@ -161,10 +161,15 @@ void Server::select(Worker& worker, const Selection& selection, F&& f) {
   }
 }
 
-bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile) {
+// As engine.io: a volatile packet goes out only if the transport can take it now, and a
+// transport that JS wrote to stays unwritable for the rest of that JS turn (engine.io's write
+// completes on process.nextTick at the earliest), whatever this thread has flushed meanwhile.
+bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile, std::uint32_t turn) {
   if (!socket.connected) return false;
-  if (is_volatile && !socket.session->writable()) return false;
-  for (const auto& f : out.frames) socket.session->send(f);
+  eio::Session& session = *socket.session;
+  if (is_volatile && (!session.writable() || (turn != 0 && session.js_turn() == turn))) return false;
+  for (const auto& f : out.frames) session.send(f);
+  if (turn != 0) session.set_js_turn(turn);
   return true;
 }
 
@@ -304,7 +309,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   sink_->push(std::move(e));
 }
 
-void Server::complete_connect(Socket& socket, Namespace& nsp) {
+void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn) {
   Worker& w = socket.session->worker();
   per_worker_[w.index()]->pending_names.erase(socket.id);
   socket.nsp = &nsp;
@@ -315,6 +320,7 @@ void Server::complete_connect(Socket& socket, Namespace& nsp) {
   socket.session->send(ws::make_shared_frame(
       ws::kText,
       encode_message(kConnect, nsp.name, -1, 0, json{{"sid", eio_->public_id(socket.id, kSocketTag)}}.dump())));
+  if (turn != 0) socket.session->set_js_turn(turn);
 }
 
 void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_js) {
@@ -355,12 +361,12 @@ void Server::on_close(eio::Session& session, std::string_view reason) {
 
 // ---------------------------------------------------------------------------- from JS
 
-void Server::accept(ClientId socket, std::uint32_t nsp_index) {
-  on_socket(socket, [this, nsp_index](Socket& s) {
+void Server::accept(ClientId socket, std::uint32_t nsp_index, std::uint32_t turn) {
+  on_socket(socket, [this, nsp_index, turn](Socket& s) {
     if (s.connected) return;
     Namespace* nsp = namespace_at(nsp_index);
     if (!nsp) return remove_socket(s, "server namespace disconnect", true);
-    complete_connect(s, *nsp);
+    complete_connect(s, *nsp, turn);
   });
 }
 
@@ -377,11 +383,12 @@ void Server::reject(ClientId socket, std::string data_json) {
 }
 
 void Server::emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                  bool is_volatile) {
-  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile](Socket& s) {
+                  bool is_volatile, std::uint32_t turn) {
+  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile,
+                     turn](Socket& s) {
     if (!s.connected) return;
     std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, s.nsp->name, ack_id, data, att));
-    send_to(s, *out, is_volatile);
+    send_to(s, *out, is_volatile, turn);
   });
 }
 
@@ -394,15 +401,15 @@ void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, st
 }
 
 void Server::broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                       std::int64_t ack_id, bool is_volatile) {
+                       std::int64_t ack_id, bool is_volatile, std::uint32_t turn) {
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
   // Encoded and framed once, for every recipient on every I/O thread.
   std::shared_ptr<const Outgoing> out(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments));
   auto sel = std::make_shared<const Selection>(std::move(selection));
-  on_each_worker([this, out, sel, ack_id, is_volatile](Worker& w) {
+  on_each_worker([this, out, sel, ack_id, is_volatile, turn](Worker& w) {
     std::uint64_t count = 0;
-    select(w, *sel, [&](Socket& s) { count += send_to(s, *out, is_volatile) ? 1 : 0; });
+    select(w, *sel, [&](Socket& s) { count += send_to(s, *out, is_volatile, turn) ? 1 : 0; });
     if (ack_id >= 0) {
       Event e(Event::Type::kSioBroadcastCount);
       e.channel = sel->nsp;
