@@ -548,19 +548,25 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
   }
 
   void SioAccept(const Napi::CallbackInfo& info) {
-    engine(info.Env()).sio_accept(client_id(info[0]), info[1].As<Napi::Number>().Uint32Value());
+    engine(info.Env()).sio_accept(client_id(info[0]), info[1].As<Napi::Number>().Uint32Value(), uint32_or_0(info, 2));
   }
 
   void SioReject(const Napi::CallbackInfo& info) {
     engine(info.Env()).sio_reject(client_id(info[0]), info[1].As<Napi::String>().Utf8Value());
   }
 
-  // sioEmit(socketId, dataJson, attachments, ackId, flags, nsp?): flags bit 0 volatile, bit 1 compress(false)
+  // An optional number argument (a JS turn, flags), 0 when absent.
+  static std::uint32_t uint32_or_0(const Napi::CallbackInfo& info, std::size_t i) {
+    return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
+  }
+
+  // sioEmit(socketId, dataJson, attachments, ackId, flags, turn, nsp?): flags bit 0 volatile,
+  // bit 1 compress(false); turn: the JS turn (volatile); nsp: the socket's namespace (recovery)
   void SioEmit(const Napi::CallbackInfo& info) {
-    const std::uint32_t flags = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Uint32Value() : 0;
-    const std::uint32_t nsp = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : UINT32_MAX;
+    const std::uint32_t flags = uint32_or_0(info, 4);
+    const std::uint32_t nsp = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : UINT32_MAX;
     engine(info.Env()).sio_emit(client_id(info[0]), info[1].As<Napi::String>().Utf8Value(), buffers_of(info[2]),
-                                int64_of(info[3]), (flags & 1) != 0, nsp, (flags & 2) == 0);
+                                int64_of(info[3]), (flags & 1) != 0, nsp, (flags & 2) == 0, uint32_or_0(info, 5));
   }
 
   void SioAck(const Napi::CallbackInfo& info) {
@@ -576,11 +582,11 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     return s;
   }
 
-  // sioBroadcast(nsp, rooms, exceptRooms, dataJson, attachments, ackId, flags)
+  // sioBroadcast(nsp, rooms, exceptRooms, dataJson, attachments, ackId, flags, turn)
   void SioBroadcast(const Napi::CallbackInfo& info) {
-    const std::uint32_t flags = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 0;
+    const std::uint32_t flags = uint32_or_0(info, 6);
     engine(info.Env()).sio_broadcast(selection_of(info), info[3].As<Napi::String>().Utf8Value(), buffers_of(info[4]),
-                                     int64_of(info[5]), (flags & 1) != 0, (flags & 2) == 0);
+                                     int64_of(info[5]), (flags & 1) != 0, (flags & 2) == 0, uint32_or_0(info, 7));
   }
 
   void SioJoin(const Napi::CallbackInfo& info) {

@@ -304,7 +304,7 @@ export interface ServerOptions {
   cors: CorsOptions;
   /** The sidewire Engine to run on. Default: the process engine (getEngine()) if free, else a new one. */
   engine: Engine;
-  /** Accepted for compatibility; child namespaces are kept. */
+  /** Remove a child of a dynamic namespace once its last socket left. Default false. */
   cleanupEmptyChildNamespaces: boolean;
   /** engine.io's: asked about each new session (a handshake GET or a WebSocket upgrade without a sid). */
   allowRequest: (req: IncomingMessage, fn: (err: string | null | undefined, success: boolean) => void) => void;
@@ -390,8 +390,9 @@ export declare class Server<
   path(): string;
   connectTimeout(v: number): this;
   connectTimeout(): number;
-  /** Custom adapters are not supported: throws when given one. */
-  adapter(): undefined;
+  /** The adapter class of every namespace; custom adapters are not supported (throws when given one). */
+  adapter(): typeof Adapter;
+  adapter(v: typeof Adapter): this;
   listen(srv: HttpServer | number, opts?: Partial<ServerOptions>): this;
   attach(srv: HttpServer | number, opts?: Partial<ServerOptions>): this;
   /** For servers that route requests themselves: true when the request was under `path` and is answered. */
@@ -434,6 +435,8 @@ export declare class Namespace<
   /** Live sockets of this namespace (kept while it has 'connection' listeners or middleware). */
   readonly sockets: Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
   readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** socket.io's in-memory adapter, as views of the rooms JS mirrors (docs/socketio.md). */
+  readonly adapter: Adapter;
   _ids: number;
   use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: ExtendedError) => void) => void): this;
   to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
@@ -609,6 +612,59 @@ export declare class RemoteSocket<EmitEvents extends EventsMap, SocketData> impl
   leave(room: Room): void;
   disconnect(close?: boolean): this;
 }
+
+export interface AdapterEvents {
+  'create-room': [room: Room];
+  'delete-room': [room: Room];
+  'join-room': [room: Room, id: SocketId];
+  'leave-room': [room: Room, id: SocketId];
+}
+
+export interface BroadcastOptions {
+  rooms: Set<Room>;
+  except?: Set<Room>;
+  flags?: { volatile?: boolean; compress?: boolean; local?: boolean; timeout?: number };
+}
+
+/**
+ * nsp.adapter: socket.io's in-memory Adapter over the engine's rooms. `rooms` and `sids` are
+ * live and read-only (their set/add/delete/clear throw); they are built on first use and list
+ * the sockets JS tracks (docs/socketio.md).
+ */
+export declare class Adapter extends EventEmitter<AdapterEvents> {
+  constructor(nsp: Namespace<any, any, any, any>);
+  readonly nsp: Namespace<any, any, any, any>;
+  /** Room → socket ids (a socket's own id is a room). Read-only. */
+  readonly rooms: Map<Room, Set<SocketId>>;
+  /** Socket id → its rooms (its own id included). Read-only. */
+  readonly sids: Map<SocketId, Set<Room>>;
+  init(): void;
+  close(): void;
+  /** One process: resolves 1. */
+  serverCount(): Promise<number>;
+  addAll(id: SocketId, rooms: Set<Room>): void;
+  del(id: SocketId, room: Room): void;
+  delAll(id: SocketId): void;
+  socketRooms(id: SocketId): Set<Room> | undefined;
+  sockets(rooms: Set<Room>): Promise<Set<SocketId>>;
+  fetchSockets(opts: BroadcastOptions): Promise<RemoteSocket<DefaultEventsMap, any>[]>;
+  addSockets(opts: BroadcastOptions, rooms: Room[]): void;
+  delSockets(opts: BroadcastOptions, rooms: Room[]): void;
+  disconnectSockets(opts: BroadcastOptions, close: boolean): void;
+  broadcast(packet: { type?: number; data: any[]; nsp?: string }, opts: BroadcastOptions): void;
+  serverSideEmit(packet: any[]): void;
+  persistSession(session: unknown): void;
+  restoreSession(pid: string, offset: string): null;
+}
+
+/** As socket.io's CommonJS export: `require('sidewire')(httpServer, opts)` is `new Server(httpServer, opts)`. */
+declare function sidewire<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+>(srv?: HttpServer | number | Partial<ServerOptions>, opts?: Partial<ServerOptions>): Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+export default sidewire;
 
 /** The Socket.IO server of this process (for API routes); throws when there is none. */
 export declare function getServer<

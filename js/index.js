@@ -538,8 +538,22 @@ function getEngine() {
 }
 
 // Required here, after the classes above: the Socket.IO layer requires this file lazily.
-const { Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer } = require('./socketio/index.js');
+const { Server, Namespace, Socket, BroadcastOperator, RemoteSocket, Adapter, getServer } = require('./socketio/index.js');
 
-module.exports = {
-  Engine, Channel, Client, getEngine, Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer,
-};
+// As socket.io's CommonJS export: require('sidewire')(httpServer, opts) is new Server(...)
+// (an arrow function, so `new` on it throws as on socket.io's). The named exports are
+// assigned one by one so that Node's ESM loader finds them: import { Server } from 'sidewire'.
+const sidewire = (srv, opts) => new Server(srv, opts);
+module.exports = sidewire;
+module.exports.Engine = Engine;
+module.exports.Channel = Channel;
+module.exports.Client = Client;
+module.exports.getEngine = getEngine;
+module.exports.Server = Server;
+module.exports.Namespace = Namespace;
+module.exports.Socket = Socket;
+module.exports.BroadcastOperator = BroadcastOperator;
+module.exports.RemoteSocket = RemoteSocket;
+module.exports.Adapter = Adapter;
+module.exports.getServer = getServer;
+module.exports.default = sidewire; // TypeScript's `import sidewire from 'sidewire'` without esModuleInterop

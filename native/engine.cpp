@@ -485,15 +485,18 @@ void Engine::sio_set_namespace_hooks(std::uint32_t nsp, bool connect, bool event
   socketio_of(impl_->sio).set_hooks(nsp, connect, events);
 }
 
-void Engine::sio_accept(ClientId socket, std::uint32_t nsp) { socketio_of(impl_->sio).accept(socket, nsp); }
+void Engine::sio_accept(ClientId socket, std::uint32_t nsp, std::uint32_t turn) {
+  socketio_of(impl_->sio).accept(socket, nsp, turn);
+}
 
 void Engine::sio_reject(ClientId socket, std::string data_json) {
   socketio_of(impl_->sio).reject(socket, std::move(data_json));
 }
 
 void Engine::sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments,
-                      std::int64_t ack_id, bool is_volatile, std::uint32_t nsp, bool compress) {
-  socketio_of(impl_->sio).emit(socket, std::move(data_json), std::move(attachments), ack_id, is_volatile, nsp, compress);
+                      std::int64_t ack_id, bool is_volatile, std::uint32_t nsp, bool compress, std::uint32_t turn) {
+  socketio_of(impl_->sio).emit(socket, std::move(data_json), std::move(attachments), ack_id, is_volatile, nsp, compress,
+                               turn);
 }
 
 void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments) {
@@ -501,9 +504,9 @@ void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json
 }
 
 void Engine::sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
-                           std::int64_t ack_id, bool is_volatile, bool compress) {
+                           std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn) {
   socketio_of(impl_->sio).broadcast(to_selection(std::move(selection)), std::move(data_json), std::move(attachments),
-                                    ack_id, is_volatile, compress);
+                                    ack_id, is_volatile, compress, turn);
 }
 
 void Engine::sio_join(ClientId socket, std::vector<std::string> rooms) {

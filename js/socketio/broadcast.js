@@ -13,6 +13,23 @@ function flagBits(flags) {
   return (flags.volatile ? FLAG_VOLATILE : 0) | (flags.compress === false ? FLAG_NO_COMPRESS : 0);
 }
 
+// The turn of the event loop JS is in, passed with every emit, broadcast and CONNECT: as in
+// engine.io, a transport written to stays unwritable for the rest of the turn (its write
+// completes on process.nextTick at the earliest), so a volatile packet after it is dropped.
+let turn = 1;
+let turnEnds = false;
+function nextTurn() {
+  turnEnds = false;
+  turn = turn >= 0x7fffffff ? 1 : turn + 1;
+}
+function currentTurn() {
+  if (!turnEnds) {
+    turnEnds = true;
+    process.nextTick(nextTurn);
+  }
+  return turn;
+}
+
 function addRooms(set, room) {
   const next = new Set(set);
   if (Array.isArray(room)) for (const r of room) next.add(r);
@@ -215,4 +232,4 @@ class RemoteSocket {
   }
 }
 
-module.exports = { BroadcastOperator, RemoteSocket, RESERVED_EVENTS, flagBits };
+module.exports = { BroadcastOperator, RemoteSocket, RESERVED_EVENTS, flagBits, currentTurn };

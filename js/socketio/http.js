@@ -167,25 +167,43 @@ function findClientDist() {
   return clientDist;
 }
 
-// The best of br, gzip and deflate the client accepts (q > 0), or null.
+// The encoding socket.io picks for the client bundle: `accepts(req).encodings(['br', 'gzip',
+// 'deflate'])`, i.e. the `negotiator` package's rule. Each of the three takes the header's most
+// specific entry that names it (its own name over `*`), then the highest q, then the later one;
+// those with q > 0 are ordered by q, specificity, position in the header (so `gzip, br` picks
+// gzip), then br before gzip before deflate. Null: none (identity).
+const OFFERED_ENCODINGS = ['br', 'gzip', 'deflate'];
 function pickEncoding(header) {
-  if (!header) return null;
-  const accepted = new Map();
-  for (const part of String(header).split(',')) {
-    const [name, ...params] = part.trim().split(';');
-    let q = 1;
-    for (const p of params) {
-      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
-      if (m) q = Number(m[1]);
+  const specs = [];
+  String(header || '')
+    .split(',')
+    .forEach((part, i) => {
+      const m = /^\s*([^\s;]+)\s*(?:;(.*))?$/.exec(part.trim());
+      if (!m) return;
+      let q = 1;
+      if (m[2]) {
+        for (const p of m[2].split(';')) {
+          const kv = p.trim().split('=');
+          if (kv[0] === 'q') {
+            q = parseFloat(kv[1]);
+            break;
+          }
+        }
+      }
+      specs.push({ encoding: m[1].toLowerCase(), q, o: i });
+    });
+  const priorities = OFFERED_ENCODINGS.map((encoding, i) => {
+    let best = { q: 0, s: 0, o: -1, i };
+    for (const spec of specs) {
+      let s = 0;
+      if (spec.encoding === encoding) s = 1;
+      else if (spec.encoding !== '*') continue;
+      if ((best.s - s || best.q - spec.q || best.o - spec.o) < 0) best = { q: spec.q, s, o: spec.o, i };
     }
-    accepted.set(name.trim().toLowerCase(), q);
-  }
-  const star = accepted.get('*');
-  for (const enc of ['br', 'gzip', 'deflate']) {
-    const q = accepted.has(enc) ? accepted.get(enc) : star;
-    if (q !== undefined && q > 0) return enc;
-  }
-  return null;
+    return best;
+  });
+  const accepted = priorities.filter((p) => p.q > 0).sort((a, b) => b.q - a.q || b.s - a.s || a.o - b.o || a.i - b.i);
+  return accepted.length ? OFFERED_ENCODINGS[accepted[0].i] : null;
 }
 
 /** True when `filename` is a client file and socket.io-client is installed (logs once if not). */

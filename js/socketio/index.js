@@ -4,5 +4,6 @@ const { Server, getServer } = require('./server.js');
 const { Namespace } = require('./namespace.js');
 const { Socket } = require('./socket.js');
 const { BroadcastOperator, RemoteSocket } = require('./broadcast.js');
+const { Adapter } = require('./adapter.js');
 
-module.exports = { Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer };
+module.exports = { Server, Namespace, Socket, BroadcastOperator, RemoteSocket, Adapter, getServer };

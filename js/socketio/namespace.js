@@ -4,8 +4,9 @@
 // listens to runs entirely in the engine.
 const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
-const { BroadcastOperator } = require('./broadcast.js');
-const { roomsHas, roomsAdd, roomsDelete } = require('./socket.js');
+const { BroadcastOperator, currentTurn } = require('./broadcast.js');
+const { roomsHas } = require('./socket.js');
+const { Adapter } = require('./adapter.js');
 
 // socket.io's namespace RESERVED_EVENTS (for serverSideEmit).
 const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace']);
@@ -42,7 +43,21 @@ class Namespace extends EventEmitter {
     this._broadcastAcks = new Map(); // ackId → collector (BroadcastOperator.emit with an ack)
     this._hooksQueued = false;
     this._applied = { connect: false, events: false };
+    this._adapter = null; // made on first use
+    this._trackSockets = false; // JS keeps its sockets whatever the listeners (adapter views, cleanup)
+    this._parent = null; // a dynamic child removed once empty (cleanupEmptyChildNamespaces)
     this._index = native ? server.sidewire._native.sioAddNamespace(name) : -1;
+  }
+
+  /** socket.io's in-memory adapter: rooms and sids as read-only live views, room events. */
+  get adapter() {
+    return (this._adapter ??= new Adapter(this));
+  }
+
+  // The adapter's views, when someone reads them (else null: nothing to keep up to date).
+  get _views() {
+    const a = this._adapter;
+    return a !== null && a._tracking ? a : null;
   }
 
   // ----------------------------------------------------------------------------------- hooks
@@ -50,6 +65,7 @@ class Namespace extends EventEmitter {
   _wantsConnect() {
     return (
       this._fns.length > 0 ||
+      this._trackSockets ||
       this.listenerCount('connection') + this.listenerCount('connect') > 0 ||
       this.sockets.size > 0 ||
       this._preConnectSockets.size > 0
@@ -67,6 +83,9 @@ class Namespace extends EventEmitter {
 
   _applyHooks() {
     if (this._index < 0 || this.server._closed) return;
+    // A child removed when it emptied whose engine slot a fresh child of the same name took.
+    const owner = this.server._byIndex[this._index];
+    if (owner !== undefined && owner !== this) return;
     const connect = this._wantsConnect();
     const events = connect || this._broadcastAcks.size > 0;
     if (connect === this._applied.connect && events === this._applied.events) return;
@@ -102,7 +121,7 @@ class Namespace extends EventEmitter {
     this._preConnectSockets.delete(socket.id);
     this.sockets.set(socket.id, socket);
     this._applyHooks(); // a new (dynamic) namespace: its hooks before its first socket
-    this.server.sidewire._native.sioAccept(socket._nativeId, this._index);
+    this.server.sidewire._native.sioAccept(socket._nativeId, this._index, currentTurn());
     socket._onconnect();
     EventEmitter.prototype.emit.call(this, 'connect', socket);
     EventEmitter.prototype.emit.call(this, 'connection', socket);
@@ -111,6 +130,8 @@ class Namespace extends EventEmitter {
   _remove(socket) {
     if (!this.sockets.delete(socket.id)) this._preConnectSockets.delete(socket.id);
     this._outgoing.delete(socket);
+    // As socket.io: a child of a dynamic namespace goes once its last socket left (or was refused).
+    if (this._parent && this.sockets.size === 0) this._parent._removeChild(this);
     if (this.sockets.size === 0 && this._preConnectSockets.size === 0) this._queueHooks();
   }
 
@@ -124,7 +145,7 @@ class Namespace extends EventEmitter {
       for (const socket of this._outgoing) if (socket.connected && matches(socket, rooms, except)) socket._notifyOutgoing(data);
     }
     const { json, attachments } = encode(data);
-    this.server.sidewire._native.sioBroadcast(this._index, rooms, except, json, attachments, ackId, flags);
+    this.server.sidewire._native.sioBroadcast(this._index, rooms, except, json, attachments, ackId, flags, currentTurn());
   }
 
   _startBroadcastAck(ackId, collector) {
@@ -138,21 +159,44 @@ class Namespace extends EventEmitter {
     if (this._broadcastAcks.size === 0) this._queueHooks();
   }
 
-  _socketsJoin(rooms, except, toJoin) {
-    for (const socket of this.sockets.values()) {
-      if (matches(socket, rooms, except)) for (const r of toJoin) socket._rooms = roomsAdd(socket._rooms, r);
+  // The JS sockets a selection picks, in the order socket.io's in-memory adapter visits them
+  // when the adapter's views exist (their room events come in that order).
+  _selected(rooms, except) {
+    const views = this._views;
+    if (!views) return [...this.sockets.values()].filter((s) => matches(s, rooms, except));
+    const excluded = new Set();
+    for (const r of except) for (const id of views._rooms.get(r) || []) excluded.add(id);
+    const hit = [];
+    const seen = new Set();
+    const visit = (id) => {
+      if (seen.has(id) || excluded.has(id)) return;
+      const socket = this.sockets.get(id);
+      if (socket) {
+        seen.add(id);
+        hit.push(socket);
+      }
+    };
+    if (rooms.length) {
+      for (const r of rooms) for (const id of views._rooms.get(r) || []) visit(id);
+    } else {
+      for (const id of views._sids.keys()) visit(id);
     }
+    return hit;
+  }
+
+  _socketsJoin(rooms, except, toJoin) {
+    for (const socket of this._selected(rooms, except)) socket._joinMirror(toJoin);
     this.server.sidewire._native.sioSocketsJoin(this._index, rooms, except, toJoin);
   }
 
   _socketsLeave(rooms, except, toLeave) {
-    const hit = [...this.sockets.values()].filter((s) => matches(s, rooms, except));
-    for (const socket of hit) for (const r of toLeave) socket._rooms = roomsDelete(socket._rooms, r);
+    const hit = this._selected(rooms, except);
+    for (const socket of hit) for (const r of toLeave) socket._leaveMirror(r);
     this.server.sidewire._native.sioSocketsLeave(this._index, rooms, except, toLeave);
   }
 
   _disconnectSockets(rooms, except, close) {
-    const hit = [...this.sockets.values()].filter((s) => matches(s, rooms, except));
+    const hit = this._selected(rooms, except);
     this.server.sidewire._native.sioDisconnectSockets(this._index, rooms, except, close);
     for (const socket of hit) socket._closeLocally(close);
   }
@@ -277,6 +321,17 @@ class ParentNamespace extends Namespace {
     this._children = this.children;
   }
 
+  // cleanupEmptyChildNamespaces: the child is forgotten (io._nsps, children). Its engine slot
+  // keeps the name with CONNECTs going to JS (the child tracks its sockets, so its hooks are
+  // on): the next client that asks for the name goes through the parents again, and the fresh
+  // child they create gets the same slot back (sioAddNamespace is idempotent per name).
+  _removeChild(nsp) {
+    const server = this.server;
+    if (server._nsps.get(nsp.name) === nsp) server._nsps.delete(nsp.name);
+    if (server._byIndex[nsp._index] === nsp) server._byIndex[nsp._index] = undefined;
+    this.children.delete(nsp);
+  }
+
   emit(ev, ...args) {
     for (const nsp of this.children) nsp.emit(ev, ...args);
     return true;
@@ -287,8 +342,14 @@ class ParentNamespace extends Namespace {
     for (const fn of this._fns) nsp.use(fn);
     for (const listener of this.listeners('connect')) nsp.on('connect', listener);
     for (const listener of this.listeners('connection')) nsp.on('connection', listener);
+    if (this.server.opts.cleanupEmptyChildNamespaces) {
+      // JS must see its sockets come and go to know when it is empty.
+      nsp._parent = this;
+      nsp._trackSockets = true;
+    }
     this.children.add(nsp);
     this.server._registerNamespace(nsp);
+    nsp._applyHooks(); // now: the engine may see a CONNECT for it at any moment
     EventEmitter.prototype.emit.call(this.server.sockets, 'new_namespace', nsp);
     return nsp;
   }

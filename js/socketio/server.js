@@ -12,6 +12,7 @@ const {
   EngineIoServer, Conn, WebSocketResponse, ERRORS, incomingMessage, detachSocket, headerLines, prepare,
 } = require('./engine-io.js');
 const { RemoteSocket } = require('./broadcast.js');
+const { Adapter } = require('./adapter.js');
 const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
@@ -166,12 +167,13 @@ class Server extends EventEmitter {
       srv = undefined;
     }
     this.opts = opts || {};
+    this._ownOpts = this.opts; // the constructor's: they win over attach()'s, as in socket.io
     this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
     this._connectTimeout = this.opts.connectTimeout || 45000;
     this._serveClient = this.opts.serveClient !== false;
     this._cors = this.opts.cors ? new Cors(this.opts.cors) : null;
 
-    if (this.opts.adapter) {
+    if (this.opts.adapter && this.opts.adapter !== Adapter) {
       throw new Error('sidewire: custom Socket.IO adapters are not supported (rooms live in the engine)');
     }
     const { engine, owned } = resolveEngine(this.opts.engine);
@@ -199,6 +201,8 @@ class Server extends EventEmitter {
     this._hooksOn = false;
     this._closed = false;
     this._closing = null;
+    this._closeDone = false;
+    this._reopenWanted = false;
     this._wrapped = new WeakSet();
 
     if (this.opts.connectionStateRecovery) {
@@ -336,9 +340,14 @@ class Server extends EventEmitter {
     return this;
   }
 
-  /** Rooms and fan-out live in the engine: custom adapters (Redis, …) are not supported. */
+  /**
+   * The adapter class of every namespace (sidewire's views of the engine's rooms, in place of
+   * socket.io's in-memory Adapter). Rooms and fan-out live in the engine: custom adapters
+   * (Redis, …) are not supported.
+   */
   adapter(v) {
-    if (!arguments.length) return undefined;
+    if (!arguments.length) return Adapter;
+    if (v === Adapter) return this;
     throw new Error('sidewire: custom Socket.IO adapters are not supported (rooms live in the engine)');
   }
 
@@ -368,10 +377,13 @@ class Server extends EventEmitter {
       srv.listen(port);
     }
     if (opts && Object.keys(opts).length) {
-      // As socket.io: the Server's own options win over attach()'s.
-      this.opts = { ...opts, ...this.opts };
-      this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
-      this._configure();
+      // As socket.io: attach()'s options are engine.io's for this server, the constructor's
+      // win over them; path, the heartbeat, sizes, transports, cors and allowRequest apply
+      // from now on (serveClient and connectTimeout are the Server's and stay).
+      this.opts = { ...opts, ...this._ownOpts };
+      if (this.opts.path) this._path = String(this.opts.path).replace(/\/$/, '');
+      this._cors = this.opts.cors ? new Cors(this.opts.cors) : null;
+      if (!this._closed) this._configure();
     }
     if (!this._wrapped.has(srv)) {
       this._wrapped.add(srv);
@@ -381,10 +393,55 @@ class Server extends EventEmitter {
         if (this.handleRequest(req, res)) return;
         for (const listener of previous) listener.call(srv, req, res);
       });
-      this.sidewire.attach(srv);
     }
     this.httpServer = srv;
+    if (this._closed) {
+      // Listening again after close(): the Server reopens once its close is through.
+      this._reopenWanted = true;
+      if (this._closeDone) this._reopen(); // else close() reopens it once it is through
+    } else {
+      this.sidewire.attach(srv); // once per server and engine
+    }
     return this;
+  }
+
+  // After close(): back on an engine (a new one when this Server's own was closed), with every
+  // namespace registered again and its hooks as its listeners want them.
+  _reopen() {
+    if (!this._closed || !this._reopenWanted) return;
+    this._reopenWanted = false;
+    const fresh = this._ownsEngine || Boolean(this.sidewire._closing);
+    if (fresh) {
+      const { engine, owned } = resolveEngine(this.opts.engine);
+      this.sidewire = engine;
+      this._ownsEngine = owned;
+    }
+    const engine = this.sidewire;
+    if (engine._sioServer && engine._sioServer !== this) {
+      throw new Error('sidewire: this engine already has a Socket.IO server (one Server per Engine); close it first');
+    }
+    this._closed = false;
+    this._closing = null;
+    this._closeDone = false;
+    engine._sioServer = this;
+    engine._socketio = (type, channel, id, data, code, text, number, attachments) =>
+      this._onEvent(type, channel, id, data, code, text, number, attachments);
+    this._hooksOn = false;
+    this._configure();
+    if (fresh) {
+      this._byIndex = [];
+      for (const nsp of this._nsps.values()) {
+        nsp._index = engine._native.sioAddNamespace(nsp.name);
+        this._byIndex[nsp._index] = nsp;
+      }
+    }
+    for (const nsp of this._nsps.values()) {
+      nsp._applied = { connect: false, events: false };
+      nsp._applyHooks();
+    }
+    this._updateHooks();
+    if (!globalThis[IO_KEY]) globalThis[IO_KEY] = this;
+    if (this.httpServer) engine.attach(this.httpServer);
   }
 
   /**
@@ -833,16 +890,13 @@ class Server extends EventEmitter {
     }
     const conn = this._connFor(info.conn, info.transport, info.sid);
     if (this._closed) return;
-    if (nspIndex >= 0) {
-      const nsp = this._byIndex[nspIndex];
-      if (!nsp) {
-        this.sidewire._native.sioReject(socketId, INVALID_NAMESPACE);
-        return;
-      }
-      this._connectTo(nsp, socketId, info.id, conn, auth, info);
+    const known = nspIndex >= 0 ? this._byIndex[nspIndex] : undefined;
+    if (known) {
+      this._connectTo(known, socketId, info.id, conn, auth, info);
       return;
     }
-    // A namespace the engine does not know yet: the parent namespaces decide.
+    // A namespace the engine does not know yet, or a child removed once empty
+    // (cleanupEmptyChildNamespaces) whose name the engine still knows: the parents decide.
     const pending = { gone: false };
     this._connecting.set(socketId, pending);
     this._checkNamespace(info.nsp, auth || {}, (nsp) => {
@@ -887,7 +941,7 @@ class Server extends EventEmitter {
       process.nextTick(() => {
         if (socket._gone || this._closed) {
           this._sockets.delete(socketId);
-          nsp._preConnectSockets.delete(publicId);
+          nsp._remove(socket);
           return;
         }
         if (err) {
@@ -1026,6 +1080,8 @@ class Server extends EventEmitter {
       });
     }
     this._closed = true;
+    this._reopenWanted = false;
+    const srv = this.httpServer;
     for (const nsp of this._nsps.values()) {
       for (const socket of [...nsp.sockets.values()]) socket._onclose('server shutting down');
       for (const socket of nsp._preConnectSockets.values()) socket._gone = true;
@@ -1059,8 +1115,15 @@ class Server extends EventEmitter {
       this._requestInfo.clear();
       this._conns.clear();
       if (globalThis[IO_KEY] === this) delete globalThis[IO_KEY];
-      if (this.httpServer) {
-        const srv = this.httpServer;
+      this._closeDone = true; // attach()/listen() may reopen it from here on
+      if (this._reopenWanted) {
+        try {
+          this._reopen();
+        } catch (err) {
+          this._log('error', `Socket.IO server cannot listen again: ${err.message}`);
+        }
+      }
+      if (srv) {
         await new Promise((resolve) => {
           srv.close((err) => {
             if (fn) fn(err);

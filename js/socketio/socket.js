@@ -4,7 +4,7 @@
 // on the wire, heartbeats); this mirrors what JS needs.
 const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
-const { BroadcastOperator, RESERVED_EVENTS, flagBits } = require('./broadcast.js');
+const { BroadcastOperator, RESERVED_EVENTS, flagBits, currentTurn } = require('./broadcast.js');
 const { Conn } = require('./engine-io.js');
 
 // A socket's rooms, kept small: an exact-size array while there are few (most sockets have
@@ -129,7 +129,7 @@ class Socket extends EventEmitter {
     this._flags = null;
     this._notifyOutgoing(data);
     const { json, attachments } = encode(data);
-    this.server.sidewire._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags), this.nsp._index);
+    this.server.sidewire._native.sioEmit(this._nativeId, json, attachments, ackId, flagBits(flags), currentTurn(), this.nsp._index);
     return true;
   }
 
@@ -173,15 +173,29 @@ class Socket extends EventEmitter {
   join(rooms) {
     if (this._closed) return;
     const list = (Array.isArray(rooms) ? rooms : [rooms]).map(String);
-    for (const r of list) this._rooms = roomsAdd(this._rooms, r);
+    this._joinMirror(list);
     this.server.sidewire._native.sioJoin(this._nativeId, list);
   }
 
   leave(room) {
     if (this._closed) return;
     const r = String(room);
-    this._rooms = roomsDelete(this._rooms, r);
+    this._leaveMirror(r);
     this.server.sidewire._native.sioLeave(this._nativeId, r);
+  }
+
+  // The JS side of a join or a leave (the engine is told by the caller): socket.rooms, and the
+  // adapter's views with their events when someone reads them.
+  _joinMirror(list) {
+    for (const r of list) this._rooms = roomsAdd(this._rooms, r);
+    const views = this.nsp._views;
+    if (views) views._join(this.id, list);
+  }
+
+  _leaveMirror(r) {
+    this._rooms = roomsDelete(this._rooms, r);
+    const views = this.nsp._views;
+    if (views) views._leave(this.id, r);
   }
 
   to(room) {
@@ -305,7 +319,8 @@ class Socket extends EventEmitter {
   // Accepted by the namespace: the engine has sent the CONNECT packet.
   _onconnect() {
     this.connected = true;
-    this._rooms = roomsAdd(this._rooms, this.id);
+    // A recovered socket is back in its rooms (the engine joined them): the views hear of them.
+    this._joinMirror(this.recovered ? [this.id, ...this._rooms] : [this.id]);
     const siblings = this.conn._sockets;
     if (siblings.length === 0) this.conn._sockets = [this]; // exact size: most sessions have one
     else if (!siblings.includes(this)) siblings.push(this);
@@ -322,6 +337,8 @@ class Socket extends EventEmitter {
 
   _cleanup() {
     this._closed = true;
+    const views = this.nsp._views;
+    if (views) views._leaveAll(this.id);
     this._rooms = NO_ROOMS;
     const i = this.conn._sockets.indexOf(this);
     if (i >= 0) this.conn._sockets.splice(i, 1);

@@ -114,8 +114,10 @@ Session::Session(Server& server, Worker& worker, ClientId id, Transport transpor
 
 bool Session::writable() const {
   if (closed_) return false;
-  if (transport_ == Transport::kWebSocket) return ws_ && ws_->open() && ws_->queued() == 0;
-  return held_get_ != 0;
+  // What this turn of the loop queued is written by its flush pass, as engine.io's write would
+  // have been at once; the JS turn that queued it is unwritable all the same (sio send_to).
+  if (transport_ == Transport::kWebSocket) return ws_ && ws_->open() && !ws_->write_blocked();
+  return held_get_ != 0 && queue_.empty();  // a packet queued for the held GET is on its way
 }
 
 std::uint64_t Session::max_payload() const { return server_.config(worker_).max_payload; }

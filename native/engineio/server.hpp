@@ -74,8 +74,13 @@ class Session : public std::enable_shared_from_this<Session> {
   Transport transport() const { return transport_; }
   const char* transport_name() const { return transport_ == Transport::kPolling ? "polling" : "websocket"; }
   bool is_open() const { return !closed_; }
-  // Can a packet go out now (a held GET, or a WebSocket with an empty queue)? For volatile emits.
+  // Can a packet go out now (a held GET with nothing on its way yet, or a WebSocket that is not
+  // waiting for its socket to drain)? For volatile emits.
   bool writable() const;
+  // The turn of JS's event loop in which JS last sent something here (0: never): engine.io's
+  // transport stays unwritable for the rest of a turn that wrote to it.
+  std::uint32_t js_turn() const { return js_turn_; }
+  void set_js_turn(std::uint32_t turn) { js_turn_ = turn; }
 
   // Queues one Engine.IO packet, framed as a WebSocket frame (polling unwraps it). `compress`:
   // the packet may be compressed (permessage-deflate, or the polling response's httpCompression).
@@ -144,6 +149,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint16_t close_after_upgrade_ = 0;
   // polling: queued packets that may be compressed (engine.io compresses a response when one may)
   std::uint32_t queue_compressible_ = 0;
+  std::uint32_t js_turn_ = 0;  // fits the padding after the flags: the Session stays 160 bytes
 };
 
 struct Config {

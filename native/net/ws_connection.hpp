@@ -51,6 +51,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   void set_closes_itself_on_drain(bool v) { closes_itself_on_drain_ = v; }
   bool closes_itself_on_drain() const { return closes_itself_on_drain_; }
   std::size_t queued_bytes() const { return out_bytes_; }
+  // The socket took less than was written and the rest waits for it to drain: a write in
+  // flight, as engine.io's transport sees one (what the next flush pass sends is not).
+  bool write_blocked() const { return write_waiting_; }
 
   // Queues the handshake response (or anything already framed), consumes the bytes Node read
   // past the request head, and starts reading.

@@ -207,10 +207,15 @@ void Server::select(Worker& worker, const Selection& selection, F&& f) {
   }
 }
 
-bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile) {
+// As engine.io: a volatile packet goes out only if the transport can take it now, and a
+// transport that JS wrote to stays unwritable for the rest of that JS turn (engine.io's write
+// completes on process.nextTick at the earliest), whatever this thread has flushed meanwhile.
+bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile, std::uint32_t turn) {
   if (!socket.connected) return false;
-  if (is_volatile && !socket.session->writable()) return false;
-  for (const auto& f : out.frames) socket.session->send(f, out.compress);
+  eio::Session& session = *socket.session;
+  if (is_volatile && (!session.writable() || (turn != 0 && session.js_turn() == turn))) return false;
+  for (const auto& f : out.frames) session.send(f, out.compress);
+  if (turn != 0) session.set_js_turn(turn);
   return true;
 }
 
@@ -368,7 +373,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   sink_->push(std::move(e));
 }
 
-void Server::complete_connect(Socket& socket, Namespace& nsp) {
+void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn) {
   Worker& w = socket.session->worker();
   per_worker_[w.index()]->pending_names.erase(socket.id);
   socket.nsp = &nsp;
@@ -388,6 +393,7 @@ void Server::complete_connect(Socket& socket, Namespace& nsp) {
     recovery_.forget(nsp.index, r->pid);
   }
   socket.session->send(control_frame(kConnect, nsp.name, ack.dump()));
+  if (turn != 0) socket.session->set_js_turn(turn);
 }
 
 void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_js) {
@@ -455,12 +461,12 @@ void Server::on_close(eio::Session& session, std::string_view reason) {
 
 // ---------------------------------------------------------------------------- from JS
 
-void Server::accept(ClientId socket, std::uint32_t nsp_index) {
-  on_socket(socket, [this, nsp_index](Socket& s) {
+void Server::accept(ClientId socket, std::uint32_t nsp_index, std::uint32_t turn) {
+  on_socket(socket, [this, nsp_index, turn](Socket& s) {
     if (s.connected) return;
     Namespace* nsp = namespace_at(nsp_index);
     if (!nsp) return remove_socket(s, "server namespace disconnect", true);
-    complete_connect(s, *nsp);
+    complete_connect(s, *nsp, turn);
   });
 }
 
@@ -477,7 +483,7 @@ void Server::reject(ClientId socket, std::string data_json) {
 }
 
 void Server::emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                  bool is_volatile, std::uint32_t nsp_index, bool compress) {
+                  bool is_volatile, std::uint32_t nsp_index, bool compress, std::uint32_t turn) {
   Namespace* nsp = recovery_.enabled() && ack_id < 0 && !is_volatile ? namespace_at(nsp_index) : nullptr;
   if (nsp) {
     // As socket.io with connectionStateRecovery: logged here, in the order of the calls, like a
@@ -488,17 +494,17 @@ void Server::emit(ClientId socket, std::string data_json, std::vector<std::strin
       return std::move(o->frames);
     });
     out->compress = compress;
-    on_socket(socket, [this, out](Socket& s) {
-      if (s.connected) send_to(s, *out, false);
+    on_socket(socket, [this, out, turn](Socket& s) {
+      if (s.connected) send_to(s, *out, false, turn);
     });
     return;
   }
-  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile,
-                     compress](Socket& s) {
+  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, is_volatile, compress,
+                     turn](Socket& s) {
     if (!s.connected) return;
     std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, s.nsp->name, ack_id, data, att, msgpack()));
     out->compress = compress;
-    send_to(s, *out, is_volatile);
+    send_to(s, *out, is_volatile, turn);
   });
 }
 
@@ -511,7 +517,7 @@ void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, st
 }
 
 void Server::broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                       std::int64_t ack_id, bool is_volatile, bool compress) {
+                       std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn) {
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
   // Encoded and framed once, for every recipient on every I/O thread (and, for recipients with
@@ -529,9 +535,9 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   made->compress = compress;
   std::shared_ptr<const Outgoing> out(std::move(made));
   auto sel = std::make_shared<const Selection>(std::move(selection));
-  on_each_worker([this, out, sel, ack_id, is_volatile](Worker& w) {
+  on_each_worker([this, out, sel, ack_id, is_volatile, turn](Worker& w) {
     std::uint64_t count = 0;
-    select(w, *sel, [&](Socket& s) { count += send_to(s, *out, is_volatile) ? 1 : 0; });
+    select(w, *sel, [&](Socket& s) { count += send_to(s, *out, is_volatile, turn) ? 1 : 0; });
     if (ack_id >= 0) {
       Event e(Event::Type::kSioBroadcastCount);
       e.channel = sel->nsp;

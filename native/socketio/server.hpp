@@ -84,13 +84,14 @@ class Server final : public eio::Listener {
   // From JS (any thread); the work is posted to the owning I/O thread(s).
   std::uint32_t add_namespace(const std::string& name);
   void set_hooks(std::uint32_t nsp, bool connect, bool events);
-  void accept(ClientId socket, std::uint32_t nsp);
+  // `turn`: the turn of JS's event loop that sent it (0: unknown), see send_to.
+  void accept(ClientId socket, std::uint32_t nsp, std::uint32_t turn = 0);
   void reject(ClientId socket, std::string data_json);
   void emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-            bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true);
+            bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true, std::uint32_t turn = 0);
   void ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
   void broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                 std::int64_t ack_id, bool is_volatile, bool compress = true);
+                 std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0);
   void join(ClientId socket, std::vector<std::string> rooms);
   void leave(ClientId socket, std::string room);
   void disconnect(ClientId socket, bool close);
@@ -127,11 +128,11 @@ class Server final : public eio::Listener {
   std::string sid_of(const Socket& socket) const;
   std::string pid_of(const Socket& socket) const;
   ws::SharedFrame control_frame(int type, std::string_view nsp, std::string_view data) const;
-  void complete_connect(Socket& socket, Namespace& nsp);
+  void complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn = 0);
   void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
   void disconnect_socket(Socket& socket, bool close);
   Socket* find(Worker& worker, ClientId id);
-  bool send_to(Socket& socket, const Outgoing& out, bool is_volatile);
+  bool send_to(Socket& socket, const Outgoing& out, bool is_volatile, std::uint32_t turn = 0);
   void join_rooms(Socket& socket, RoomTable<Socket>& table, const std::vector<std::string>& rooms);
 
  public:

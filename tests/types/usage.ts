@@ -1,8 +1,8 @@
 // Compile-only check of the Socket.IO typings (npx tsc -p tests/types): typed code written
 // for socket.io 4.x compiles against sidewire after changing the import.
 import http from 'node:http';
-import {
-  Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer, Engine,
+import sidewire, {
+  Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer, Engine, Adapter,
   type DisconnectReason, type ServerOptions, type ExtendedError,
 } from '../../js/index.js';
 
@@ -145,8 +145,23 @@ void op;
 
 const handled: boolean = io.handleRequest({} as http.IncomingMessage, {} as http.ServerResponse);
 void handled;
-io.attach(httpServer);
-io.listen(3001);
+io.attach(httpServer, { pingInterval: 10000 });
+io.listen(3001, { transports: ['polling'] });
+
+// The adapter views (socket.io's in-memory adapter shape) and the callable export.
+const size: number | undefined = io.sockets.adapter.rooms.get('room')?.size;
+const mine: Set<string> | undefined = io.of('/admin').adapter.sids.get('id');
+void size;
+void mine;
+io.of('/admin').adapter.on('join-room', (room, id) => void `${room}${id}`);
+io.sockets.adapter.on('delete-room', (room) => void room.length);
+void io.sockets.adapter.serverCount().then((n: number) => n + 1);
+const adapterClass: typeof Adapter = io.adapter();
+void adapterClass;
+const io4 = sidewire(httpServer, { cleanupEmptyChildNamespaces: true });
+const io5: Server = sidewire();
+void io4;
+void io5;
 io.path('/io');
 const p: string = io.path();
 void p;

@@ -271,11 +271,13 @@ class Engine {
   void socketio_request_aborted(std::uint64_t request_id);
   std::uint32_t sio_add_namespace(const std::string& name);
   void sio_set_namespace_hooks(std::uint32_t nsp, bool connect, bool events);
-  void sio_accept(ClientId socket, std::uint32_t nsp);
+  // `turn` (emit, broadcast, accept): the turn of JS's event loop it comes from, 0 unknown;
+  // a volatile packet is dropped by a transport that JS wrote to in the same turn.
+  void sio_accept(ClientId socket, std::uint32_t nsp, std::uint32_t turn = 0);
   void sio_reject(ClientId socket, std::string data_json);
   // `nsp`: the socket's namespace, when known (connectionStateRecovery logs the packet at once).
   void sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
-                bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true);
+                bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true, std::uint32_t turn = 0);
   void sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
   struct SioSelection {
     std::uint32_t nsp = 0;
@@ -283,7 +285,7 @@ class Engine {
     std::vector<std::string> except;
   };
   void sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
-                     std::int64_t ack_id, bool is_volatile, bool compress = true);
+                     std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0);
   void sio_join(ClientId socket, std::vector<std::string> rooms);
   void sio_leave(ClientId socket, std::string room);
   void sio_disconnect(ClientId socket, bool close);
