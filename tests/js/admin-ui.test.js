@@ -7,7 +7,6 @@ const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
-const { EventEmitter } = require('node:events');
 const { chromium } = require('playwright-core');
 const bcrypt = require('bcryptjs');
 const { instrument } = require('@socket.io/admin-ui');
@@ -37,25 +36,6 @@ function staticServer() {
     res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' });
     fs.createReadStream(file).pipe(res);
   });
-}
-
-// admin-ui listens to `nsp.adapter`'s 'join-room' / 'leave-room' events. Until sidewire's
-// namespaces have an adapter (its own change), a bare EventEmitter stands in, so that the rest
-// of instrument() runs; rooms then come from socket.rooms (fetchSockets), not from live events.
-function adapterStandIn(io) {
-  if (io.of('/').adapter) return false;
-  const give = (nsp) => {
-    if (!nsp.adapter) nsp.adapter = new EventEmitter();
-  };
-  io._nsps.forEach(give);
-  io.on('new_namespace', give);
-  const of = io.of.bind(io);
-  io.of = (...args) => {
-    const nsp = of(...args);
-    give(nsp);
-    return nsp;
-  };
-  return true;
 }
 
 function connected(socket) {
@@ -116,9 +96,7 @@ describe.each(IMPLS_ALL)('@socket.io/admin-ui (%s)', (kind) => {
 
   // The app: an instrumented Server, three clients on '/', two of them in rooms.
   async function startApp(auth) {
-    let standIn = false;
     t = await startImpl(kind, { cors: { origin: uiOrigin, credentials: true } }, (io) => {
-      if (kind !== 'socket.io') standIn = adapterStandIn(io);
       io.on('connection', (socket) => {
         socket.on('join', (room, ack) => {
           socket.join(room);
@@ -135,7 +113,6 @@ describe.each(IMPLS_ALL)('@socket.io/admin-ui (%s)', (kind) => {
       await connected(c);
       if (room) await c.emitWithAck('join', room);
     }
-    return standIn;
   }
 
   async function openUi({ storage }) {
@@ -156,8 +133,7 @@ describe.each(IMPLS_ALL)('@socket.io/admin-ui (%s)', (kind) => {
     return { context, page };
   }
 
-  // `standIn`: nsp.adapter is the stand-in (no live room events to check).
-  async function checkViews(page, standIn) {
+  async function checkViews(page) {
     const ids = clients.map((c) => c.id);
     // Sockets of '/': every client, with its transport.
     await page.goto(`${uiOrigin}/index.html#/sockets/`);
@@ -193,22 +169,18 @@ describe.each(IMPLS_ALL)('@socket.io/admin-ui (%s)', (kind) => {
     expect(Number(counts[0])).toBe(clients.length + 1);
 
     // A room joined while the UI watches (admin-ui hears it from nsp.adapter's 'join-room').
-    if (standIn) {
-      console.warn(`admin-ui (${kind}): nsp.adapter is a stand-in, live room joins are not checked`);
-      return;
-    }
     await clients[2].emitWithAck('join', 'room-c');
     await page.goto(`${uiOrigin}/index.html#/rooms/`);
     await waitForColumn(page, 1, (texts) => texts.join() === 'room-a,room-b,room-c');
   }
 
   test('auth: false — servers, sockets, rooms and events are listed', async () => {
-    const standIn = await startApp(false);
+    await startApp(false);
     const { context, page } = await openUi({
       storage: { server_url: t.url(''), ws_only: 'false', path: '/socket.io', namespace: '/admin' },
     });
     try {
-      await checkViews(page, standIn);
+      await checkViews(page);
       await page.screenshot({ path: path.join(shotDir, `${kind}-rooms.png`), fullPage: true });
     } finally {
       await context.close();
@@ -217,7 +189,7 @@ describe.each(IMPLS_ALL)('@socket.io/admin-ui (%s)', (kind) => {
 
   test('basic auth: wrong password refused, the right one connects', async () => {
     const hash = bcrypt.hashSync('s3cret', 4);
-    const standIn = await startApp({ type: 'basic', username: 'admin', password: hash });
+    await startApp({ type: 'basic', username: 'admin', password: hash });
     const { context, page } = await openUi({ storage: null });
     try {
       const form = page.locator('.v-dialog form');
@@ -230,7 +202,7 @@ describe.each(IMPLS_ALL)('@socket.io/admin-ui (%s)', (kind) => {
       await form.getByLabel('Password').fill('s3cret');
       await form.locator('button[type=submit]').click();
       await page.locator('.v-dialog form').waitFor({ state: 'hidden' });
-      await checkViews(page, standIn);
+      await checkViews(page);
     } finally {
       await context.close();
     }
