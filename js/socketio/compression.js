@@ -6,6 +6,7 @@
 //                      On by default ({ threshold: 1024 }); done here with Node's zlib, off the
 //                      main thread, and only for the responses that reach the threshold.
 const zlib = require('node:zlib');
+const { negotiateEncoding } = require('./http.js');
 
 function intIn(value, min, max, fallback, name, warn) {
   if (value === undefined || value === null || value === true) return fallback;
@@ -56,47 +57,11 @@ function httpCompressionSettings(option) {
   return { threshold: Number.isFinite(t) ? t : 0, zlib: o };
 }
 
-/**
- * The encoding of a polling response for this Accept-Encoding header: 'gzip', 'deflate' or
- * null. engine.io asks `accepts(req).encodings(['gzip', 'deflate'])`, i.e. negotiator 0.6: the
- * highest q wins, then an exact name over '*', then the one named first in the header, then
- * gzip. This is that algorithm.
- */
+// The encoding of a polling response for this Accept-Encoding header: 'gzip', 'deflate' or
+// null, as engine.io asks `accepts(req).encodings(['gzip', 'deflate'])` (negotiateEncoding).
+const POLLING_ENCODINGS = ['gzip', 'deflate'];
 function pickPollingEncoding(header) {
-  if (!header) return null;
-  const specs = [];
-  String(header).split(',').forEach((part, i) => {
-    const m = /^\s*([^\s;]+)\s*(?:;(.*))?$/.exec(part.trim());
-    if (!m) return;
-    let q = 1;
-    if (m[2]) {
-      for (const p of m[2].split(';')) {
-        const kv = p.trim().split('=');
-        if (kv[0] === 'q') {
-          q = parseFloat(kv[1]);
-          break;
-        }
-      }
-    }
-    specs.push({ encoding: m[1], q, i });
-  });
-  // negotiator's compareSpecs: negative when `a` is preferred.
-  const compare = (a, b) => b.q - a.q || b.s - a.s || a.o - b.o || a.i - b.i || 0;
-  let best = null;
-  ['gzip', 'deflate'].forEach((encoding, index) => {
-    let priority = { o: -1, q: 0, s: 0 };
-    for (const spec of specs) {
-      let s = 0;
-      if (spec.encoding.toLowerCase() === encoding) s = 1;
-      else if (spec.encoding !== '*') continue;
-      const candidate = { o: spec.i, q: spec.q, s };
-      if ((priority.s - candidate.s || priority.q - candidate.q || priority.o - candidate.o) < 0) priority = candidate;
-    }
-    if (!(priority.q > 0)) return;
-    const p = { ...priority, i: index, encoding };
-    if (!best || compare(p, best) < 0) best = p;
-  });
-  return best ? best.encoding : null;
+  return header ? negotiateEncoding(header, POLLING_ENCODINGS) : null;
 }
 
 /**

@@ -167,13 +167,12 @@ function findClientDist() {
   return clientDist;
 }
 
-// The encoding socket.io picks for the client bundle: `accepts(req).encodings(['br', 'gzip',
-// 'deflate'])`, i.e. the `negotiator` package's rule. Each of the three takes the header's most
-// specific entry that names it (its own name over `*`), then the highest q, then the later one;
-// those with q > 0 are ordered by q, specificity, position in the header (so `gzip, br` picks
-// gzip), then br before gzip before deflate. Null: none (identity).
-const OFFERED_ENCODINGS = ['br', 'gzip', 'deflate'];
-function pickEncoding(header) {
+// The `negotiator` package's rule, which `accepts(req).encodings(offered)` follows in socket.io
+// (the client bundle) and engine.io (polling responses): each offered encoding takes the
+// header's most specific entry that names it (its own name over `*`), then the highest q, then
+// the later one; those with q > 0 are ordered by q, specificity, position in the header (so
+// `gzip, br` picks gzip), then the order offered. Null: none (identity).
+function negotiateEncoding(header, offered) {
   const specs = [];
   String(header || '')
     .split(',')
@@ -192,7 +191,7 @@ function pickEncoding(header) {
       }
       specs.push({ encoding: m[1].toLowerCase(), q, o: i });
     });
-  const priorities = OFFERED_ENCODINGS.map((encoding, i) => {
+  const priorities = offered.map((encoding, i) => {
     let best = { q: 0, s: 0, o: -1, i };
     for (const spec of specs) {
       let s = 0;
@@ -203,8 +202,12 @@ function pickEncoding(header) {
     return best;
   });
   const accepted = priorities.filter((p) => p.q > 0).sort((a, b) => b.q - a.q || b.s - a.s || a.o - b.o || a.i - b.i);
-  return accepted.length ? OFFERED_ENCODINGS[accepted[0].i] : null;
+  return accepted.length ? offered[accepted[0].i] : null;
 }
+
+// The client bundle's encoding, as socket.io picks it.
+const BUNDLE_ENCODINGS = ['br', 'gzip', 'deflate'];
+const pickEncoding = (header) => negotiateEncoding(header, BUNDLE_ENCODINGS);
 
 /** True when `filename` is a client file and socket.io-client is installed (logs once if not). */
 function clientFileAvailable(filename, log) {
@@ -260,4 +263,5 @@ function serveClientFile(filename, req, res, extraHeaders = {}) {
   }
 }
 
-module.exports = { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable, CLIENT_FILES };
+module.exports = {
+  negotiateEncoding, Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable, CLIENT_FILES };

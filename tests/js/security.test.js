@@ -4,50 +4,10 @@
 // the same body against the `socket.io` package and against sidewire.
 const http = require('node:http');
 const { io: ioClient } = require('socket.io-client');
-const { Server: SocketIoServer } = require('socket.io');
 const { Engine, Server } = require('../../js/index.js');
+const { startImpl, listenOn } = require('./helpers/impls');
 const { open, closed, rawExchange, upgradeRequest, waitFor, sleep } = require('./helpers/ws');
 const { connected, connectError } = require('./helpers/sio');
-
-function listenOn(server) {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
-}
-
-// The same Socket.IO setup on socket.io or on sidewire; `listen`: sidewire behind engine.listen.
-async function startImpl(kind, opts, setup) {
-  const httpServer = http.createServer((req, res) => {
-    res.writeHead(404);
-    res.end();
-  });
-  let io;
-  let engine = null;
-  let port;
-  if (kind === 'socket.io') {
-    io = new SocketIoServer(httpServer, opts);
-    port = await listenOn(httpServer);
-  } else {
-    engine = new Engine({ global: false, logLevel: 'off', drainMs: 200 });
-    io = new Server(httpServer, { engine, ...opts });
-    port = kind === 'sidewire+listen' ? await engine.listen(httpServer, { host: '127.0.0.1', port: 0 }) : await listenOn(httpServer);
-  }
-  if (setup) setup(io);
-  const clients = [];
-  return {
-    io,
-    port,
-    client(o = {}) {
-      const c = ioClient(`http://127.0.0.1:${port}`, { reconnection: false, forceNew: true, ...o });
-      clients.push(c);
-      return c;
-    },
-    async close() {
-      for (const c of clients) c.disconnect();
-      await new Promise((resolve) => io.close(() => resolve()));
-      if (engine) await engine.close({ drainMs: 200 });
-      else await new Promise((resolve) => httpServer.close(() => resolve()));
-    },
-  };
-}
 
 function get(port, path, headers = {}) {
   return new Promise((resolve, reject) => {

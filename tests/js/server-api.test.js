@@ -10,6 +10,7 @@ const { io: ioClient } = require('socket.io-client');
 const { Server: SocketIoServer } = require('socket.io');
 const { IMPLS, startImpl, listenOn } = require('./helpers/impls');
 const { connected, connectError, once, sleep, waitFor } = require('./helpers/sio');
+const { freePort } = require('./helpers/server-process');
 const { Engine, Server } = require('../../js/index.js');
 
 jest.setTimeout(30000);
@@ -28,17 +29,6 @@ function plainHttpServer() {
   return http.createServer((req, res) => {
     res.writeHead(404);
     res.end();
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
   });
 }
 

@@ -404,14 +404,6 @@ class DeflateEngineTest : public EngineTest {
     return c;
   }
 
-  static std::optional<Frame> next_packet(Client& c, milliseconds timeout = 5000ms) {
-    for (;;) {
-      auto f = c.next_frame(timeout);
-      if (!f || f->payload != "2") return f;
-      c.send_text("3");
-    }
-  }
-
   // The text of a frame, inflated when RSV1 says so.
   static std::string text_of(const Frame& f) { return (f.rsv & 4) ? raw_inflate(f.payload) : f.payload; }
 

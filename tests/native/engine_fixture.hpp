@@ -433,6 +433,27 @@ class EngineTest : public ::testing::Test {
     return client;
   }
 
+  // A Socket.IO long-polling request, answered through a kHttpResponse event.
+  std::optional<sw::Event> poll(const std::string& method, const std::string& target, std::string body = "") {
+    const std::uint64_t id = ++request_id_;
+    sw::HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = std::move(body);
+    r.remote_address = "127.0.0.1";
+    engine_->socketio_request(id, std::move(r));
+    return sink_->wait_for(sw::Event::Type::kHttpResponse, id);
+  }
+
+  // The next text frame that is not an Engine.IO ping (a ping is answered).
+  static std::optional<Frame> next_packet(Client& c, milliseconds timeout = 5000ms) {
+    for (;;) {
+      auto f = c.next_frame(timeout);
+      if (!f || f->payload != "2") return f;
+      c.send_text("3");
+    }
+  }
+
   static bool wait_until(const std::function<bool()>& pred, milliseconds timeout = 5000ms) {
     const auto deadline = Clock::now() + timeout;
     while (!pred()) {
@@ -447,6 +468,7 @@ class EngineTest : public ::testing::Test {
   int listener_ = -1;
   sockaddr_in addr_{};
   std::mt19937 rng_{20240601};
+  std::uint64_t request_id_ = 0;
 };
 
 sw::ChannelConfig relay_channel(std::string path, std::string room_query = "doc") {

@@ -37,17 +37,6 @@ class EngineIoEventsTest : public EngineTest {
     return c;
   }
 
-  std::optional<Event> poll(const std::string& method, const std::string& target, std::string body = "") {
-    const std::uint64_t id = ++request_id_;
-    sw::HttpRequest r;
-    r.method = method;
-    r.target = target;
-    r.body = std::move(body);
-    r.remote_address = "127.0.0.1";
-    engine_->socketio_request(id, std::move(r));
-    return sink_->wait_for(Event::Type::kHttpResponse, id);
-  }
-
   std::size_t count(Event::Type type, sw::ClientId id) {
     return sink_->count([&](const Event& e) { return e.type == type && e.client == id; });
   }
@@ -64,7 +53,6 @@ class EngineIoEventsTest : public EngineTest {
     }
   }
 
-  std::uint64_t request_id_ = 0;
 };
 
 TEST_F(EngineIoEventsTest, PacketEventsCrossOnlyForTheBitsAWatchSets) {

@@ -36,27 +36,6 @@ class HostileTest : public EngineTest {
     return c;
   }
 
-  // The next text frame that is not an Engine.IO ping.
-  static std::optional<Frame> next_packet(Client& c, milliseconds timeout = 5000ms) {
-    for (;;) {
-      auto f = c.next_frame(timeout);
-      if (!f || f->payload != "2") return f;
-      c.send_text("3");
-    }
-  }
-
-  // An HTTP long-polling request, answered through a kHttpResponse event.
-  std::optional<Event> poll(const std::string& method, const std::string& target, std::string body = "") {
-    const std::uint64_t id = ++request_id_;
-    sw::HttpRequest r;
-    r.method = method;
-    r.target = target;
-    r.body = std::move(body);
-    r.remote_address = "127.0.0.1";
-    engine_->socketio_request(id, std::move(r));
-    return sink_->wait_for(Event::Type::kHttpResponse, id);
-  }
-
   std::string polling_handshake() {
     const auto open = poll("GET", "/socket.io/?EIO=4&transport=polling");
     if (!open || open->code != 200 || open->data.empty() || open->data[0] != '0') {
@@ -66,7 +45,6 @@ class HostileTest : public EngineTest {
     return nlohmann::json::parse(open->data.substr(1)).at("sid").get<std::string>();
   }
 
-  std::uint64_t request_id_ = 0;
 };
 
 // A client connecting one WebSocket to namespace after namespace of a dynamic parent: past the

@@ -8,19 +8,10 @@ const http = require('node:http');
 const { io: ioClient } = require('socket.io-client');
 const { Server: SocketIoServer } = require('socket.io');
 const { Engine, Server } = require('../../../js/index.js');
+const { listen: listenOn } = require('./sio');
 
 const IMPLS = ['socket.io', 'sidewire'];
 const IMPLS_ALL = ['socket.io', 'sidewire', 'sidewire+listen'];
-
-function listenOn(server, port = 0) {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve(server.address().port);
-    });
-  });
-}
 
 /**
  * Starts an http.Server (404 for everything not Socket.IO's) with a Server of `kind` on
