@@ -244,6 +244,11 @@ void Session::on_packet(char type, bool binary, std::string data) {
   if ((watch_ & kWatchPacket) && type != kClose) {
     report(Event::Type::kEioPacket, data, binary, packet_type_name(type));
   }
+  if (awaiting_pong_ && !ping_refreshed_ && type != kPong) {
+    // As engine.io: a client that is sending is alive; its ping timeout is extended, once.
+    ping_at_ = worker_.now_ms();
+    ping_refreshed_ = true;
+  }
   switch (type) {
     case kMessage:
       server_.listener().on_message(*this, binary, std::move(data));
@@ -487,6 +492,7 @@ void Session::tick(std::uint32_t now) {
     }
   } else if (now - ping_at_ >= c.ping_interval_ms) {
     awaiting_pong_ = true;
+    ping_refreshed_ = false;
     ping_at_ = now;
     send(text_frame("2"));
   }

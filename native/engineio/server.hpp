@@ -135,6 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint32_t probe_at_ = 0;
   std::uint32_t closing_at_ = 0;
   bool awaiting_pong_ = false;
+  bool ping_refreshed_ = false;  // a packet came while awaiting the pong: the timeout was extended once
   bool upgrading_ = false;   // the probe answered: polling only gets noops now
   bool established_ = false;
   bool closing_ = false;     // closed gracefully; a polling client has yet to fetch the close packet

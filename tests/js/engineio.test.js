@@ -103,6 +103,28 @@ describe.each(IMPLS_ALL)('Engine.IO heartbeat over long-polling (%s)', (kind) =>
     expect(disconnects).toEqual([]);
   });
 
+  test('a packet while the pong is awaited extends the ping timeout once', async () => {
+    t = await startImpl(kind, { pingInterval: 500, pingTimeout: 600 });
+    const reasons = [];
+    t.io.on('connection', (socket) => socket.on('disconnect', (r) => reasons.push(r)));
+    const s = await pollingSession(t.port);
+    await s.post('40');
+    expect((await s.get()).body.slice(0, 2)).toBe('40');
+    expect((await s.get()).body).toBe('2');
+    const pingAt = Date.now();
+    await sleep(400);
+    expect((await s.post('42["still here"]')).body).toBe('ok');
+    // No pong: without the extension the session would end 600 ms after the ping, with it
+    // 600 ms after the message.
+    const last = await s.get();
+    const closedAfter = Date.now() - pingAt;
+    expect(last.body).toBe('1');
+    expect(closedAfter).toBeGreaterThanOrEqual(850);
+    expect(closedAfter).toBeLessThan(2000);
+    await waitFor(() => reasons.length === 1, 2000);
+    expect(reasons).toEqual(['ping timeout']);
+  });
+
   test('a client that stops answering is dropped with "ping timeout"', async () => {
     t = await startImpl(kind, { pingInterval: 300, pingTimeout: 200 });
     const reasons = [];
