@@ -122,6 +122,7 @@ class Namespace extends EventEmitter {
     this.sockets.set(socket.id, socket);
     this._applyHooks(); // a new (dynamic) namespace: its hooks before its first socket
     this.server.sidewire._native.sioAccept(socket._nativeId, this._index, currentTurn());
+    if (socket.recovered) this.server._recoveryData.delete(socket.pid);
     socket._onconnect();
     EventEmitter.prototype.emit.call(this, 'connect', socket);
     EventEmitter.prototype.emit.call(this, 'connection', socket);

@@ -920,11 +920,10 @@ class Server extends EventEmitter {
       // The engine gave it back its id and rooms, and holds what it missed for its CONNECT.
       socket.recovered = true;
       for (const room of info.rooms || []) socket._rooms = roomsAdd(socket._rooms, room);
+      // Its data comes back too; the kept copy goes once it is connected (a refused socket may
+      // try again).
       const kept = this._recoveryData.get(info.pid);
-      if (kept) {
-        this._recoveryData.delete(info.pid);
-        socket._data = kept.data;
-      }
+      if (kept) socket._data = kept.data;
       if (recovery && recovery.skipMiddlewares) {
         process.nextTick(() => {
           if (socket._gone || this._closed) {

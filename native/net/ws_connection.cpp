@@ -363,9 +363,19 @@ ws::SharedFrame WsConnection::deflated(ws::SharedFrame frame) {
 
 bool WsConnection::inflate(std::string_view compressed, std::string& out) {
   const bool context = (deflate_ & kDeflateClientContext) != 0;
-  ws::DeflateWorkspace& w = ws::DeflateWorkspace::get();
-  ws::Inflater& inflater = context ? w.context_inflater(id_, 15) : w.shared_inflater();
-  switch (inflater.decompress(compressed, settings_->max_payload, out, context)) {
+  ws::Inflater::Status status;
+  try {
+    ws::DeflateWorkspace& w = ws::DeflateWorkspace::get();
+    ws::Inflater& inflater = context ? w.context_inflater(id_, 15) : w.shared_inflater();
+    status = inflater.decompress(compressed, settings_->max_payload, out, context);
+  } catch (const std::exception& e) {
+    // zlib out of memory (or an inflater it cannot make): this connection ends, the rest go on.
+    worker_.metrics().internal_errors.fetch_add(1, std::memory_order_relaxed);
+    log().error("connection {}: cannot inflate a message ({})", id_, e.what());
+    fail(ws::kInternalError, "cannot inflate");
+    return false;
+  }
+  switch (status) {
     case ws::Inflater::Status::kOk:
       return true;
     case ws::Inflater::Status::kTooBig:

@@ -46,6 +46,10 @@ bool extract_binaries(json& v, std::vector<std::string>& out, std::uint32_t max_
       if (!extract_binaries(e, out, max_binaries, depth + 1)) return false;
     }
   } else if (v.is_object()) {
+    // JS reads {"_placeholder": true, "num": i} as attachment i: an object of the client's with
+    // that key would be taken for one (or refused as one), where the msgpack parser delivers it
+    // as sent. Refused instead of misread.
+    if (v.contains("_placeholder")) return false;
     for (auto& [k, e] : v.items()) {
       if (!extract_binaries(e, out, max_binaries, depth + 1)) return false;
     }
@@ -205,7 +209,8 @@ bool decode_msgpack_packet(std::string_view bytes, MsgpackPacket& out, std::stri
     return false;
   }
   if (has_data) {
-    if (!extract_binaries(*data, out.attachments, max_binaries)) {
+    // A CONNECT's auth goes to JS as JSON, without attachments: binaries in it are refused.
+    if (!extract_binaries(*data, out.attachments, out.type == kConnect ? 0 : max_binaries)) {
       error = "invalid payload";
       return false;
     }

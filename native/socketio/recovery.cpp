@@ -5,16 +5,36 @@
 namespace sidewire::sio {
 
 namespace {
+constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+// Offsets are sequence numbers in base 36: short, and the client only echoes them.
 std::string offset_text(std::uint64_t n) {
-  // Short and opaque to the client, which only echoes it: base 36.
-  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
   std::string s;
   do {
-    s.push_back(digits[n % 36]);
+    s.push_back(kDigits[n % 36]);
     n /= 36;
   } while (n);
   std::reverse(s.begin(), s.end());
   return s;
+}
+
+std::optional<std::uint64_t> parse_offset(std::string_view s) {
+  if (s.empty() || s.size() > 12) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'z') d = c - 'a' + 10;
+    else return std::nullopt;
+    n = n * 36 + static_cast<std::uint64_t>(d);
+  }
+  if (offset_text(n) != s) return std::nullopt;  // one spelling only
+  return n;
+}
+
+// An entry of by_age, which outlives its record until it reaches the front: counted too.
+std::size_t age_entry_cost(const std::string& pid) {
+  return sizeof(std::pair<std::chrono::steady_clock::time_point, std::string>) + pid.size();
 }
 
 std::size_t cost_of(const std::vector<std::string>& names) {
@@ -34,76 +54,118 @@ void RecoveryStore::configure(const RecoveryConfig& config) {
   }
 }
 
-std::vector<ws::SharedFrame> RecoveryStore::log(
+RecoveryStore::Logged RecoveryStore::log(
     std::uint32_t nsp, const std::vector<std::string>& rooms, const std::vector<std::string>& except, ClientId target,
     const std::function<std::vector<ws::SharedFrame>(const std::string&)>& encode) {
   std::lock_guard lock(mutex_);
   const auto now = Clock::now();
   PerNamespace& n = namespaces_[nsp];
-  Logged p;
-  p.offset = offset_text(++n.next_offset);
+  Packet p;
+  p.seq = ++n.last_seq;
   p.rooms = rooms;
   p.except = except;
   p.target = target;
-  p.frames = encode(p.offset);
+  p.frames = encode(offset_text(p.seq));
   p.at = now;
-  p.bytes = sizeof(Logged) + p.offset.size() + cost_of(p.rooms) + cost_of(p.except);
+  p.bytes = sizeof(Packet) + cost_of(p.rooms) + cost_of(p.except);
   for (const auto& f : p.frames) p.bytes += f->size();
-  std::vector<ws::SharedFrame> frames = p.frames;
+  Logged out{p.frames, p.seq};
   bytes_ += p.bytes;
   ++packets_;
   n.log.push_back(std::move(p));
   prune(now);
-  return frames;
+  return out;
+}
+
+void RecoveryStore::add_record(PerNamespace& n, std::string pid, Record r) {
+  r.bytes = sizeof(Record) + 2 * pid.size() + r.sid.size() + cost_of(r.rooms);
+  auto it = n.records.find(pid);
+  if (it != n.records.end()) drop_record(n, it);
+  bytes_ += r.bytes + age_entry_cost(pid);
+  ++records_;
+  n.by_age.emplace_back(r.at, pid);
+  n.records.emplace(std::move(pid), std::move(r));
+}
+
+void RecoveryStore::drop_record(PerNamespace& n, std::unordered_map<std::string, Record>::iterator it) {
+  bytes_ -= it->second.bytes;
+  --records_;
+  n.records.erase(it);  // its by_age entry goes when it reaches the front
 }
 
 void RecoveryStore::persist(std::uint32_t nsp, std::string pid, std::string sid, ClientId socket,
                             std::vector<std::string> rooms) {
   std::lock_guard lock(mutex_);
   const auto now = Clock::now();
+  add_record(namespaces_[nsp], std::move(pid), Record{std::move(sid), socket, std::move(rooms), now, 0});
   prune(now);
-  auto [it, inserted] = namespaces_[nsp].records.insert_or_assign(std::move(pid), Record{std::move(sid), socket, std::move(rooms), now});
-  if (inserted) ++records_;
 }
 
-bool RecoveryStore::includes(const Logged& p, const Record& r) {
+bool RecoveryStore::includes(const Packet& p, const std::vector<std::string>& rooms, ClientId socket) {
   auto in = [&](const std::vector<std::string>& set) {
-    for (const auto& room : r.rooms) {
+    for (const auto& room : rooms) {
       if (std::find(set.begin(), set.end(), room) != set.end()) return true;
     }
     return false;
   };
   if (in(p.except)) return false;
-  if (p.target) return p.target == r.socket;
+  if (p.target) return p.target == socket;
   return p.rooms.empty() || in(p.rooms);
 }
 
-std::optional<RecoveryStore::Restored> RecoveryStore::restore(std::uint32_t nsp, std::string_view pid,
-                                                              std::string_view offset) {
+const RecoveryStore::Packet* RecoveryStore::find(const PerNamespace& n, std::string_view offset) {
+  const auto seq = parse_offset(offset);
+  if (!seq || n.log.empty() || *seq < n.log.front().seq || *seq > n.log.back().seq) return nullptr;
+  return &n.log[static_cast<std::size_t>(*seq - n.log.front().seq)];
+}
+
+std::optional<RecoveryStore::Taken> RecoveryStore::take(std::uint32_t nsp, std::string_view pid,
+                                                       std::string_view offset, std::size_t max_missed_bytes) {
   std::lock_guard lock(mutex_);
   prune(Clock::now());
   auto n = namespaces_.find(nsp);
   if (n == namespaces_.end()) return std::nullopt;
   auto r = n->second.records.find(std::string(pid));
   if (r == n->second.records.end()) return std::nullopt;
+  const Packet* from = find(n->second, offset);
+  if (!from) return std::nullopt;  // too old (or never ours): connect as new
+  std::size_t missed = 0;
   const auto& log = n->second.log;
-  auto from = std::find_if(log.begin(), log.end(), [&](const Logged& p) { return p.offset == offset; });
-  if (from == log.end()) return std::nullopt;  // too old (or never ours): connect as new
-  Restored out{r->second.sid, r->first, r->second.rooms, {}};
-  for (auto it = std::next(from); it != log.end(); ++it) {
-    if (includes(*it, r->second)) out.missed.insert(out.missed.end(), it->frames.begin(), it->frames.end());
+  for (auto i = static_cast<std::size_t>(from->seq - log.front().seq) + 1; i < log.size(); ++i) {
+    if (!includes(log[i], r->second.rooms, r->second.socket)) continue;
+    for (const auto& f : log[i].frames) missed += f->size();
+    if (missed > max_missed_bytes) {
+      // More than its connection could queue: replaying it would drop the client again (and
+      // again, each time it came back). It connects as new.
+      drop_record(n->second, r);
+      return std::nullopt;
+    }
   }
-  return out;
+  Taken t{r->second.sid, r->first, r->second.socket, std::move(r->second.rooms), from->seq};
+  drop_record(n->second, r);
+  return t;
 }
 
-void RecoveryStore::forget(std::uint32_t nsp, std::string_view pid) {
+void RecoveryStore::put_back(std::uint32_t nsp, Taken taken) {
   std::lock_guard lock(mutex_);
-  auto n = namespaces_.find(nsp);
-  if (n == namespaces_.end()) return;
-  if (n->second.records.erase(std::string(pid))) {
-    --records_;
-    ++totals_.recovered;
+  const auto now = Clock::now();
+  add_record(namespaces_[nsp], std::move(taken.pid), Record{std::move(taken.sid), taken.socket, std::move(taken.rooms), now, 0});
+  prune(now);
+}
+
+std::vector<ws::SharedFrame> RecoveryStore::missed(std::uint32_t nsp, const Taken& taken, std::uint64_t& upto) {
+  std::lock_guard lock(mutex_);
+  std::vector<ws::SharedFrame> out;
+  PerNamespace& n = namespaces_[nsp];
+  upto = n.last_seq;
+  ++totals_.recovered;
+  if (n.log.empty()) return out;
+  // Packets logged after its offset; those pruned since take() are gone (it asked just now).
+  std::size_t i = taken.after >= n.log.front().seq ? static_cast<std::size_t>(taken.after - n.log.front().seq) + 1 : 0;
+  for (; i < n.log.size(); ++i) {
+    if (includes(n.log[i], taken.rooms, taken.socket)) out.insert(out.end(), n.log[i].frames.begin(), n.log[i].frames.end());
   }
+  return out;
 }
 
 void RecoveryStore::prune(Clock::time_point now) {
@@ -115,14 +177,18 @@ void RecoveryStore::prune(Clock::time_point now) {
       --packets_;
       n.log.pop_front();
     }
-    for (auto it = n.records.begin(); it != n.records.end();) {
-      if (now - it->second.at > window) {
-        it = n.records.erase(it);
-        --records_;
-        ++totals_.expired;
-      } else {
-        ++it;
+    while (!n.by_age.empty()) {
+      auto& [at, pid] = n.by_age.front();
+      auto it = n.records.find(pid);
+      const bool current = it != n.records.end() && it->second.at == at;
+      if (current && now - at <= window && bytes_ <= config_.max_bytes) break;
+      if (current) {
+        if (now - at > window) ++totals_.expired;
+        else ++totals_.evicted;
+        drop_record(n, it);
       }
+      bytes_ -= age_entry_cost(pid);
+      n.by_age.pop_front();
     }
   }
 }

@@ -64,6 +64,7 @@ ClientState& state_of(eio::Session& session) {
 struct Server::Outgoing {
   std::vector<ws::SharedFrame> frames;  // the packet, then its attachments
   bool compress = true;                 // socket.io's compress flag (compress(false): never)
+  std::uint64_t log_seq = 0;            // connectionStateRecovery: its number in the log (0: not logged)
 };
 
 static Server::Outgoing* make_outgoing_raw(int type, std::string_view nsp, std::int64_t ack_id, const std::string& data,
@@ -146,11 +147,11 @@ Socket* Server::find(Worker& worker, ClientId id) {
 }
 
 std::string Server::sid_of(const Socket& socket) const {
-  return socket.recovered ? socket.recovered->sid : eio_->public_id(socket.id, kSocketTag);
+  return socket.recovered ? socket.recovered->taken.sid : eio_->public_id(socket.id, kSocketTag);
 }
 
 std::string Server::pid_of(const Socket& socket) const {
-  return socket.recovered ? socket.recovered->pid : eio_->public_id(socket.id, kPrivateTag);
+  return socket.recovered ? socket.recovered->taken.pid : eio_->public_id(socket.id, kPrivateTag);
 }
 
 template <typename F>
@@ -212,6 +213,8 @@ void Server::select(Worker& worker, const Selection& selection, F&& f) {
 // completes on process.nextTick at the earliest), whatever this thread has flushed meanwhile.
 bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile, std::uint32_t turn) {
   if (!socket.connected) return false;
+  // A recovered socket was replayed the logged packets up to its snapshot: not twice.
+  if (out.log_seq && socket.recovered && out.log_seq <= socket.recovered->replayed_upto) return false;
   eio::Session& session = *socket.session;
   if (is_volatile && (!session.writable() || (turn != 0 && session.js_turn() == turn))) return false;
   for (const auto& f : out.frames) session.send(f, out.compress);
@@ -341,11 +344,11 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
     // of the last packet it got in its CONNECT payload.
     const json a = json::parse(auth, nullptr, false);
     if (a.is_object() && a.contains("pid") && a["pid"].is_string() && a.contains("offset") && a["offset"].is_string()) {
-      if (auto r = recovery_.restore(nsp->index, a["pid"].get<std::string>(), a["offset"].get<std::string>())) {
-        log().debug("session {}: socket {} recovered in {} with {} missed frame(s)", session.id(), r->sid, nsp->name,
-                    r->missed.size());
-        s->recovered = std::make_unique<RecoveredIds>(
-            RecoveredIds{std::move(r->sid), std::move(r->pid), std::move(r->rooms), std::move(r->missed)});
+      // What it missed must fit in what its connection may queue, with room to spare.
+      const std::size_t max_missed = eio_->config(session.worker()).max_queued_bytes / 4 * 3;
+      if (auto t = recovery_.take(nsp->index, a["pid"].get<std::string>(), a["offset"].get<std::string>(), max_missed)) {
+        log().debug("session {}: socket {} comes back to {}", session.id(), t->sid, nsp->name);
+        s->recovered = std::make_unique<RecoveredIds>(RecoveredIds{std::move(*t), false, 0});
       }
     }
   }
@@ -367,7 +370,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   if (recovery_.enabled()) info["pid"] = pid_of(*s);
   if (s->recovered) {
     info["recovered"] = true;
-    info["rooms"] = s->recovered->rooms;
+    info["rooms"] = s->recovered->taken.rooms;
   }
   e.text = info.dump(-1, ' ', false, json::error_handler_t::replace);
   sink_->push(std::move(e));
@@ -383,14 +386,21 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
   socket.session->mark_established();
   json ack{{"sid", sid_of(socket)}};
   if (recovery_.enabled()) ack["pid"] = pid_of(socket);
-  if (RecoveredIds* r = socket.recovered.get()) {
-    // Its rooms back (its old id among them, so that io.to(id) still finds it), then what it
-    // missed, in order, before the CONNECT: the client delivers those once it is connected.
-    join_rooms(socket, *nsp.tables[w.index()], r->rooms);
-    for (const auto& f : r->missed) socket.session->send(f);
-    std::vector<ws::SharedFrame>().swap(r->missed);
-    std::vector<std::string>().swap(r->rooms);
-    recovery_.forget(nsp.index, r->pid);
+  if (RecoveredIds* r = socket.recovered.get(); r && !r->replayed) {
+    // Its rooms back, its old id among them as a room (uncounted), so that io.to(id) still
+    // finds it on whichever thread it is now; then what it missed, in order, before the
+    // CONNECT: the client delivers those once it is connected. The snapshot is taken here, on
+    // its thread: a logged packet whose delivery is still queued behind this is skipped then.
+    RoomTable<Socket>& table = *nsp.tables[w.index()];
+    table.join(&socket, r->taken.sid);
+    std::vector<std::string> rooms;
+    for (const auto& room : r->taken.rooms) {
+      if (room != r->taken.sid) rooms.push_back(room);
+    }
+    join_rooms(socket, table, rooms);
+    for (const auto& f : recovery_.missed(nsp.index, r->taken, r->replayed_upto)) socket.session->send(f);
+    r->replayed = true;
+    std::vector<std::string>().swap(r->taken.rooms);
   }
   socket.session->send(control_frame(kConnect, nsp.name, ack.dump()));
   if (turn != 0) socket.session->set_js_turn(turn);
@@ -408,9 +418,16 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
     }
     recovery_.persist(nsp->index, pid_of(socket), std::move(sid), socket.id, std::move(rooms));
   }
+  if (!socket.connected && socket.recovered && !socket.recovered->replayed && nsp) {
+    // Refused (middleware) or gone before it was connected: the record goes back, for another try.
+    recovery_.put_back(nsp->index, socket.recovered->taken);
+  }
   if (socket.connected) {
     RoomTable<Socket>& table = *nsp->tables[w.index()];
-    table.leave_all(&socket, [nsp](const std::string& room) { nsp->counts.add(room, -1); });
+    const std::string* alias = socket.recovered ? &socket.recovered->taken.sid : nullptr;  // its old id: uncounted
+    table.leave_all(&socket, [nsp, alias](const std::string& room) {
+      if (!alias || room != *alias) nsp->counts.add(room, -1);
+    });
     table.remove_from_everyone(&socket);
     nsp->sockets.fetch_sub(1, std::memory_order_relaxed);
     socket.connected = false;
@@ -489,10 +506,12 @@ void Server::emit(ClientId socket, std::string data_json, std::vector<std::strin
     // As socket.io with connectionStateRecovery: logged here, in the order of the calls, like a
     // broadcast to the socket's own room, so that a client that dropped gets it back.
     auto out = std::make_shared<Outgoing>();
-    out->frames = recovery_.log(nsp->index, {}, {}, socket, [&](const std::string& offset) {
+    auto logged = recovery_.log(nsp->index, {}, {}, socket, [&](const std::string& offset) {
       std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments, msgpack()));
       return std::move(o->frames);
     });
+    out->frames = std::move(logged.frames);
+    out->log_seq = logged.seq;
     out->compress = compress;
     on_socket(socket, [this, out, turn](Socket& s) {
       if (s.connected) send_to(s, *out, false, turn);
@@ -525,10 +544,12 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   std::shared_ptr<Outgoing> made;
   if (recovery_.enabled() && ack_id < 0 && !is_volatile) {
     made = std::make_shared<Outgoing>();
-    made->frames = recovery_.log(nsp->index, selection.rooms, selection.except, 0, [&](const std::string& offset) {
+    auto logged = recovery_.log(nsp->index, selection.rooms, selection.except, 0, [&](const std::string& offset) {
       std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments, msgpack()));
       return std::move(o->frames);
     });
+    made->frames = std::move(logged.frames);
+    made->log_seq = logged.seq;
   } else {
     made.reset(make_outgoing_raw(kEvent, nsp->name, ack_id, data_json, attachments, msgpack()));
   }

@@ -20,13 +20,13 @@ namespace sidewire::sio {
 class Server;
 struct Namespace;
 
-// A socket recovered from an earlier connection (connectionStateRecovery): the ids it keeps
-// and the packets it missed, sent before its CONNECT.
+// A socket recovered from an earlier connection (connectionStateRecovery): the record it took
+// (its ids, rooms and last offset) until it is connected, then the logged packets it was
+// replayed, which it skips when their delivery comes after.
 struct RecoveredIds {
-  std::string sid;
-  std::string pid;
-  std::vector<std::string> rooms;
-  std::vector<ws::SharedFrame> missed;
+  RecoveryStore::Taken taken;
+  bool replayed = false;
+  std::uint64_t replayed_upto = 0;
 };
 
 // One namespace on one session.

@@ -86,6 +86,38 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
     expect([...sockets[0].rooms].sort()).toEqual([firstId, 'r'].sort());
   });
 
+  test.each([['with', true], ['without', false]])(
+    'a stream of broadcasts through a drop arrives exactly once, in order (%s JS listeners)',
+    async (name, listeners) => {
+      let n = 0;
+      let timer = null;
+      t = await startImpl(kind, { connectionStateRecovery: {} }, (io) => {
+        if (listeners) io.of('/stream').on('connection', () => {});
+        timer = setInterval(() => {
+          for (let i = 0; i < 3; i++) io.of('/stream').emit('tick', ++n);
+        }, 2);
+      });
+      try {
+        const c = t.client('/stream', { transports: ['websocket'], ...FAST_RECONNECT });
+        const got = [];
+        c.on('tick', (v) => got.push(v));
+        await connected(c);
+        await waitFor(() => got.length > 30, 3000);
+        c.io.engine.close();
+        await waitFor(() => c.recovered === true, 5000);
+        const after = got.length;
+        await waitFor(() => got.length > after + 60, 3000);
+        clearInterval(timer);
+        timer = null;
+        await sleep(100);
+        const first = got[0];
+        expect(got).toEqual(Array.from({ length: got.length }, (_, i) => first + i));
+      } finally {
+        if (timer) clearInterval(timer);
+      }
+    },
+  );
+
   test('events carry the offset as their last argument; acks and volatile packets do not', async () => {
     t = await startImpl(kind, { connectionStateRecovery: {} }, (io) => {
       io.on('connection', (socket) => {

@@ -64,6 +64,11 @@ TEST(Msgpack, RefusesWhatTheParserRefuses) {
   EXPECT_EQ(decode_error(pack(json::array({1, 2}))), "invalid packet type");
   // A NaN as the event name: JS would get null.
   EXPECT_EQ(decode_error("\x83\xa4type\x02\xa3nsp\xa1/\xa4" "data\x91\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00"s), "invalid payload");
+  // An object of the client's that JS would take for an attachment's placeholder.
+  EXPECT_EQ(decode_error(pack({{"type", 2}, {"nsp", "/"}, {"data", {"x", {{"_placeholder", true}, {"num", 0}}}}})),
+            "invalid payload");
+  // Binaries in a CONNECT's auth (JS gets it as JSON, without attachments).
+  EXPECT_EQ(decode_error(pack({{"type", 0}, {"nsp", "/"}, {"data", {{"key", json::binary({1})}}}})), "invalid payload");
   EXPECT_EQ(decode_error("\xc1"), "invalid MessagePack");
   EXPECT_EQ(decode_error(""), "invalid MessagePack");
   EXPECT_EQ(decode_error(pack({{"type", 2}}).substr(0, 3)), "invalid MessagePack");

@@ -1,5 +1,5 @@
 // The connection state recovery store alone: offsets, which packets a returning socket missed,
-// the window, and the byte bound.
+// taking and putting back a record, the window, and the byte bound.
 #include "socketio/recovery.hpp"
 
 #include <gtest/gtest.h>
@@ -12,7 +12,9 @@ using sidewire::sio::RecoveryStore;
 namespace ws = sidewire::ws;
 
 namespace {
-// Logs one packet whose single frame is "<name>:<offset>".
+constexpr std::size_t kNoLimit = ~std::size_t{0};
+
+// Logs one packet whose single frame is `name`; returns its offset.
 std::string log_packet(RecoveryStore& store, std::uint32_t nsp, const std::string& name, std::vector<std::string> rooms,
                        std::vector<std::string> except = {}, sidewire::ClientId target = 0) {
   std::string offset;
@@ -23,9 +25,9 @@ std::string log_packet(RecoveryStore& store, std::uint32_t nsp, const std::strin
   return offset;
 }
 
-std::vector<std::string> names(const RecoveryStore::Restored& r) {
+std::vector<std::string> names(const std::vector<ws::SharedFrame>& frames) {
   std::vector<std::string> out;
-  for (const auto& f : r.missed) out.push_back(*f);
+  for (const auto& f : frames) out.push_back(*f);
   return out;
 }
 
@@ -59,12 +61,19 @@ TEST(Recovery, MissedPacketsAreTheOnesForItsRoomsAfterItsOffset) {
   log_packet(store, 0, "direct", {}, {}, 7);
   log_packet(store, 0, "direct to another", {}, {}, 8);
   log_packet(store, 1, "other namespace", {});
-  auto r = store.restore(0, "pid1", last);
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->sid, "sid1");
-  EXPECT_EQ(r->pid, "pid1");
-  EXPECT_EQ(r->rooms, (std::vector<std::string>{"sid1", "r"}));
-  EXPECT_EQ(names(*r), (std::vector<std::string>{"everyone", "room r", "everyone except x", "own id", "direct"}));
+  auto t = store.take(0, "pid1", last, kNoLimit);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->sid, "sid1");
+  EXPECT_EQ(t->pid, "pid1");
+  EXPECT_EQ(t->rooms, (std::vector<std::string>{"sid1", "r"}));
+  // Logged between the take and the snapshot (its delivery still queued): in the replay.
+  log_packet(store, 0, "after the take", {"r"});
+  std::uint64_t upto = 0;
+  EXPECT_EQ(names(store.missed(0, *t, upto)),
+            (std::vector<std::string>{"everyone", "room r", "everyone except x", "own id", "direct", "after the take"}));
+  // The sequence number of the last packet logged in namespace 0: the socket skips up to it.
+  EXPECT_EQ(upto, 10u);
+  EXPECT_EQ(store.stats().recovered, 1u);
 }
 
 TEST(Recovery, UnknownSessionOrOffsetIsNotRecovered) {
@@ -72,15 +81,29 @@ TEST(Recovery, UnknownSessionOrOffsetIsNotRecovered) {
   enable(store);
   const std::string o = log_packet(store, 0, "a", {});
   store.persist(0, "pid1", "sid1", 7, {"sid1"});
-  EXPECT_FALSE(store.restore(0, "nope", o));
-  EXPECT_FALSE(store.restore(0, "pid1", "zzzz"));
-  EXPECT_FALSE(store.restore(1, "pid1", o));
-  EXPECT_TRUE(store.restore(0, "pid1", o));
-  // The record stays until the socket is connected again (a refused reconnection can retry).
-  EXPECT_TRUE(store.restore(0, "pid1", o));
-  store.forget(0, "pid1");
-  EXPECT_FALSE(store.restore(0, "pid1", o));
-  EXPECT_EQ(store.stats().recovered, 1u);
+  EXPECT_FALSE(store.take(0, "nope", o, kNoLimit));
+  for (const char* bad : {"zzzz", "", "01", "A", "-1", "zzzzzzzzzzzzzzzz"}) EXPECT_FALSE(store.take(0, "pid1", bad, kNoLimit)) << bad;
+  EXPECT_FALSE(store.take(1, "pid1", o, kNoLimit));
+  auto t = store.take(0, "pid1", o, kNoLimit);
+  ASSERT_TRUE(t);
+  // Taken: a second connection with the same private id does not get it too.
+  EXPECT_FALSE(store.take(0, "pid1", o, kNoLimit));
+  // Refused by a middleware: it goes back, for another try.
+  store.put_back(0, *t);
+  EXPECT_EQ(store.stats().sessions, 1u);
+  EXPECT_TRUE(store.take(0, "pid1", o, kNoLimit));
+  EXPECT_EQ(store.stats().sessions, 0u);
+}
+
+TEST(Recovery, MoreMissedThanTheConnectionCouldQueueConnectsAsNew) {
+  RecoveryStore store;
+  enable(store);
+  const std::string o = log_packet(store, 0, "a", {});
+  store.persist(0, "pid1", "sid1", 7, {"sid1"});
+  for (int i = 0; i < 10; ++i) log_packet(store, 0, std::string(100, 'x'), {});
+  EXPECT_FALSE(store.take(0, "pid1", o, 500));
+  // And the record is gone: it does not come back to overflow again.
+  EXPECT_FALSE(store.take(0, "pid1", o, kNoLimit));
 }
 
 TEST(Recovery, RecordsAndPacketsExpireWithTheWindow) {
@@ -90,7 +113,7 @@ TEST(Recovery, RecordsAndPacketsExpireWithTheWindow) {
   store.persist(0, "pid1", "sid1", 7, {"sid1"});
   EXPECT_EQ(store.stats().sessions, 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(120));
-  EXPECT_FALSE(store.restore(0, "pid1", o));
+  EXPECT_FALSE(store.take(0, "pid1", o, kNoLimit));
   const auto s = store.stats();
   EXPECT_EQ(s.sessions, 0u);
   EXPECT_EQ(s.packets, 0u);
@@ -98,17 +121,37 @@ TEST(Recovery, RecordsAndPacketsExpireWithTheWindow) {
   EXPECT_EQ(s.expired, 1u);
 }
 
-TEST(Recovery, TheLogIsBoundedInBytes) {
+TEST(Recovery, TheLogAndTheRecordsAreBoundedInBytes) {
   RecoveryStore store;
-  enable(store, 60000, 4096);
+  enable(store, 60000, 8192);
   const std::string first = log_packet(store, 0, std::string(1000, 'a'), {});
   store.persist(0, "pid1", "sid1", 7, {"sid1"});
   for (int i = 0; i < 20; ++i) log_packet(store, 0, std::string(1000, 'b'), {});
-  const auto s = store.stats();
-  EXPECT_LE(s.bytes, 4096u);
+  auto s = store.stats();
+  EXPECT_LE(s.bytes, 8192u);
   EXPECT_GT(s.evicted, 0u);
   // Its offset went with the oldest packets: it connects as new.
-  EXPECT_FALSE(store.restore(0, "pid1", first));
+  EXPECT_FALSE(store.take(0, "pid1", first, kNoLimit));
+  // Records count too: many with many rooms push the oldest out.
+  std::vector<std::string> rooms(50, std::string(40, 'r'));
+  for (int i = 0; i < 100; ++i) store.persist(0, "pid" + std::to_string(i), "sid", 1, rooms);
+  s = store.stats();
+  EXPECT_LE(s.bytes, 8192u);
+  EXPECT_LT(s.sessions, 100u);
+  EXPECT_GT(s.sessions, 0u);
+}
+
+TEST(Recovery, ReconnectChurnStaysBounded) {
+  // A client that drops and comes back over and over within the window.
+  RecoveryStore store;
+  enable(store, 60000, 64 * 1024);
+  const std::string o = log_packet(store, 0, "a", {});
+  for (int i = 0; i < 20000; ++i) {
+    store.persist(0, "pid", "sid", 7, {"sid"});
+    auto t = store.take(0, "pid", o, kNoLimit);
+    ASSERT_TRUE(t) << i;
+  }
+  EXPECT_LE(store.stats().bytes, 64u * 1024);
 }
 
 TEST(Recovery, TurningItOffDropsEverything) {
