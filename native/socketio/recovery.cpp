@@ -153,17 +153,27 @@ void RecoveryStore::put_back(std::uint32_t nsp, Taken taken) {
   prune(now);
 }
 
-std::vector<ws::SharedFrame> RecoveryStore::missed(std::uint32_t nsp, const Taken& taken, std::uint64_t& upto) {
+std::uint64_t RecoveryStore::last_seq(std::uint32_t nsp) {
+  std::lock_guard lock(mutex_);
+  auto n = namespaces_.find(nsp);
+  return n == namespaces_.end() ? 0 : n->second.last_seq;
+}
+
+std::vector<ws::SharedFrame> RecoveryStore::missed(std::uint32_t nsp, const Taken& taken, ClientId now_socket,
+                                                   std::uint64_t bound, std::uint64_t& upto) {
   std::lock_guard lock(mutex_);
   std::vector<ws::SharedFrame> out;
   PerNamespace& n = namespaces_[nsp];
-  upto = n.last_seq;
+  upto = std::min(bound, n.last_seq);
   ++totals_.recovered;
   if (n.log.empty()) return out;
   // Packets logged after its offset; those pruned since take() are gone (it asked just now).
   std::size_t i = taken.after >= n.log.front().seq ? static_cast<std::size_t>(taken.after - n.log.front().seq) + 1 : 0;
-  for (; i < n.log.size(); ++i) {
-    if (includes(n.log[i], taken.rooms, taken.socket)) out.insert(out.end(), n.log[i].frames.begin(), n.log[i].frames.end());
+  for (; i < n.log.size() && n.log[i].seq <= upto; ++i) {
+    const Packet& p = n.log[i];
+    if (includes(p, taken.rooms, taken.socket) || (p.target != 0 && p.target == now_socket)) {
+      out.insert(out.end(), p.frames.begin(), p.frames.end());
+    }
   }
   return out;
 }

@@ -71,9 +71,14 @@ class RecoveryStore {
   std::optional<Taken> take(std::uint32_t nsp, std::string_view pid, std::string_view offset,
                             std::size_t max_missed_bytes);
   void put_back(std::uint32_t nsp, Taken taken);
-  // Every frame of every packet logged after `taken.after` for it, in order, up to now; `upto`
-  // gets the sequence number of the last packet logged so far (the socket skips those later).
-  std::vector<ws::SharedFrame> missed(std::uint32_t nsp, const Taken& taken, std::uint64_t& upto);
+  // Every frame of every packet logged after `taken.after` for it, in order, up to now: its
+  // rooms', its old numeric id's, and `now_socket`'s (emits to the socket it is now), up to
+  // `bound` (or now, if that is sooner). `upto` gets the last sequence number it covers: the
+  // socket skips those packets when their delivery comes after the replay.
+  std::vector<ws::SharedFrame> missed(std::uint32_t nsp, const Taken& taken, ClientId now_socket, std::uint64_t bound,
+                                      std::uint64_t& upto);
+  // The sequence number of the last packet logged in `nsp` (0: none).
+  std::uint64_t last_seq(std::uint32_t nsp);
 
   struct Stats {
     std::uint64_t sessions = 0;   // disconnected sockets waiting to be recovered

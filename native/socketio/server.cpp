@@ -376,7 +376,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   sink_->push(std::move(e));
 }
 
-void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn) {
+void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn, std::uint64_t replay_bound) {
   Worker& w = socket.session->worker();
   per_worker_[w.index()]->pending_names.erase(socket.id);
   socket.nsp = &nsp;
@@ -389,8 +389,8 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
   if (RecoveredIds* r = socket.recovered.get(); r && !r->replayed) {
     // Its rooms back, its old id among them as a room (uncounted), so that io.to(id) still
     // finds it on whichever thread it is now; then what it missed, in order, before the
-    // CONNECT: the client delivers those once it is connected. The snapshot is taken here, on
-    // its thread: a logged packet whose delivery is still queued behind this is skipped then.
+    // CONNECT: the client delivers those once it is connected. A logged packet up to the bound
+    // whose delivery is still queued behind this is skipped then.
     RoomTable<Socket>& table = *nsp.tables[w.index()];
     table.join(&socket, r->taken.sid);
     std::vector<std::string> rooms;
@@ -398,7 +398,7 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
       if (room != r->taken.sid) rooms.push_back(room);
     }
     join_rooms(socket, table, rooms);
-    for (const auto& f : recovery_.missed(nsp.index, r->taken, r->replayed_upto)) socket.session->send(f);
+    for (const auto& f : recovery_.missed(nsp.index, r->taken, socket.id, replay_bound, r->replayed_upto)) socket.session->send(f);
     r->replayed = true;
     std::vector<std::string>().swap(r->taken.rooms);
   }
@@ -479,11 +479,15 @@ void Server::on_close(eio::Session& session, std::string_view reason) {
 // ---------------------------------------------------------------------------- from JS
 
 void Server::accept(ClientId socket, std::uint32_t nsp_index, std::uint32_t turn) {
-  on_socket(socket, [this, nsp_index, turn](Socket& s) {
+  // connectionStateRecovery: a recovered socket is replayed what was logged up to this call, in
+  // JS's order; what JS sends from here on (its 'connection' handler's emits, a join and a
+  // broadcast to that room) reaches it live, after the replay.
+  const std::uint64_t replay_bound = recovery_.enabled() ? recovery_.last_seq(nsp_index) : 0;
+  on_socket(socket, [this, nsp_index, turn, replay_bound](Socket& s) {
     if (s.connected) return;
     Namespace* nsp = namespace_at(nsp_index);
     if (!nsp) return remove_socket(s, "server namespace disconnect", true);
-    complete_connect(s, *nsp, turn);
+    complete_connect(s, *nsp, turn, replay_bound);
   });
 }
 

@@ -128,7 +128,9 @@ class Server final : public eio::Listener {
   std::string sid_of(const Socket& socket) const;
   std::string pid_of(const Socket& socket) const;
   ws::SharedFrame control_frame(int type, std::string_view nsp, std::string_view data) const;
-  void complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn = 0);
+  // `replay_bound`: the last logged packet a recovered socket is replayed (UINT64_MAX: up to now,
+  // when the engine accepts it alone; JS's accept sets it at its call).
+  void complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn = 0, std::uint64_t replay_bound = UINT64_MAX);
   void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
   void disconnect_socket(Socket& socket, bool close);
   Socket* find(Worker& worker, ClientId id);

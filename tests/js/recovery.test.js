@@ -15,6 +15,9 @@ function setup(recorded) {
     io.on('connection', (socket) => {
       recorded.connections.push({ id: socket.id, recovered: socket.recovered, rooms: [...socket.rooms].sort(), data: socket.data });
       if (socket.recovered) {
+        // What the handler sends goes after the replay, a join and a broadcast to it included.
+        socket.join('late');
+        io.to('late').emit('new', 'to a room joined on recovery');
         socket.emit('new', 'after recovery');
         return;
       }
@@ -31,6 +34,15 @@ function setup(recorded) {
       });
     });
   };
+}
+
+// The network drops (the server sees "transport close"); once the server has noticed (what a
+// client's reconnection delay gives it in practice), the client comes back with its private id
+// and last offset, as socket.io-client does on reconnection.
+async function dropAndReturn(c, serverNoticed) {
+  c.io.engine.close();
+  await waitFor(serverNoticed, 5000);
+  c.connect();
 }
 
 function record(client) {
@@ -53,16 +65,16 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
   ])('over %s: same id, rooms, data, and the missed packets in order before new ones', async (name, transports) => {
     const recorded = { connections: [], reasons: [] };
     t = await startImpl(kind, { connectionStateRecovery: { maxDisconnectionDuration: 10000 } }, setup(recorded));
-    const c = t.client({ transports, ...FAST_RECONNECT });
+    const c = t.client({ transports });
     const events = record(c);
     await connected(c);
     expect(c.recovered).toBe(false);
     await waitFor(() => events.length === 1, 2000);
     if (transports.length === 2) await waitFor(() => c.io.engine.transport.name === 'websocket', 3000);
     const firstId = c.id;
-    c.io.engine.close(); // the network drops: the server sees "transport close"
+    await dropAndReturn(c, () => recorded.reasons.length === 1);
     await waitFor(() => recorded.connections.length === 2, 5000);
-    await waitFor(() => events.length === 5, 3000);
+    await waitFor(() => events.length === 6, 3000);
     expect(c.id).toBe(firstId);
     expect(c.recovered).toBe(true);
     expect(recorded.reasons).toEqual(['transport close']);
@@ -72,6 +84,7 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
       ['missed', 'room'],
       ['missed', 'everyone'],
       ['missed', 'own id'],
+      ['new', 'to a room joined on recovery'],
       ['new', 'after recovery'],
     ]);
     // It is in its rooms again.
@@ -83,7 +96,7 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
     expect(more).toEqual(['r', 'id']);
     const sockets = await t.io.fetchSockets();
     expect(sockets.map((s) => s.id)).toEqual([firstId]);
-    expect([...sockets[0].rooms].sort()).toEqual([firstId, 'r'].sort());
+    expect([...sockets[0].rooms].sort()).toEqual([firstId, 'late', 'r'].sort());
   });
 
   test.each([['with', true], ['without', false]])(
@@ -92,18 +105,22 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
       let n = 0;
       let timer = null;
       t = await startImpl(kind, { connectionStateRecovery: {} }, (io) => {
-        if (listeners) io.of('/stream').on('connection', () => {});
+        const stream = io.of('/stream'); // there before the client asks for it
+        if (listeners) stream.on('connection', () => {});
         timer = setInterval(() => {
-          for (let i = 0; i < 3; i++) io.of('/stream').emit('tick', ++n);
+          for (let i = 0; i < 3; i++) stream.emit('tick', ++n);
         }, 2);
       });
       try {
-        const c = t.client('/stream', { transports: ['websocket'], ...FAST_RECONNECT });
+        const c = t.client('/stream', { transports: ['websocket'] });
         const got = [];
         c.on('tick', (v) => got.push(v));
         await connected(c);
         await waitFor(() => got.length > 30, 3000);
-        c.io.engine.close();
+        // The server has noticed: its record of the socket is there (sidewire counts it; socket.io
+        // has dropped the socket).
+        await dropAndReturn(c, () =>
+          kind === 'socket.io' ? t.io.of('/stream').sockets.size === 0 : t.io.stats().recovery.sessions === 1);
         await waitFor(() => c.recovered === true, 5000);
         const after = got.length;
         await waitFor(() => got.length > after + 60, 3000);
@@ -144,12 +161,16 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
   test('after the window, it connects as new', async () => {
     const recorded = { connections: [], reasons: [] };
     t = await startImpl(kind, { connectionStateRecovery: { maxDisconnectionDuration: 200 } }, setup(recorded));
-    const c = t.client({ transports: ['websocket'], ...FAST_RECONNECT, reconnectionDelay: 700, reconnectionDelayMax: 700 });
+    const c = t.client({ transports: ['websocket'] });
     const events = record(c);
     await connected(c);
     await waitFor(() => events.length === 1, 2000);
     const firstId = c.id;
-    c.io.engine.close();
+    await dropAndReturn(c, async () => {
+      if (recorded.reasons.length !== 1) return false;
+      await sleep(500); // past the window
+      return true;
+    });
     await waitFor(() => recorded.connections.length === 2, 5000);
     await waitFor(() => events.length === 2, 2000);
     expect(c.recovered).toBe(false);
@@ -196,11 +217,11 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
       });
       setup(recorded)(io);
     });
-    const c = t.client({ transports: ['websocket'], ...FAST_RECONNECT });
+    const c = t.client({ transports: ['websocket'] });
     const events = record(c);
     await connected(c);
     await waitFor(() => events.length === 1, 2000);
-    c.io.engine.close();
+    await dropAndReturn(c, () => recorded.reasons.length === 1);
     await waitFor(() => recorded.connections.length === 2, 5000);
     expect(c.recovered).toBe(true);
     expect(middleware).toBe(runs);

@@ -68,12 +68,33 @@ TEST(Recovery, MissedPacketsAreTheOnesForItsRoomsAfterItsOffset) {
   EXPECT_EQ(t->rooms, (std::vector<std::string>{"sid1", "r"}));
   // Logged between the take and the snapshot (its delivery still queued): in the replay.
   log_packet(store, 0, "after the take", {"r"});
+  // Emitted to the socket it is now (JS accepted it and emitted at once, before the accept
+  // reached its thread): in the replay too, in order.
+  log_packet(store, 0, "to its new id", {}, {}, 9);
   std::uint64_t upto = 0;
-  EXPECT_EQ(names(store.missed(0, *t, upto)),
-            (std::vector<std::string>{"everyone", "room r", "everyone except x", "own id", "direct", "after the take"}));
+  EXPECT_EQ(names(store.missed(0, *t, 9, ~std::uint64_t{0}, upto)), (std::vector<std::string>{"everyone", "room r", "everyone except x", "own id",
+                                                                          "direct", "after the take", "to its new id"}));
   // The sequence number of the last packet logged in namespace 0: the socket skips up to it.
-  EXPECT_EQ(upto, 10u);
+  EXPECT_EQ(upto, 11u);
   EXPECT_EQ(store.stats().recovered, 1u);
+}
+
+TEST(Recovery, TheReplayStopsAtItsBound) {
+  // JS accepted the socket when packet 3 was the last logged: later ones reach it live.
+  RecoveryStore store;
+  enable(store);
+  const std::string last = log_packet(store, 0, "1", {});
+  store.persist(0, "pid1", "sid1", 7, {"sid1"});
+  log_packet(store, 0, "2", {});
+  log_packet(store, 0, "3", {});
+  auto t = store.take(0, "pid1", last, kNoLimit);
+  ASSERT_TRUE(t);
+  const std::uint64_t bound = store.last_seq(0);
+  EXPECT_EQ(bound, 3u);
+  log_packet(store, 0, "4 (after the accept)", {});
+  std::uint64_t upto = 0;
+  EXPECT_EQ(names(store.missed(0, *t, 9, bound, upto)), (std::vector<std::string>{"2", "3"}));
+  EXPECT_EQ(upto, 3u);
 }
 
 TEST(Recovery, UnknownSessionOrOffsetIsNotRecovered) {
