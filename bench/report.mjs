@@ -120,7 +120,7 @@ export function computeRatios(results) {
     note: num(next?.servers?.other?.ratio) === null ? (next?.servers?.other?.error || whyMissing(results, 'next')) : undefined,
     goal: 'for comparison',
   });
-  // Key ratios first, in the order of the brief; then the informational ones.
+  // Key ratios first, in the order of the targets; then the informational ones.
   return [...out.filter((r) => !r.informational), ...out.filter((r) => r.informational)];
 }
 
