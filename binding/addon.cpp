@@ -569,9 +569,10 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                                 int64_of(info[3]), (flags & 1) != 0, nsp, (flags & 2) == 0, uint32_or_0(info, 5));
   }
 
+  // sioAck(socketId, ackId, dataJson, attachments, turn?)
   void SioAck(const Napi::CallbackInfo& info) {
     engine(info.Env()).sio_ack(client_id(info[0]), int64_of(info[1]), info[2].As<Napi::String>().Utf8Value(),
-                               buffers_of(info[3]));
+                               buffers_of(info[3]), uint32_or_0(info, 4));
   }
 
   static sidewire::Engine::SioSelection selection_of(const Napi::CallbackInfo& info) {

@@ -499,8 +499,9 @@ void Engine::sio_emit(ClientId socket, std::string data_json, std::vector<std::s
                                turn);
 }
 
-void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments) {
-  socketio_of(impl_->sio).ack(socket, ack_id, std::move(data_json), std::move(attachments));
+void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments,
+                     std::uint32_t turn) {
+  socketio_of(impl_->sio).ack(socket, ack_id, std::move(data_json), std::move(attachments), turn);
 }
 
 void Engine::sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,

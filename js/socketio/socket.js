@@ -298,7 +298,7 @@ class Socket extends EventEmitter {
       if (sent) return;
       sent = true;
       const { json, attachments } = encode(args);
-      this.server.sidewire._native.sioAck(this._nativeId, id, json, attachments);
+      this.server.sidewire._native.sioAck(this._nativeId, id, json, attachments, currentTurn());
     };
   }
 

@@ -531,11 +531,12 @@ void Server::emit(ClientId socket, std::string data_json, std::vector<std::strin
   });
 }
 
-void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments) {
-  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id](Socket& s) {
+void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments,
+                 std::uint32_t turn) {
+  on_socket(socket, [this, data = std::move(data_json), att = std::move(attachments), ack_id, turn](Socket& s) {
     if (!s.connected) return;
     std::unique_ptr<Outgoing> out(make_outgoing_raw(kAck, s.nsp->name, ack_id, data, att, msgpack()));
-    send_to(s, *out, false);
+    send_to(s, *out, false, turn);  // a volatile emit after it in the same turn is dropped
   });
 }
 

@@ -89,7 +89,8 @@ class Server final : public eio::Listener {
   void reject(ClientId socket, std::string data_json);
   void emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
             bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true, std::uint32_t turn = 0);
-  void ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
+  void ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments,
+           std::uint32_t turn = 0);
   void broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
                  std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0);
   void join(ClientId socket, std::vector<std::string> rooms);

@@ -819,6 +819,11 @@ describe.each(IMPLS)('volatile (%s)', (kind) => {
       io.on('connection', (socket) => {
         socket.volatile.emit('early', 'after CONNECT in the same turn: dropped');
         socket.emit('hello');
+        socket.on('ask', (ack) => {
+          ack('answer');
+          socket.volatile.emit('v', 'after the ack, same turn: dropped');
+          setTimeout(() => socket.emit('done'), 20);
+        });
         socket.on('burst', (mode) => {
           if (mode === 'socket') {
             for (let i = 0; i < 5; i++) socket.volatile.emit('v', i);
@@ -884,6 +889,25 @@ describe.each(IMPLS)('volatile (%s)', (kind) => {
         await connected(c);
         await waitFor(() => events.includes('hello'));
         expect(events).toEqual(['hello']);
+      } finally {
+        c.disconnect();
+      }
+    });
+
+    test('a volatile emit right after an ack in the same turn is dropped', async () => {
+      const c = t.client({ transports: [transport] });
+      const events = [];
+      c.onAny((ev, ...args) => events.push([ev, ...args]));
+      try {
+        await connected(c);
+        await waitFor(() => events.some((e) => e[0] === 'hello'));
+        await sleep(50);
+        events.length = 0;
+        const done = once(c, 'done', 5000);
+        expect(await c.timeout(3000).emitWithAck('ask')).toBe('answer');
+        await done;
+        await sleep(50);
+        expect(events).toEqual([['done']]);
       } finally {
         c.disconnect();
       }

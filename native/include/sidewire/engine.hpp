@@ -278,7 +278,8 @@ class Engine {
   // `nsp`: the socket's namespace, when known (connectionStateRecovery logs the packet at once).
   void sio_emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
                 bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true, std::uint32_t turn = 0);
-  void sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments);
+  void sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments,
+               std::uint32_t turn = 0);
   struct SioSelection {
     std::uint32_t nsp = 0;
     std::vector<std::string> rooms;
