@@ -286,6 +286,20 @@ Conn.prototype.removeAllListeners = function removeAllListeners(...args) {
   return this;
 };
 
+// engine.io's defaults for the options the engine takes (the Server configures the engine from
+// these, and io.engine.opts shows them).
+const ENGINE_DEFAULTS = Object.freeze({
+  pingTimeout: 20000,
+  pingInterval: 25000,
+  upgradeTimeout: 10000,
+  maxHttpBufferSize: 1e6,
+  transports: Object.freeze(['polling', 'websocket']),
+  allowUpgrades: true,
+  httpCompression: Object.freeze({ threshold: 1024 }),
+  cors: false,
+  allowEIO3: false,
+});
+
 /**
  * engine.io's Server as socket.io's `io.engine` shows it. The sidewire Engine underneath is
  * `io.sidewire`.
@@ -325,15 +339,9 @@ class EngineIoServer extends EventEmitter {
       const o = this._io.opts;
       const { engine, ...own } = o; // `engine` is sidewire's, not an engine.io option
       this._opts = {
-        pingTimeout: 20000,
-        pingInterval: 25000,
-        upgradeTimeout: 10000,
-        maxHttpBufferSize: 1e6,
-        transports: ['polling', 'websocket'],
-        allowUpgrades: true,
-        httpCompression: { threshold: 1024 },
-        cors: false,
-        allowEIO3: false,
+        ...ENGINE_DEFAULTS,
+        transports: [...ENGINE_DEFAULTS.transports],
+        httpCompression: { ...ENGINE_DEFAULTS.httpCompression },
         ...own,
         path: this._io._path,
       };
@@ -414,6 +422,7 @@ class EngineIoServer extends EventEmitter {
 }
 
 module.exports = {
+  ENGINE_DEFAULTS,
   EngineIoServer,
   Conn,
   WebSocketResponse,

@@ -9,7 +9,7 @@ const { EventEmitter } = require('node:events');
 const { Namespace, ParentNamespace } = require('./namespace.js');
 const { Socket, roomsAdd } = require('./socket.js');
 const {
-  EngineIoServer, Conn, WebSocketResponse, ERRORS, incomingMessage, detachSocket, headerLines, prepare,
+  EngineIoServer, Conn, WebSocketResponse, ERRORS, ENGINE_DEFAULTS, incomingMessage, detachSocket, headerLines, prepare,
 } = require('./engine-io.js');
 const { RemoteSocket } = require('./broadcast.js');
 const { Adapter } = require('./adapter.js');
@@ -60,15 +60,6 @@ function isDefaultParser(parser) {
   return probeParser(parser) === '2["x",1]';
 }
 
-// socket.io's RECOVERABLE_DISCONNECT_REASONS
-const RECOVERABLE_REASONS = new Set([
-  'transport error',
-  'transport close',
-  'forced close',
-  'ping timeout',
-  'server shutting down',
-  'forced server close',
-]);
 const FORBIDDEN = { code: 4, message: 'Forbidden' };
 
 // What a session keeps of the request that created it: its http.IncomingMessage (socket.request,
@@ -243,17 +234,17 @@ class Server extends EventEmitter {
     const o = this.opts;
     const transports = Array.isArray(o.transports)
       ? o.transports.filter((t) => t === 'polling' || t === 'websocket')
-      : ['polling', 'websocket'];
+      : ENGINE_DEFAULTS.transports;
     const eio = this.engine._flags();
     this.engine._opts = null; // io.engine.opts is made again from the options in effect
     this._httpCompression = httpCompressionSettings(o.httpCompression);
     this.sidewire._native.sioConfigure({
       path: `${this._path}/`,
-      pingInterval: o.pingInterval ?? 25000,
-      pingTimeout: o.pingTimeout ?? 20000,
-      maxHttpBufferSize: o.maxHttpBufferSize ?? 1e6,
+      pingInterval: o.pingInterval ?? ENGINE_DEFAULTS.pingInterval,
+      pingTimeout: o.pingTimeout ?? ENGINE_DEFAULTS.pingTimeout,
+      maxHttpBufferSize: o.maxHttpBufferSize ?? ENGINE_DEFAULTS.maxHttpBufferSize,
       connectTimeout: this._connectTimeout,
-      upgradeTimeout: o.upgradeTimeout ?? 10000,
+      upgradeTimeout: o.upgradeTimeout ?? ENGINE_DEFAULTS.upgradeTimeout,
       transports,
       allowUpgrades: o.allowUpgrades !== false,
       dynamicNamespaces: this.parentNsps.size > 0,
@@ -797,7 +788,7 @@ class Server extends EventEmitter {
       case SIO_ACK:
         return this._onSioAck(id, channel, data, number, attachments);
       case SIO_DISCONNECT:
-        return this._onSioDisconnect(id, data);
+        return this._onSioDisconnect(id, data, code === 1);
       case SIO_FETCH:
         return this._onFetch(number, data);
       case SIO_ERROR: {
@@ -983,12 +974,12 @@ class Server extends EventEmitter {
     if (collector) collector.onResponse(args[0]);
   }
 
-  // connectionStateRecovery: the data of a socket that may come back, kept (as socket.io's
-  // in-memory adapter keeps it) for maxDisconnectionDuration; the engine keeps its rooms and
-  // the packets it misses.
-  _keepForRecovery(socket, reason) {
+  // connectionStateRecovery: the data of a socket that may come back (the engine kept its record:
+  // the reason was recoverable), kept as socket.io's in-memory adapter keeps it, for
+  // maxDisconnectionDuration; the engine keeps its rooms and the packets it misses.
+  _keepForRecovery(socket) {
     const recovery = this.opts.connectionStateRecovery;
-    if (!recovery || !socket.pid || !RECOVERABLE_REASONS.has(reason)) return;
+    if (!recovery || !socket.pid) return;
     const now = Date.now();
     for (const [pid, kept] of this._recoveryData) {
       if (now - kept.at <= recovery.maxDisconnectionDuration) break; // oldest first
@@ -997,7 +988,7 @@ class Server extends EventEmitter {
     if (socket._data !== null) this._recoveryData.set(socket.pid, { data: socket._data, at: now });
   }
 
-  _onSioDisconnect(socketId, reason) {
+  _onSioDisconnect(socketId, reason, persisted) {
     const socket = this._sockets.get(socketId);
     if (!socket) {
       const pending = this._connecting.get(socketId);
@@ -1009,7 +1000,7 @@ class Server extends EventEmitter {
       socket._gone = true;
       return;
     }
-    this._keepForRecovery(socket, reason);
+    if (persisted) this._keepForRecovery(socket);
     socket._onclose(reason);
   }
 

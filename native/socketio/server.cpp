@@ -410,6 +410,7 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
   Worker& w = socket.session->worker();
   PerWorker& pw = *per_worker_[w.index()];
   Namespace* nsp = socket.nsp;
+  bool persisted = false;  // JS keeps the socket's data then
   if (socket.connected && recovery_.enabled() && is_recoverable(reason)) {
     std::string sid = sid_of(socket);
     std::vector<std::string> rooms{sid};
@@ -417,6 +418,7 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
       if (m.room->name != sid) rooms.push_back(m.room->name);
     }
     recovery_.persist(nsp->index, pid_of(socket), std::move(sid), socket.id, std::move(rooms));
+    persisted = true;
   }
   if (!socket.connected && socket.recovered && !socket.recovered->replayed && nsp) {
     // Refused (middleware) or gone before it was connected: the record goes back, for another try.
@@ -437,6 +439,7 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
     Event e(Event::Type::kSioDisconnect);
     e.client = socket.id;
     e.channel = nsp ? nsp->index : UINT32_MAX;
+    e.code = persisted ? 1 : 0;
     e.data.assign(reason);
     sink_->push(std::move(e));
   }

@@ -433,6 +433,19 @@ class EngineTest : public ::testing::Test {
     return client;
   }
 
+  // An Engine.IO session over WebSocket with its open packet read (its payload into `open`).
+  std::unique_ptr<Client> eio_websocket(std::string* open_payload = nullptr) {
+    auto c = connect("/socket.io/?EIO=4&transport=websocket");
+    if (!c) return nullptr;
+    const auto open = c->next_frame();
+    if (!open || open->payload.empty() || open->payload[0] != '0') {
+      ADD_FAILURE() << "no Engine.IO open packet";
+      return nullptr;
+    }
+    if (open_payload) *open_payload = open->payload;
+    return c;
+  }
+
   // A Socket.IO long-polling request, answered through a kHttpResponse event.
   std::optional<sw::Event> poll(const std::string& method, const std::string& target, std::string body = "") {
     const std::uint64_t id = ++request_id_;

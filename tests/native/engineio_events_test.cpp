@@ -19,14 +19,10 @@ class EngineIoEventsTest : public EngineTest {
 
   // A WebSocket session with its open packet read; `id` is its connection id (from kEioOpen).
   std::unique_ptr<Client> ws_session(sw::ClientId& id) {
-    auto c = connect("/socket.io/?EIO=4&transport=websocket");
+    std::string open;
+    auto c = eio_websocket(&open);
     if (!c) return nullptr;
-    const auto open = c->next_frame();
-    if (!open || open->payload.empty() || open->payload[0] != '0') {
-      ADD_FAILURE() << "no Engine.IO open packet";
-      return nullptr;
-    }
-    const auto sid = nlohmann::json::parse(open->payload.substr(1)).at("sid").get<std::string>();
+    const auto sid = nlohmann::json::parse(open.substr(1)).at("sid").get<std::string>();
     const auto e = sink_->wait_for([&](const Event& ev) { return ev.type == Event::Type::kEioOpen && ev.data == sid; });
     if (!e) {
       ADD_FAILURE() << "no kEioOpen for " << sid;

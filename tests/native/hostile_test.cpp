@@ -24,18 +24,6 @@ class HostileTest : public EngineTest {
     engine_->configure_socketio(c);
   }
 
-  // A Socket.IO client over WebSocket that has its Engine.IO open packet.
-  std::unique_ptr<Client> sio_connect() {
-    auto c = connect("/socket.io/?EIO=4&transport=websocket");
-    if (!c) return nullptr;
-    const auto open = c->next_frame();
-    if (!open || open->payload.empty() || open->payload[0] != '0') {
-      ADD_FAILURE() << "no Engine.IO open packet";
-      return nullptr;
-    }
-    return c;
-  }
-
   std::string polling_handshake() {
     const auto open = poll("GET", "/socket.io/?EIO=4&transport=polling");
     if (!open || open->code != 200 || open->data.empty() || open->data[0] != '0') {
@@ -52,7 +40,7 @@ class HostileTest : public EngineTest {
 TEST_F(HostileTest, NamespaceFloodOnOneConnectionGetsConnectErrors) {
   start();
   start_socketio(/*dynamic_namespaces=*/true);
-  auto c = sio_connect();
+  auto c = eio_websocket();
   ASSERT_TRUE(c);
   std::string burst;
   for (int i = 0; i <= 4096; ++i) burst += c->frame(ws::kText, "40/dyn-" + std::to_string(i) + ",");
@@ -89,7 +77,7 @@ TEST_F(HostileTest, PollingBodyThatIsNotUtf8IsRefusedAndTheThreadGoesOn) {
   EXPECT_GE(engine_->stats().protocol_errors, 1u);
   // Same thread, next session: answered.
   EXPECT_FALSE(polling_handshake().empty());
-  auto c = sio_connect();
+  auto c = eio_websocket();
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->send_text("40"));
   auto f = next_packet(*c);
@@ -231,7 +219,7 @@ TEST_F(HostileTest, UnfinishedFragmentedMessageTimesOut) {
 TEST_F(HostileTest, AttachmentsOverMaxHttpBufferSizeCloseTheSession) {
   start();
   start_socketio(false, /*max_http_buffer_size=*/10000);
-  auto c = sio_connect();
+  auto c = eio_websocket();
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->send_text("40"));
   ASSERT_TRUE(next_packet(*c));

@@ -67,7 +67,7 @@ struct Event {
     kSioConnect,        // client = socket, channel = nsp, data = auth JSON, text = socket info JSON
     kSioEvent,          // client = socket, channel = nsp, data = JSON array, number = ack id, attachments
     kSioAck,            // client = socket, channel = nsp, data = JSON array, number = ack id, attachments
-    kSioDisconnect,     // client = socket, channel = nsp, data = reason
+    kSioDisconnect,     // client = socket, channel = nsp, data = reason, code = 1: kept for recovery
     kSioFetch,          // number = request id, data = JSON
     kSioBroadcastCount, // channel = nsp, number = ack id, client = recipients on one I/O thread
     kEioUpgrade,        // client = connection, data = transport name
