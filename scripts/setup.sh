@@ -72,7 +72,7 @@ else
   say "no dpkg: not a Debian system, make sure these are installed: ${PKGS[*]}"
 fi
 
-# 2. npm dependencies (npm ci runs this package's `install` script, which builds the addon).
+# 2. npm dependencies. (The package has no install script: users get the prebuilt addon.)
 if [[ ! -d node_modules || ! -f node_modules/.package-lock.json \
       || package-lock.json -nt node_modules/.package-lock.json ]]; then
   say "npm ci"
@@ -88,9 +88,9 @@ if [[ ! -d node_modules || ! -f node_modules/.package-lock.json \
       exit 1
     fi
   fi
-  exit 0
+else
+  say "node_modules up to date"
 fi
-say "node_modules up to date"
 
 # 3. The addon, if it is missing or older than its sources.
 addon=build/sidewire.node
