@@ -16,6 +16,8 @@ export interface EngineOptions {
   drainMs?: number;
   /** How long a WebSocket closing handshake may take. Default 3000. */
   closeTimeoutMs?: number;
+  /** The I/O threads' niceness (Linux, 0–19, relative to the process); 0 turns it off. Default 5 (env SIDEWIRE_IO_NICE). */
+  ioNice?: number;
   /** Default 'info' (env SIDEWIRE_LOG_LEVEL). */
   logLevel?: LogLevel;
   /** Register as the process-wide engine returned by getEngine(). Default true. */
@@ -118,8 +120,12 @@ export declare class Engine extends EventEmitter {
   getChannel(path: string): Channel | undefined;
   /** Takes the upgrade if its path is the engine's and returns true; returns false otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
-  /** Adds an 'upgrade' listener that takes the engine's paths only. */
-  attach(server: HttpServer): this;
+  /**
+   * Adds the engine's 'upgrade' listener to the server (once per server, whoever asks): the
+   * engine takes its paths, and `otherwise`, when given, gets every other upgrade (Next's HMR,
+   * say), so the server needs no 'upgrade' listener of its own.
+   */
+  attach(server: HttpServer, otherwise?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): this;
   /**
    * Listens on the port in the engine (use instead of server.listen()): the engine takes the
    * WebSocket upgrades it answers alone and hands every other connection to `server` untouched.
@@ -280,6 +286,10 @@ export interface CorsOptions {
   exposedHeaders?: string | string[];
   credentials?: boolean;
   maxAge?: number;
+  /** Ignored unless false (its default), with a warning: sidewire answers preflights itself. */
+  preflightContinue?: boolean;
+  /** Ignored unless 204 (its default), with a warning. */
+  optionsSuccessStatus?: number;
 }
 
 export interface ServerOptions {
@@ -297,8 +307,8 @@ export interface ServerOptions {
   connectTimeout: number;
   /** Default 10000. */
   upgradeTimeout: number;
-  /** Default ['polling', 'websocket']. */
-  transports: Array<'polling' | 'websocket'>;
+  /** Default ['polling', 'websocket']. 'webtransport' is left out, with a warning. */
+  transports: Array<'polling' | 'websocket' | 'webtransport'>;
   /** Default true. */
   allowUpgrades: boolean;
   cors: CorsOptions;
@@ -314,6 +324,33 @@ export interface ServerOptions {
   perMessageDeflate: boolean | PerMessageDeflateOptions;
   /** gzip / deflate of polling responses by Accept-Encoding. Default { threshold: 1024 }; false turns it off. */
   httpCompression: boolean | HttpCompressionOptions;
+  /** A client back within the window gets its id, rooms, data and every packet it missed. Default off. */
+  connectionStateRecovery: {
+    /** Default 120000 (2 minutes). */
+    maxDisconnectionDuration?: number;
+    /** Default true. */
+    skipMiddlewares?: boolean;
+    /** sidewire: what the engine's packet log may hold, in bytes. Default 32 MiB. */
+    maxBytes?: number;
+  };
+  /** The default parser or socket.io-msgpack-parser (anything else throws). */
+  parser: any;
+  /** Only the default (rooms live in the engine; anything else throws). */
+  adapter: typeof Adapter;
+  /** Ignored, with a warning: the WebSocket transport is the engine's own. */
+  wsEngine: any;
+  /** Ignored, with a warning: Engine.IO v3 clients (socket.io-client 2) are refused. */
+  allowEIO3: boolean;
+  /** Ignored, with a warning (the handshake carries no extra packet). */
+  initialPacket: any;
+  /** Ignored, with a warning: no sticky-session cookie is set (one process holds every session). */
+  cookie: boolean | ({ name: string } & Record<string, unknown>);
+  /** Ignored unless true (its default), with a warning. */
+  destroyUpgrade: boolean;
+  /** Ignored unless 1000 (its default), with a warning. */
+  destroyUpgradeTimeout: number;
+  /** Ignored unless true (its default), with a warning. */
+  addTrailingSlash: boolean;
 }
 
 /** ws's names; see docs/socketio.md for sidewire's defaults. */

@@ -7,6 +7,7 @@ const net = require('node:net');
 const dns = require('node:dns/promises');
 const { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey } = require('./http-head.js');
 const native = require('./native.js');
+const { checkOptions, groups: OPTION_GROUPS } = require('./options.js');
 
 const EVENT_OPEN = 0;
 const EVENT_MESSAGE = 1;
@@ -102,6 +103,7 @@ class Client {
 class Channel extends EventEmitter {
   constructor(engine, path, options = {}) {
     super();
+    checkOptions(OPTION_GROUPS.CHANNEL, options); // before the engine hears of the channel
     this.engine = engine;
     this.path = path;
     this.options = {
@@ -200,6 +202,7 @@ function requestFromEngine(url, data) {
 class Engine extends EventEmitter {
   constructor(options = {}) {
     super();
+    checkOptions(OPTION_GROUPS.ENGINE, options);
     this.options = {
       ioThreads: options.ioThreads ?? envInt('SIDEWIRE_IO_THREADS', 1),
       wsPrefix: options.wsPrefix ?? '/ws/',
@@ -222,7 +225,7 @@ class Engine extends EventEmitter {
     this._resolveClose = null;
     this._socketio = null; // event handler of the Socket.IO Server (js/socketio/server.js)
     this._sioServer = null;
-    this._attached = new WeakSet();
+    this._attached = new WeakMap(); // http.Server → { otherwise } (attach(): one listener per server)
     this._httpServer = null; // engine.listen(): where connections that are not the engine's go
     this._address = null;
     if (options.global !== false) globalThis[ENGINE_KEY] = this;
@@ -410,12 +413,45 @@ class Engine extends EventEmitter {
     return id;
   }
 
-  /** Adds an 'upgrade' listener to an http.Server that takes the engine's paths only. */
-  attach(server) {
-    if (this._attached.has(server)) return this; // once per server (a Socket.IO Server attaches too)
-    this._attached.add(server);
+  /**
+   * Adds the engine's 'upgrade' listener to an http.Server, once per server whoever asks
+   * (engine.listen(), a Socket.IO Server's attach(), the app): the engine takes its paths
+   * first, and `otherwise(req, socket, head)`, when given (here or in a later call), gets every
+   * upgrade the engine leaves (Next's HMR, say), so the server needs no listener of its own.
+   * Without it, an upgrade nobody takes is answered 404 when this is the server's only
+   * 'upgrade' listener, and left to the others otherwise. An app's own listener that calls
+   * handleUpgrade() as well is harmless: each request is decided once.
+   */
+  attach(server, otherwise) {
+    if (otherwise !== undefined && otherwise !== null && typeof otherwise !== 'function') {
+      throw new TypeError('engine.attach(server, otherwise): otherwise is a function (req, socket, head)');
+    }
+    const known = this._attached.get(server);
+    if (known) {
+      if (otherwise) known.otherwise = otherwise;
+      return this;
+    }
+    const state = { otherwise: otherwise || null };
+    this._attached.set(server, state);
     server.on('upgrade', (req, socket, head) => {
-      if (this.handleUpgrade(req, socket, head)) return;
+      let taken;
+      try {
+        taken = this.handleUpgrade(req, socket, head);
+      } catch (err) {
+        this._log('error', `engine.handleUpgrade failed: ${err && err.stack}`);
+        socket.destroy();
+        return;
+      }
+      if (taken) return;
+      if (state.otherwise) {
+        try {
+          state.otherwise(req, socket, head);
+        } catch (err) {
+          this._log('error', `the upgrade handler given to engine.attach() failed: ${err && err.stack}`);
+          socket.destroy();
+        }
+        return;
+      }
       if (server.listenerCount('upgrade') === 1) refuseSocket(socket, 404, 'not found');
     });
     return this;
@@ -530,8 +566,10 @@ function getEngine() {
   const engine = globalThis[ENGINE_KEY];
   if (!engine) {
     throw new Error(
-      'sidewire: no engine is running in this process. Start the app with its custom server ' +
-        '(node server.mjs), not plain `next dev`.',
+      'sidewire: no engine is running in this process. getEngine() answers in the process of the custom ' +
+        'server: start the app with it (`npm run dev`, which runs `node server.mjs`; in production ' +
+        '`NODE_ENV=production node server.mjs`), not plain `next dev` / `next start`. No server.mjs yet? ' +
+        '`npx sidewire init` writes one (startServer() from sidewire/next creates the engine).',
     );
   }
   return engine;

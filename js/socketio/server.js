@@ -16,6 +16,7 @@ const { Adapter } = require('./adapter.js');
 const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
+const { checkOptions, groups: OPTION_GROUPS } = require('../options.js');
 
 const IO_KEY = Symbol.for('sidewire.io');
 const { parseHeaderLines, splitUpgradeInfo, splitTarget } = require('../http-head.js');
@@ -158,6 +159,9 @@ class Server extends EventEmitter {
       srv = undefined;
     }
     this.opts = opts || {};
+    // Before anything is made: an option that must not be ignored throws here.
+    this._warnedOptions = new Set();
+    checkOptions(OPTION_GROUPS.SOCKETIO, this.opts, this._warnedOptions);
     this._ownOpts = this.opts; // the constructor's: they win over attach()'s, as in socket.io
     this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
     this._connectTimeout = this.opts.connectTimeout || 45000;
@@ -211,9 +215,6 @@ class Server extends EventEmitter {
       if (!this._msgpack && !isDefaultParser(this.opts.parser)) {
         throw new Error('sidewire: the engine speaks the default parser and socket.io-msgpack-parser; this `parser` is neither');
       }
-    }
-    for (const unsupported of ['allowEIO3', 'wsEngine']) {
-      if (this.opts[unsupported]) this._log('warn', `Socket.IO option ${unsupported} is not supported by sidewire and is ignored`);
     }
 
     engine._sioServer = this;
@@ -368,6 +369,7 @@ class Server extends EventEmitter {
       srv.listen(port);
     }
     if (opts && Object.keys(opts).length) {
+      checkOptions(OPTION_GROUPS.SOCKETIO, opts, this._warnedOptions);
       // As socket.io: attach()'s options are engine.io's for this server, the constructor's
       // win over them; path, the heartbeat, sizes, transports, cors and allowRequest apply
       // from now on (serveClient and connectTimeout are the Server's and stay).
@@ -1222,8 +1224,10 @@ function getServer() {
   const io = globalThis[IO_KEY];
   if (!io) {
     throw new Error(
-      'sidewire: no Socket.IO server is running in this process. Create one in the custom server ' +
-        '(new Server(...) in server.mjs) and start the app with it (node server.mjs), not plain `next dev`.',
+      'sidewire: no Socket.IO server is running in this process. getServer() answers in the process of the ' +
+        'custom server: start the app with it (`npm run dev`, which runs `node server.mjs`; in production ' +
+        '`NODE_ENV=production node server.mjs`), not plain `next dev` / `next start`. No server.mjs yet? ' +
+        '`npx sidewire init` writes one (startServer() from sidewire/next creates the Socket.IO server).',
     );
   }
   return io;
