@@ -267,7 +267,8 @@ describe('startServer and the next package', () => {
     const empty = skeleton({});
     const script = `require(${JSON.stringify(path.join(pkg, 'js', 'next.js'))}).startServer({ dir: ${JSON.stringify(empty)}, signals: false })
       .then(() => console.log('started?'), (err) => console.log(err.message));`;
-    const r = spawnSync(process.execPath, ['-e', script], { cwd: empty, encoding: 'utf8', timeout: 20000, env: { ...process.env, NODE_PATH: '' } });
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: empty, encoding: 'utf8', timeout: 20000, // The copy has no addon of its own: it loads the one of this build.
+      env: { ...process.env, NODE_PATH: '', SIDEWIRE_ADDON: process.env.SIDEWIRE_ADDON || path.join(root, 'build', 'sidewire.node') } });
     expect(r.stdout).toMatch(/cannot find the 'next' package/);
     expect(r.stdout).toMatch(/npm install next react react-dom/);
   });
