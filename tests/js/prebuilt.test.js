@@ -101,3 +101,25 @@ describe('the loader', () => {
     },
   );
 });
+
+describe('npx sidewire build (scripts/build.mjs --install)', () => {
+  test('without CMake, says what to install and leaves nothing behind', () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'sidewire-path-'));
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sidewire-tmp-'));
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--install'], {
+      env: { PATH: bin, TMPDIR: tmp, HOME: os.homedir() },
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    const left = fs.readdirSync(tmp);
+    fs.rmSync(bin, { recursive: true, force: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('[sidewire build] 1/3 configuring');
+    expect(r.stderr).toContain('cannot run cmake');
+    expect(r.stderr).toContain('cmake is not installed');
+    for (const pm of ['apt-get install', 'dnf install', 'apk add', 'brew install']) expect(r.stderr).toContain(pm);
+    expect(left).toEqual([]); // the temporary build directory is gone
+  });
+});
