@@ -8,72 +8,19 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const { io: ioClient } = require('socket.io-client');
-const { freePort, root } = require('./helpers/server-process');
+const { freePort, root, startServerProcess } = require('./helpers/server-process');
 const { open, messages, closed, rawExchange, upgradeRequest, sleep, waitFor, WebSocket } = require('./helpers/ws');
 
 const fixtureDir = path.join(root, 'tests', 'fixtures', 'next-mini');
 const cli = path.join(root, 'bin', 'sidewire.js');
 
-async function startMini(env = {}, { readyTimeoutMs = 90000 } = {}) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(fixtureDir, 'server.mjs')], {
-    cwd: fixtureDir,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOSTNAME: '127.0.0.1',
-      NODE_ENV: 'development',
-      NEXT_TELEMETRY_DISABLED: '1',
-      SIDEWIRE_DRAIN_MS: '500',
-      SIDEWIRE_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not ready in time:\n${stdout}\n${stderr}`)), readyTimeoutMs);
-      const check = () => {
-        if (stdout.includes('handle port=')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout.on('data', check);
-      exited.then(({ code }) => {
-        clearTimeout(timer);
-        reject(new Error(`exited early (${code}):\n${stdout}\n${stderr}`));
-      });
-    });
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  return {
-    port,
-    child,
-    exited,
-    output: () => ({ stdout, stderr }),
-    url: (p) => `http://127.0.0.1:${port}${p}`,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-      const r = await exited;
-      clearTimeout(timer);
-      return r;
-    },
-  };
+function startMini(env = {}, { readyTimeoutMs = 90000 } = {}) {
+  return startServerProcess(
+    { NODE_ENV: 'development', SIDEWIRE_DRAIN_MS: '500', SIDEWIRE_LOG_LEVEL: 'warn', ...env },
+    { readyTimeoutMs, cwd: fixtureDir, ready: 'handle port=' },
+  );
 }
 
 describe('startServer (sidewire/next) with a tiny Next.js app', () => {

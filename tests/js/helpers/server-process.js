@@ -17,11 +17,12 @@ function freePort() {
   });
 }
 
-async function startServerProcess(env = {}, { readyTimeoutMs = 90000, port: fixedPort } = {}) {
+async function startServerProcess(env = {}, { readyTimeoutMs = 90000, port: fixedPort, cwd = root, script = path.join(cwd, 'server.mjs'), ready = 'sidewire ready' } = {}) {
   // `port`: listen on this port (e.g. a restart on the port a browser page is connected to).
+  // `cwd`/`script`/`ready`: another server (a fixture's), and the line that says it listens.
   const port = fixedPort ?? (await freePort());
-  const child = spawn(process.execPath, [path.join(root, 'server.mjs')], {
-    cwd: root,
+  const child = spawn(process.execPath, [script], {
+    cwd,
     env: { ...process.env, PORT: String(port), HOSTNAME: '127.0.0.1', NEXT_TELEMETRY_DISABLED: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -30,21 +31,26 @@ async function startServerProcess(env = {}, { readyTimeoutMs = 90000, port: fixe
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server.mjs not ready in time:\n${stdout}\n${stderr}`)), readyTimeoutMs);
-    const check = () => {
-      if (stdout.includes('sidewire ready')) {
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server.mjs not ready in time:\n${stdout}\n${stderr}`)), readyTimeoutMs);
+      const check = () => {
+        if (stdout.includes(ready)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout.on('data', check);
+      exited.then(({ code }) => {
         clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', check);
-    exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`server.mjs exited early (${code}):\n${stdout}\n${stderr}`));
+        reject(new Error(`server.mjs exited early (${code}):\n${stdout}\n${stderr}`));
+      });
+      check();
     });
-    check();
-  });
+  } catch (err) {
+    child.kill('SIGKILL'); // never left running when it did not come up
+    throw err;
+  }
   return {
     port,
     child,
