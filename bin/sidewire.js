@@ -25,8 +25,10 @@ const TEMPLATE = path.join(__dirname, 'templates', 'server.mjs');
 const CONFIG_FILES = ['next.config.js', 'next.config.mjs', 'next.config.ts', 'next.config.mts', 'next.config.cjs'];
 
 const SCRIPTS = {
-  dev: 'node server.mjs',
-  start: 'NODE_ENV=production node server.mjs',
+  // exec: npm signals the shell it runs a script in; the server must be that process, or a
+  // SIGTERM to `npm start` leaves node running without its shell.
+  dev: 'exec node server.mjs',
+  start: 'NODE_ENV=production exec node server.mjs',
 };
 
 const NEW_CONFIG = `/** @type {import('next').NextConfig} */
@@ -265,8 +267,9 @@ Next steps:
 ${steps.map((s, i) => `  ${i + 1}. ${s}`).join('\n')}
   ${steps.length + 1}. Emit from route handlers after the write is done:
        import { getServer } from 'sidewire';
-       export const runtime = 'nodejs';
        getServer().to(room).emit('event', data);
+     Route handlers need no segment config: they run on Node, and with cacheComponents
+     Next refuses a runtime or dynamic export.
      getServer() answers only in the process server.mjs started: npm run dev, not plain next dev.
   ${steps.length + 2}. Keep 'sidewire' in serverExternalPackages in next.config: route handlers must load
      the package server.mjs loaded, not a bundled copy.

@@ -300,9 +300,9 @@ export default nextConfig;
 
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
     expect(pkg.scripts).toEqual({
-      dev: 'node server.mjs',
+      dev: 'exec node server.mjs',
       build: 'next build',
-      start: 'NODE_ENV=production node server.mjs',
+      start: 'NODE_ENV=production exec node server.mjs',
       lint: 'eslint',
     });
     expect(Object.keys(pkg.scripts)).toEqual(['dev', 'build', 'start', 'lint']); // order kept
@@ -310,8 +310,8 @@ export default nextConfig;
 
     expect(r.stdout).toContain('server.mjs: written');
     expect(r.stdout).toContain("next.config.ts: added 'sidewire' to serverExternalPackages");
-    expect(r.stdout).toContain('replaced scripts.dev "next dev" -> "node server.mjs"');
-    expect(r.stdout).toContain('replaced scripts.start "next start" -> "NODE_ENV=production node server.mjs"');
+    expect(r.stdout).toContain('replaced scripts.dev "next dev" -> "exec node server.mjs"');
+    expect(r.stdout).toContain('replaced scripts.start "next start" -> "NODE_ENV=production exec node server.mjs"');
     expect(r.stdout).toContain('npm install sidewire');
     expect(r.stdout).toContain('npm run dev');
     expect(r.stdout).toContain('getServer()');
