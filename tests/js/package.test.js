@@ -22,7 +22,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
 const { io: ioClient } = require('socket.io-client');
-const { freePort, root } = require('./helpers/server-process');
+const { freePort, root, lookup } = require('./helpers/server-process');
 
 const fixtureDir = path.join(root, 'tests', 'fixtures', 'next-app');
 // The package directory to pack: this checkout, or SIDEWIRE_PACKAGE_DIR (a copy or worktree).
@@ -51,20 +51,6 @@ function childEnv(binDir, extra = {}) {
     env[k] = v;
   }
   return { ...env, PATH: binDir, NEXT_TELEMETRY_DISABLED: '1', npm_config_update_notifier: 'false', ...extra };
-}
-
-/** Where `cmd` is on `PATH` (a colon list), or null. */
-function lookup(cmd, PATH) {
-  for (const dir of PATH.split(':').filter(Boolean)) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return null;
 }
 
 const tail = (s, n = 6000) => (s.length > n ? `…${s.slice(-n)}` : s);

@@ -8,21 +8,12 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { freePort, root } = require('./server-process');
+const { freePort, root, lookup } = require('./server-process');
 
 const SITE = path.join(root, 'deploy', 'nginx.conf');
 
 function which(cmd) {
-  for (const dir of (process.env.PATH || '').split(':').concat(['/usr/sbin', '/sbin'])) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return null;
+  return lookup(cmd, [process.env.PATH || '', '/usr/sbin', '/sbin'].join(':'));
 }
 
 /** Replaces `pattern` in `text`, insisting that it occurs exactly `count` times. */

@@ -1,6 +1,7 @@
 'use strict';
 // Starts the real server.mjs (Next.js + engine) as a child process on a free loopback port.
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 
@@ -68,4 +69,18 @@ async function startServerProcess(env = {}, { readyTimeoutMs = 90000, port: fixe
   };
 }
 
-module.exports = { startServerProcess, freePort, root };
+/** Where the executable `cmd` is on `PATH` (a colon list), or null. */
+function lookup(cmd, PATH = process.env.PATH || '') {
+  for (const dir of PATH.split(':').filter(Boolean)) {
+    const p = path.join(dir, cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+module.exports = { startServerProcess, freePort, root, lookup };
