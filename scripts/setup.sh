@@ -10,10 +10,13 @@ say() { printf '[setup] %s\n' "$*"; }
 #    nginx and openssl (tests/js/deploy.test.js runs nginx with a self-signed certificate in
 #    front of server.mjs; only the binary is used, never the package's own service) and
 #    chromium (tests/js/browser.test.js, headless via playwright-core) with a basic font set,
-#    and clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev, only recommended
+#    libhiredis-dev (the Redis adapter's protocol reader and command formatter) and
+#    redis-server (tests/js/redis-*.test.js start their own on a loopback port; the package's
+#    own service is stopped like nginx's), and clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev, only recommended
 #    by clang, so named here) for scripts/fuzz.sh.
 PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache libssl-dev zlib1g-dev
       clang libclang-rt-14-dev
+      libhiredis-dev redis-server
       nginx openssl chromium fonts-liberation)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
@@ -63,6 +66,15 @@ if command -v dpkg-query >/dev/null 2>&1; then
         "${SUDO[@]}" systemctl stop nginx || true
       else
         "${SUDO[@]}" nginx -s quit || true
+      fi
+    fi
+    if [[ " ${missing[*]} " == *" redis-server "* && -s /run/redis/redis-server.pid ]] \
+        && "${SUDO[@]}" kill -0 "$(cat /run/redis/redis-server.pid)" 2>/dev/null; then
+      say "stopping the redis-server service the package started"
+      if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        "${SUDO[@]}" systemctl stop redis-server || true
+      else
+        "${SUDO[@]}" kill "$(cat /run/redis/redis-server.pid)" || true
       fi
     fi
   else
