@@ -283,6 +283,12 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::SioWatch>("sioWatch"),
                            InstanceMethod<&EngineWrap::SioCloseSession>("sioCloseSession"),
                            InstanceMethod<&EngineWrap::SioSessionCount>("sioSessionCount"),
+                           InstanceMethod<&EngineWrap::ClusterStart>("clusterStart"),
+                           InstanceMethod<&EngineWrap::ClusterAddNamespace>("clusterAddNamespace"),
+                           InstanceMethod<&EngineWrap::ClusterAddChannel>("clusterAddChannel"),
+                           InstanceMethod<&EngineWrap::ClusterPublish>("clusterPublish"),
+                           InstanceMethod<&EngineWrap::ClusterCommand>("clusterCommand"),
+                           InstanceMethod<&EngineWrap::ClusterStop>("clusterStop"),
                        });
   }
 
@@ -459,8 +465,71 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
       channels.Set(c.path, co);
     }
     o.Set("channels", channels);
+    const sidewire::ClusterStats cs = engine(env).cluster_stats();
+    if (cs.configured) {
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("type", Napi::String::New(env, "redis"));
+      a.Set("state", Napi::String::New(env, cs.state));
+      a.Set("publisher", Napi::String::New(env, cs.publisher));
+      a.Set("subscriber", Napi::String::New(env, cs.subscriber));
+      a.Set("published", num(cs.published));
+      a.Set("received", num(cs.received));
+      a.Set("dropped", num(cs.dropped));
+      a.Set("reconnects", num(cs.reconnects));
+      a.Set("invalid", num(cs.invalid));
+      a.Set("pendingBytes", num(cs.pending_bytes));
+      o.Set("adapter", a);
+    } else {
+      o.Set("adapter", env.Null());
+    }
     return o;
   }
+
+  // clusterStart({ url, key, channelKey, uid, maxPendingBytes, connectTimeoutMs })
+  void ClusterStart(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = info[0].As<Napi::Object>();
+    sidewire::ClusterConfig c;
+    auto str = [&](const char* key, std::string& out) {
+      if (o.Has(key) && o.Get(key).IsString()) out = o.Get(key).As<Napi::String>().Utf8Value();
+    };
+    str("url", c.url);
+    str("key", c.key);
+    str("channelKey", c.channel_key);
+    str("uid", c.uid);
+    c.max_pending_bytes = bytes_of(o, "maxPendingBytes", c.max_pending_bytes);
+    c.connect_timeout_ms = u32_of(o, "connectTimeoutMs", c.connect_timeout_ms);
+    try {
+      engine(env).cluster_start(std::move(c));
+    } catch (const std::invalid_argument& e) {
+      throw Napi::TypeError::New(env, std::string("sidewire: ") + e.what());
+    } catch (const std::logic_error& e) {
+      throw Napi::Error::New(env, std::string("sidewire: ") + e.what());
+    }
+  }
+
+  void ClusterAddNamespace(const Napi::CallbackInfo& info) {
+    engine(info.Env()).cluster_add_namespace(info[0].ToString().Utf8Value());
+  }
+
+  void ClusterAddChannel(const Napi::CallbackInfo& info) {
+    engine(info.Env()).cluster_add_channel(info[0].As<Napi::Number>().Uint32Value());
+  }
+
+  // clusterPublish(channel, payload: string | Buffer)
+  void ClusterPublish(const Napi::CallbackInfo& info) {
+    std::string payload;
+    payload_of(info[1], payload);
+    engine(info.Env()).cluster_publish(info[0].ToString().Utf8Value(), std::move(payload));
+  }
+
+  // clusterCommand(id, [args...]): the reply comes as a cluster reply event
+  void ClusterCommand(const Napi::CallbackInfo& info) {
+    engine(info.Env()).cluster_command(static_cast<std::uint64_t>(info[0].As<Napi::Number>().DoubleValue()),
+                                       strings_of(info[1]));
+  }
+
+  void ClusterStop(const Napi::CallbackInfo& info) { engine(info.Env()).cluster_stop(); }
 
   void Shutdown(const Napi::CallbackInfo& info) {
     engine(info.Env()).shutdown(std::chrono::milliseconds(info[0].As<Napi::Number>().Int64Value()));
@@ -587,7 +656,8 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
   void SioBroadcast(const Napi::CallbackInfo& info) {
     const std::uint32_t flags = uint32_or_0(info, 6);
     engine(info.Env()).sio_broadcast(selection_of(info), info[3].As<Napi::String>().Utf8Value(), buffers_of(info[4]),
-                                     int64_of(info[5]), (flags & 1) != 0, (flags & 2) == 0, uint32_or_0(info, 7));
+                                     int64_of(info[5]), (flags & 1) != 0, (flags & 2) == 0, uint32_or_0(info, 7),
+                                     (flags & 4) != 0);
   }
 
   void SioJoin(const Napi::CallbackInfo& info) {

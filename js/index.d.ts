@@ -27,6 +27,8 @@ export interface EngineOptions {
 export type AuthorizeVerdict = boolean | undefined | { status?: number; message?: string };
 
 export interface ChannelOptions {
+  /** sidewire/redis-adapter's createAdapter(): broadcast() and the relay reach the room's members on every node. */
+  adapter?: (nsp: any) => unknown;
   /** Query key whose value names the room a client joins on connect (e.g. 'documentId'). */
   roomQuery?: string;
   /** Native relay: every message goes to the other members of the sender's rooms, without JS. */
@@ -111,6 +113,26 @@ export interface EngineStats {
   mallocInUse: number;
   mallocHeld: number;
   channels: Record<string, { connections: number; rooms: Record<string, number> }>;
+  /** The cluster adapter (sidewire/redis-adapter), or null when the engine is in no fleet. */
+  adapter: AdapterStats | null;
+}
+
+export interface AdapterStats {
+  type: 'redis';
+  /** 'ready' when both Redis connections are, else 'connecting' or 'disconnected' ('closed' once closed). */
+  state: 'ready' | 'connecting' | 'disconnected' | 'closed';
+  publisher: string;
+  subscriber: string;
+  /** Messages handed to Redis: broadcasts, requests, responses. */
+  published: number;
+  /** Broadcasts from other nodes delivered here. */
+  received: number;
+  /** Publishes lost while Redis was away and maxPendingBytes was reached. */
+  dropped: number;
+  reconnects: number;
+  /** Messages from the fleet that did not decode. */
+  invalid: number;
+  pendingBytes: number;
 }
 
 export declare class Engine extends EventEmitter {
@@ -335,8 +357,8 @@ export interface ServerOptions {
   };
   /** The default parser or socket.io-msgpack-parser (anything else throws). */
   parser: any;
-  /** Only the default (rooms live in the engine; anything else throws). */
-  adapter: typeof Adapter;
+  /** The default, or sidewire/redis-adapter's createAdapter() for a fleet (anything else throws). */
+  adapter: typeof Adapter | ((nsp: Namespace) => unknown);
   /** Ignored, with a warning: the WebSocket transport is the engine's own. */
   wsEngine: any;
   /** Ignored, with a warning: Engine.IO v3 clients (socket.io-client 2) are refused. */
@@ -427,9 +449,9 @@ export declare class Server<
   path(): string;
   connectTimeout(v: number): this;
   connectTimeout(): number;
-  /** The adapter class of every namespace; custom adapters are not supported (throws when given one). */
-  adapter(): typeof Adapter;
-  adapter(v: typeof Adapter): this;
+  /** The adapter of every namespace: the default, or sidewire/redis-adapter's createAdapter() (other adapters throw). */
+  adapter(): typeof Adapter | ((nsp: Namespace) => unknown);
+  adapter(v: typeof Adapter | ((nsp: Namespace) => unknown)): this;
   listen(srv: HttpServer | number, opts?: Partial<ServerOptions>): this;
   attach(srv: HttpServer | number, opts?: Partial<ServerOptions>): this;
   /** For servers that route requests themselves: true when the request was under `path` and is answered. */

@@ -21,8 +21,12 @@ const EVENT_FIRST_SOCKETIO = 5;
 // took itself (for the hooks that want the request).
 const EVENT_HANDOFF = 14;
 const EVENT_UPGRADE_INFO = 15;
+// The cluster adapter's (js/cluster.js): request-protocol messages, command replies, state.
+const EVENT_FIRST_CLUSTER = 24;
+const EVENT_LAST_CLUSTER = 26;
 
 const ENGINE_KEY = Symbol.for('sidewire.engine');
+const CLUSTER = Symbol.for('sidewire.cluster'); // sidewire/redis-adapter's settings on its factory
 // Set on an upgrade request the engine has taken (or refused): a second 'upgrade' listener
 // that calls handleUpgrade for the same request (listen() attaches one, the app may have its
 // own) must not answer the socket again.
@@ -118,6 +122,13 @@ class Channel extends EventEmitter {
       messageTimeout: options.messageTimeout ?? 30000,
     };
     this.index = engine._native.addChannel({ path, ...this.options });
+    if (options.adapter) {
+      const settings = typeof options.adapter === 'function' ? options.adapter[CLUSTER] : undefined;
+      if (!settings) {
+        throw new TypeError("sidewire: a channel's adapter is sidewire/redis-adapter's createAdapter(url | options)");
+      }
+      engine._joinCluster(settings).addChannel(this);
+    }
     this._authorize = null;
     this.authorize = options.authorize || null;
     this.clients = new Map();
@@ -219,6 +230,7 @@ class Engine extends EventEmitter {
       (batch) => this._onEvents(batch),
     );
     this._channels = new Map();
+    this._cluster = null; // js/cluster.js, once a Server or channel joins a fleet
     this._byIndex = [];
     this._pending = new Map();
     this._closing = null;
@@ -320,6 +332,25 @@ class Engine extends EventEmitter {
 
   getChannel(path) {
     return this._channels.get(path);
+  }
+
+  // The engine's place in a fleet (sidewire/redis-adapter): made by the first Server or
+  // channel given an adapter; every later one must name the same Redis and key.
+  _joinCluster(settings) {
+    if (this._cluster) {
+      this._cluster.check(settings);
+      return this._cluster;
+    }
+    const { ClusterLink } = require('./cluster.js');
+    this._cluster = new ClusterLink(this, settings);
+    return this._cluster;
+  }
+
+  // A Server that leaves (io.close()): the connections close unless a channel still uses them.
+  _leaveCluster() {
+    if (!this._cluster || this._cluster._channels.size > 0) return;
+    this._cluster.close();
+    this._cluster = null;
   }
 
   /**
@@ -470,6 +501,10 @@ class Engine extends EventEmitter {
           this._upgradeInfo(batch[i + 1], batch[i + 2], batch[i + 5], batch[i + 3]);
           continue;
         }
+        if (type >= EVENT_FIRST_CLUSTER && type <= EVENT_LAST_CLUSTER) {
+          if (this._cluster) this._cluster._onEvent(type, batch[i + 3], batch[i + 5], batch[i + 6]);
+          continue;
+        }
         if (type >= EVENT_FIRST_SOCKETIO) {
           if (this._socketio) this._socketio(type, batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5], batch[i + 6], batch[i + 7]);
           continue;
@@ -539,6 +574,10 @@ class Engine extends EventEmitter {
     this._closing = new Promise((resolve) => {
       this._resolveClose = resolve;
     });
+    if (this._cluster) {
+      this._cluster.close();
+      this._cluster = null;
+    }
     this._native.shutdown(drainMs); // stops listening first
     clearInterval(this._keepAlive);
     this._address = null;

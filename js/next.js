@@ -234,6 +234,9 @@ async function startServer(options = {}) {
           ...engineStats,
         },
         socketio: sio,
+        // In a fleet (sidewire/redis-adapter): the Redis connections' state and counters. A node
+        // whose Redis is away still serves its own clients, so the status stays 'ok'.
+        adapter: engineStats.adapter || null,
       });
     } catch (err) {
       res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store' });

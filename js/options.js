@@ -91,7 +91,7 @@ const SOCKETIO = {
     // socket.io's own
     path: {},
     serveClient: {},
-    adapter: {}, // anything but the default throws (rooms live in the engine)
+    adapter: {}, // the default, or sidewire/redis-adapter's createAdapter(); anything else throws
     parser: {}, // the default parser or socket.io-msgpack-parser; anything else throws
     connectTimeout: {},
     connectionStateRecovery: { nested: CONNECTION_STATE_RECOVERY },
@@ -191,6 +191,7 @@ const CHANNEL = {
     maxQueuedBytes: {},
     maxRooms: {},
     messageTimeout: {},
+    adapter: {}, // sidewire/redis-adapter's createAdapter(): broadcasts and the relay reach every node
     authorize: {},
     connection: {},
     message: {},

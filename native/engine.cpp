@@ -12,6 +12,7 @@
 #include <mutex>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include "adapter/cluster.hpp"
 #include "channels/channel.hpp"
 #include "log.hpp"
 #include "net/http_upgrade.hpp"
@@ -108,6 +109,28 @@ struct Engine::Impl {
 
   std::mutex listen_mutex;
   std::unique_ptr<Listener> listener;
+
+  // The cluster adapter and where its messages land. Declared after the workers: destroyed
+  // before the threads' io_contexts it lives on.
+  struct ClusterTarget final : adapter::LocalTarget {
+    Impl& impl;
+    explicit ClusterTarget(Impl& i) : impl(i) {}
+    void deliver(adapter::SioBroadcast&& b) override {
+      if (sio::Server* socketio = impl.sio.load()) socketio->deliver_remote(std::move(b));
+    }
+    void deliver(adapter::ChannelBroadcast&& b) override {
+      Channel* ch = impl.channel_by_path(b.path);
+      if (!ch || ch->cluster.load() == nullptr) return;
+      const ws::SharedFrame frame = ws::make_shared_frame(b.binary ? ws::kBinary : ws::kText, b.payload);
+      for (auto& w : impl.workers) {
+        w->command([ch, index = w->index(), room = b.room, frame] { ch->broadcast_local(index, room, frame, 0); });
+      }
+    }
+    void to_js(Event e) override { impl.sink->push(std::move(e)); }
+  };
+  ClusterTarget cluster_target{*this};
+  mutable std::mutex cluster_mutex;
+  std::shared_ptr<adapter::Cluster> cluster;
 
   std::atomic<std::uint64_t> next_seq{1};
   std::atomic<unsigned> next_worker{0};
@@ -395,6 +418,57 @@ void Engine::broadcast(std::uint32_t channel, const std::string& room, std::stri
   for (auto& w : impl_->workers) {
     w->command([ch, index = w->index(), room, frame, except] { ch->broadcast_local(index, room, frame, except); });
   }
+  if (adapter::Cluster* cluster = ch->cluster.load(std::memory_order_acquire)) {
+    adapter::ChannelBroadcast b;
+    b.path = ch->config().path;
+    b.room = room;
+    b.payload = std::move(payload);
+    b.binary = binary;
+    cluster->publish(std::move(b));
+  }
+}
+
+void Engine::cluster_start(ClusterConfig config) {
+  std::lock_guard lock(impl_->cluster_mutex);
+  if (impl_->cluster) throw std::logic_error("a cluster adapter is already running on this engine");
+  if (config.uid.empty()) throw std::invalid_argument("the cluster adapter needs a node uid");
+  impl_->cluster = adapter::make_redis_cluster(*impl_->workers[0], std::move(config), impl_->cluster_target);
+  if (sio::Server* socketio = impl_->sio.load()) socketio->set_cluster(impl_->cluster.get());
+}
+
+void Engine::cluster_add_namespace(const std::string& nsp) {
+  std::lock_guard lock(impl_->cluster_mutex);
+  if (impl_->cluster) impl_->cluster->add_namespace(nsp);
+}
+
+void Engine::cluster_add_channel(std::uint32_t index) {
+  std::lock_guard lock(impl_->cluster_mutex);
+  Channel* ch = impl_->channel(index);
+  if (!ch || !impl_->cluster) return;
+  impl_->cluster->add_channel(ch->config().path);
+  ch->cluster.store(impl_->cluster.get(), std::memory_order_release);
+}
+
+void Engine::cluster_publish(std::string channel, std::string payload) {
+  std::lock_guard lock(impl_->cluster_mutex);
+  if (impl_->cluster) impl_->cluster->publish_raw(std::move(channel), std::move(payload));
+}
+
+void Engine::cluster_command(std::uint64_t id, std::vector<std::string> args) {
+  std::lock_guard lock(impl_->cluster_mutex);
+  if (impl_->cluster) impl_->cluster->command(id, std::move(args));
+}
+
+// The adapter stays allocated until the engine goes (sockets and channels may still hold its
+// pointer on their threads); stopped, it publishes nothing and closes its connections.
+void Engine::cluster_stop() {
+  std::lock_guard lock(impl_->cluster_mutex);
+  if (impl_->cluster) impl_->cluster->stop();
+}
+
+ClusterStats Engine::cluster_stats() const {
+  std::lock_guard lock(impl_->cluster_mutex);
+  return impl_->cluster ? impl_->cluster->stats() : ClusterStats{};
 }
 
 void Engine::send(ClientId client, std::string payload, bool binary) {
@@ -441,6 +515,10 @@ void Engine::configure_socketio(SocketIoConfig c) {
   std::lock_guard lock(impl_->sio_mutex);
   if (!impl_->sio_owner) {
     impl_->sio_owner = std::make_unique<sio::Server>(config, impl_->worker_ptrs, impl_->sink, impl_->metrics);
+    {
+      std::lock_guard lock(impl_->cluster_mutex);
+      impl_->sio_owner->set_cluster(impl_->cluster.get());
+    }
     impl_->sio.store(impl_->sio_owner.get());
   } else {
     impl_->sio_owner->engineio().reconfigure(config);
@@ -505,9 +583,9 @@ void Engine::sio_ack(ClientId socket, std::int64_t ack_id, std::string data_json
 }
 
 void Engine::sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
-                           std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn) {
+                           std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn, bool local) {
   socketio_of(impl_->sio).broadcast(to_selection(std::move(selection)), std::move(data_json), std::move(attachments),
-                                    ack_id, is_volatile, compress, turn);
+                                    ack_id, is_volatile, compress, turn, local);
 }
 
 void Engine::sio_join(ClientId socket, std::vector<std::string> rooms) {
@@ -604,6 +682,7 @@ void Engine::stop() {
   std::call_once(impl_->stopped, [this] {
     impl_->stopping = true;
     stop_listening();
+    cluster_stop();
     for (auto& w : impl_->workers) w->stop_and_join();
     if (sio::Server* socketio = impl_->sio.load()) socketio->engineio().release_all();
   });

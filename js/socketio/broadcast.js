@@ -7,10 +7,13 @@ const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disc
 
 const FLAG_VOLATILE = 1;
 const FLAG_NO_COMPRESS = 2; // compress(false): never permessage-deflate or httpCompression
+const FLAG_LOCAL = 4; // this node's sockets only: not carried to the fleet
 
 function flagBits(flags) {
   if (!flags) return 0;
-  return (flags.volatile ? FLAG_VOLATILE : 0) | (flags.compress === false ? FLAG_NO_COMPRESS : 0);
+  return (
+    (flags.volatile ? FLAG_VOLATILE : 0) | (flags.compress === false ? FLAG_NO_COMPRESS : 0) | (flags.local ? FLAG_LOCAL : 0)
+  );
 }
 
 // The turn of the event loop JS is in, passed with every emit, broadcast and CONNECT: as in
@@ -65,7 +68,7 @@ class BroadcastOperator {
     return new BroadcastOperator(this.nsp, this.rooms, this.exceptRooms, { ...this.flags, volatile: true });
   }
 
-  /** Single process: the same as without it. */
+  /** This node's sockets only (in a fleet; with one process, the same as without it). */
   get local() {
     return new BroadcastOperator(this.nsp, this.rooms, this.exceptRooms, { ...this.flags, local: true });
   }
@@ -91,15 +94,28 @@ class BroadcastOperator {
     const ack = data.pop();
     const single = Boolean(this.flags.expectSingleResponse);
     const responses = [];
+    const cluster = this.flags.local ? null : this.nsp._cluster;
     const collector = {
       threadsExpected: Infinity, // each I/O thread's report says how many threads report
       threadsReported: 0,
       clientsExpected: 0,
+      // In a fleet: the other nodes, once serverCount() said how many, each reporting its count.
+      serversExpected: 0,
+      serversReported: 0,
       done: false,
       onCount: (count, threads) => {
         collector.threadsExpected = threads;
         collector.clientsExpected += count;
         collector.threadsReported++;
+        check();
+      },
+      onServers: (n) => {
+        collector.serversExpected = n;
+        check();
+      },
+      onRemoteCount: (count) => {
+        collector.clientsExpected += count;
+        collector.serversReported++;
         check();
       },
       onResponse: (response) => {
@@ -117,7 +133,11 @@ class BroadcastOperator {
       else ack.call(this, null, single ? responses[0] : responses);
     };
     const check = () => {
-      if (collector.threadsReported === collector.threadsExpected && responses.length >= collector.clientsExpected) {
+      if (
+        collector.threadsReported === collector.threadsExpected &&
+        collector.serversReported >= collector.serversExpected &&
+        responses.length >= collector.clientsExpected
+      ) {
         finish(null);
       }
     };
@@ -125,6 +145,7 @@ class BroadcastOperator {
     const timer = setTimeout(() => finish(new Error('operation has timed out')), this.flags.timeout);
     this.nsp._startBroadcastAck(ackId, collector);
     this.nsp._broadcast(data, rooms, except, flagBits(this.flags), ackId);
+    if (cluster) cluster._broadcastWithAck(data, rooms, except, this.flags, collector);
     return true;
   }
 
@@ -178,19 +199,32 @@ class BroadcastOperator {
       return Promise.reject(new Error('fetchSockets() is not supported on parent namespaces'));
     }
     const { rooms, except } = this._selection();
+    if (this.nsp._cluster && !this.flags.local) return this.nsp._cluster.fetchSockets({ rooms, except });
     return this.nsp.server._fetchSockets(this.nsp, rooms, except);
   }
 
+  // In a fleet these happen here at once and are asked of the other nodes (request types 2-4).
   socketsJoin(room) {
-    this._forEachNamespace((nsp, rooms, except) => nsp._socketsJoin(rooms, except, (Array.isArray(room) ? room : [room]).map(String)));
+    const toJoin = (Array.isArray(room) ? room : [room]).map(String);
+    this._forEachNamespace((nsp, rooms, except) => {
+      nsp._socketsJoin(rooms, except, toJoin);
+      if (nsp._cluster && !this.flags.local) nsp._cluster._tellOthers(2, rooms, except, { rooms: toJoin });
+    });
   }
 
   socketsLeave(room) {
-    this._forEachNamespace((nsp, rooms, except) => nsp._socketsLeave(rooms, except, (Array.isArray(room) ? room : [room]).map(String)));
+    const toLeave = (Array.isArray(room) ? room : [room]).map(String);
+    this._forEachNamespace((nsp, rooms, except) => {
+      nsp._socketsLeave(rooms, except, toLeave);
+      if (nsp._cluster && !this.flags.local) nsp._cluster._tellOthers(3, rooms, except, { rooms: toLeave });
+    });
   }
 
   disconnectSockets(close = false) {
-    this._forEachNamespace((nsp, rooms, except) => nsp._disconnectSockets(rooms, except, Boolean(close)));
+    this._forEachNamespace((nsp, rooms, except) => {
+      nsp._disconnectSockets(rooms, except, Boolean(close));
+      if (nsp._cluster && !this.flags.local) nsp._cluster._tellOthers(4, rooms, except, { close: Boolean(close) });
+    });
   }
 
   _forEachNamespace(fn) {

@@ -4,7 +4,7 @@
 // listens to runs entirely in the engine.
 const { EventEmitter } = require('node:events');
 const { encode } = require('./parser-helpers.js');
-const { BroadcastOperator, currentTurn } = require('./broadcast.js');
+const { BroadcastOperator, currentTurn, flagBits } = require('./broadcast.js');
 const { roomsHas } = require('./socket.js');
 const { Adapter } = require('./adapter.js');
 
@@ -43,15 +43,31 @@ class Namespace extends EventEmitter {
     this._broadcastAcks = new Map(); // ackId → collector (BroadcastOperator.emit with an ack)
     this._hooksQueued = false;
     this._applied = { connect: false, events: false };
-    this._adapter = null; // made on first use
+    this._adapter = null; // made on first use (at once in a fleet: it subscribes)
+    this._cluster = null; // the ClusterAdapter, in a fleet
     this._trackSockets = false; // JS keeps its sockets whatever the listeners (adapter views, cleanup)
     this._parent = null; // a dynamic child removed once empty (cleanupEmptyChildNamespaces)
     this._index = native ? server.sidewire._native.sioAddNamespace(name) : -1;
+    if (native && server._adapterFactory) this._adapter = new server._adapterFactory(this);
   }
 
-  /** socket.io's in-memory adapter: rooms and sids as read-only live views, room events. */
+  /**
+   * socket.io's in-memory adapter: rooms and sids as read-only live views, room events; in a
+   * fleet (sidewire/redis-adapter) the same views plus the fleet's requests.
+   */
   get adapter() {
-    return (this._adapter ??= new Adapter(this));
+    return (this._adapter ??= this.server._adapterFactory ? new this.server._adapterFactory(this) : new Adapter(this));
+  }
+
+  // io.adapter(...) after the namespace was made: its adapter is made again (views kept live).
+  _replaceAdapter() {
+    const old = this._adapter;
+    if (old && typeof old.close === 'function') old.close();
+    this._cluster = null;
+    this._adapter = null;
+    if (this._index < 0) return;
+    const fresh = this.adapter;
+    if (old && old._tracking) fresh._track();
   }
 
   // The adapter's views, when someone reads them (else null: nothing to keep up to date).
@@ -149,6 +165,30 @@ class Namespace extends EventEmitter {
     this.server.sidewire._native.sioBroadcast(this._index, rooms, except, json, attachments, ackId, flags, currentTurn());
   }
 
+  // A broadcast with acks to this node's sockets only, for another node of the fleet: how many
+  // clients it went to (once every I/O thread counted), then each client's answer, until
+  // `timeoutMs` has passed.
+  _broadcastWithAckLocally(data, rooms, except, flags, timeoutMs, onCount, onAck) {
+    if (this.server._closed) return;
+    const ackId = this._ids++;
+    let total = 0;
+    let reported = 0;
+    this._startBroadcastAck(ackId, {
+      onCount: (count, threads) => {
+        total += count;
+        if (++reported === threads) onCount(total);
+      },
+      onResponse: onAck,
+    });
+    setTimeout(() => this._endBroadcastAck(ackId), timeoutMs).unref();
+    this._broadcast(data, rooms, except, flagBits({ ...flags, local: true }), ackId);
+  }
+
+  // An event from another node's serverSideEmit: this namespace's own listeners hear it.
+  _onServerSideEmit(args) {
+    EventEmitter.prototype.emit.apply(this, args);
+  }
+
   _startBroadcastAck(ackId, collector) {
     this._broadcastAcks.set(ackId, collector);
     // ACKs must cross into JS before the packet goes out: applied now, not in a microtask.
@@ -237,6 +277,10 @@ class Namespace extends EventEmitter {
    */
   serverSideEmit(ev, ...args) {
     if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
+    if (this._cluster) {
+      this._cluster.serverSideEmit([ev, ...args]);
+      return true;
+    }
     if (!serverSideEmitWarned) {
       serverSideEmitWarned = true;
       console.warn('this adapter does not support the serverSideEmit() functionality');

@@ -13,6 +13,7 @@ const {
 } = require('./engine-io.js');
 const { RemoteSocket } = require('./broadcast.js');
 const { Adapter } = require('./adapter.js');
+const { CLUSTER } = require('./cluster-adapter.js');
 const { decode } = require('./parser-helpers.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
@@ -168,9 +169,6 @@ class Server extends EventEmitter {
     this._serveClient = this.opts.serveClient !== false;
     this._cors = this.opts.cors ? new Cors(this.opts.cors) : null;
 
-    if (this.opts.adapter && this.opts.adapter !== Adapter) {
-      throw new Error('sidewire: custom Socket.IO adapters are not supported (rooms live in the engine)');
-    }
     const { engine, owned } = resolveEngine(this.opts.engine);
     if (engine._sioServer) {
       throw new Error('sidewire: this engine already has a Socket.IO server (one Server per Engine); close it first');
@@ -216,6 +214,9 @@ class Server extends EventEmitter {
         throw new Error('sidewire: the engine speaks the default parser and socket.io-msgpack-parser; this `parser` is neither');
       }
     }
+
+    this._adapterFactory = null; // sidewire/redis-adapter's, in a fleet
+    if (this.opts.adapter) this._useAdapter(this.opts.adapter);
 
     engine._sioServer = this;
     engine._socketio = (type, channel, id, data, code, text, number, attachments) =>
@@ -333,14 +334,32 @@ class Server extends EventEmitter {
   }
 
   /**
-   * The adapter class of every namespace (sidewire's views of the engine's rooms, in place of
-   * socket.io's in-memory Adapter). Rooms and fan-out live in the engine: custom adapters
-   * (Redis, …) are not supported.
+   * The adapter of every namespace: sidewire's views of the engine's rooms (socket.io's
+   * in-memory Adapter), or sidewire/redis-adapter's createAdapter(...) for a fleet. Rooms and
+   * fan-out live in the engine; other adapter packages have no engine to drive.
    */
   adapter(v) {
-    if (!arguments.length) return Adapter;
-    if (v === Adapter) return this;
-    throw new Error('sidewire: custom Socket.IO adapters are not supported (rooms live in the engine)');
+    if (!arguments.length) return this._adapterFactory || Adapter;
+    this._useAdapter(v);
+    if (this._nsps) for (const nsp of this._nsps.values()) nsp._replaceAdapter();
+    return this;
+  }
+
+  _useAdapter(v) {
+    if (v === Adapter) {
+      this._adapterFactory = null;
+      return;
+    }
+    if (typeof v === 'function' && v[CLUSTER]) {
+      this.sidewire._joinCluster(v[CLUSTER]);
+      this._adapterFactory = v;
+      return;
+    }
+    throw new Error(
+      'sidewire: this adapter is not one the engine can drive (rooms and fan-out live in the engine). For Redis, ' +
+        "change the import: `const { createAdapter } = require('sidewire/redis-adapter')` takes the same arguments " +
+        "as @socket.io/redis-adapter's and speaks its protocol",
+    );
   }
 
   // ------------------------------------------------------------------------------------ HTTP
@@ -416,6 +435,9 @@ class Server extends EventEmitter {
     this._closed = false;
     this._closing = null;
     this._closeDone = false;
+    this._adapterFactory = null; // sidewire/redis-adapter's, in a fleet
+    if (this.opts.adapter) this._useAdapter(this.opts.adapter);
+
     engine._sioServer = this;
     engine._socketio = (type, channel, id, data, code, text, number, attachments) =>
       this._onEvent(type, channel, id, data, code, text, number, attachments);
@@ -1094,6 +1116,12 @@ class Server extends EventEmitter {
         this._hooksOn = false;
         this._configure();
         await this._waitForRequests(1000);
+      }
+      // Out of the fleet: the namespaces' requests end, and the Redis connections close unless
+      // a raw channel of the engine still uses them.
+      if (this._adapterFactory) {
+        for (const nsp of this._nsps.values()) if (nsp._cluster) nsp._cluster.close();
+        this.sidewire._leaveCluster();
       }
       // Whatever the engine did not answer is cut.
       for (const { res } of this._requests.values()) if (!res.writableEnded) res.destroy();

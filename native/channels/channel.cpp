@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "adapter/cluster.hpp"
 #include "log.hpp"
 
 namespace sidewire {
@@ -115,7 +116,18 @@ void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
   if (config.join_messages && opcode == ws::kText && handle_join_message(payload)) return;
   if (config.relay && !rooms_.empty()) {
     const ws::SharedFrame frame = ws::make_shared_frame(opcode, payload);  // framed once per message
-    for (const auto& m : rooms_) channel_.relay(worker_.index(), *m.room, frame, id());
+    adapter::Cluster* cluster = channel_.cluster.load(std::memory_order_acquire);
+    for (const auto& m : rooms_) {
+      channel_.relay(worker_.index(), *m.room, frame, id());
+      if (cluster) {
+        adapter::ChannelBroadcast b;
+        b.path = config.path;
+        b.room = m.room->name;
+        b.payload.assign(payload);
+        b.binary = opcode == ws::kBinary;
+        cluster->publish(std::move(b));
+      }
+    }
   }
   if (channel_.hook_message.load(std::memory_order_relaxed)) {
     Event e(Event::Type::kMessage);

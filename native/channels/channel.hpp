@@ -14,6 +14,10 @@
 #include "rooms.hpp"
 #include "sidewire/engine.hpp"
 
+namespace sidewire::adapter {
+class Cluster;
+}
+
 namespace sidewire {
 
 class ChannelClient;
@@ -41,6 +45,9 @@ class Channel {
   std::atomic<bool> hook_message{false};
   std::atomic<bool> hook_close{false};
   std::atomic<std::uint64_t> connections{0};
+  // The cluster adapter, once the channel joined it: broadcasts and relayed messages go to
+  // the room's members on the other nodes too.
+  std::atomic<adapter::Cluster*> cluster{nullptr};
 
   // Room sizes across all threads, for JS to read synchronously.
   RoomCounts& counts() { return counts_; }

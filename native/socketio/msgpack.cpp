@@ -24,10 +24,12 @@ bool is_reserved_event(const std::string& name) {
          name == "newListener" || name == "removeListener";
 }
 
+}  // namespace
+
 // Binary values out of the tree into attachments, placeholders in their place; `undefined` to
 // null (as JSON has it). Returns false past `max_binaries`, or for an extension other than
 // undefined (a Date from msgpack-lite, say: nothing socket.io's parser would hand a handler).
-bool extract_binaries(json& v, std::vector<std::string>& out, std::uint32_t max_binaries, int depth = 0) {
+bool extract_binaries(json& v, std::vector<std::string>& out, std::uint32_t max_binaries, int depth) {
   if (depth > 64) return false;
   if (v.is_binary()) {
     if (is_undefined(v)) {
@@ -76,7 +78,7 @@ void insert_binaries(json& v, const std::vector<std::string>& attachments) {
 // Walks the MessagePack bytes without recursion before the (recursive) parser sees them:
 // false for truncated input, for a container that declares more items than bytes remain, for
 // the never-used byte 0xc1, and for nesting deeper than `max_depth`.
-bool well_formed(std::string_view bytes, std::size_t max_depth) {
+bool msgpack_well_formed(std::string_view bytes, std::size_t max_depth) {
   const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
   const auto* end = p + bytes.size();
   std::vector<std::uint64_t> pending{1};  // items still to read, per open container
@@ -149,11 +151,9 @@ bool well_formed(std::string_view bytes, std::size_t max_depth) {
   return p == end;
 }
 
-}  // namespace
-
 bool decode_msgpack_packet(std::string_view bytes, MsgpackPacket& out, std::string& error, std::uint32_t max_binaries) {
   out = MsgpackPacket{};
-  if (!well_formed(bytes, 64)) {
+  if (!msgpack_well_formed(bytes, 64)) {
     error = "invalid MessagePack";
     return false;
   }

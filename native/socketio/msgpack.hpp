@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace sidewire::sio {
 
 struct MsgpackPacket {
@@ -31,5 +33,14 @@ bool decode_msgpack_packet(std::string_view bytes, MsgpackPacket& out, std::stri
 // Throws std::invalid_argument on data that is not JSON.
 std::string encode_msgpack_packet(int type, std::string_view nsp, std::int64_t ack_id, std::string_view data_json,
                                   const std::vector<std::string>& attachments);
+
+// The pieces the cluster adapter shares (its messages carry socket.io packets in MessagePack):
+// a non-recursive check of MessagePack bytes (no truncation, no nesting past `max_depth`)
+// before the recursive parser sees them; binary values out of a tree into attachments with
+// placeholders in their place (false past `max_binaries`, for an extension other than notepack's
+// `undefined`, or for an object that has a "_placeholder" key of its own); and back.
+bool msgpack_well_formed(std::string_view bytes, std::size_t max_depth);
+bool extract_binaries(nlohmann::json& v, std::vector<std::string>& out, std::uint32_t max_binaries, int depth = 0);
+void insert_binaries(nlohmann::json& v, const std::vector<std::string>& attachments);
 
 }  // namespace sidewire::sio

@@ -1,5 +1,7 @@
 #include "socketio/server.hpp"
 
+#include "adapter/cluster.hpp"
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
@@ -544,9 +546,21 @@ void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, st
 }
 
 void Server::broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                       std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn) {
+                       std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn, bool local) {
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
+  // A broadcast with acks goes to the other nodes as a request (JS's, it collects the answers).
+  if (adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire); cluster && !local && ack_id < 0) {
+    adapter::SioBroadcast b;
+    b.nsp = nsp->name;
+    b.rooms = selection.rooms;
+    b.except = selection.except;
+    b.data_json = data_json;
+    b.attachments = attachments;
+    b.is_volatile = is_volatile;
+    if (!compress) b.compress = false;
+    cluster->publish(std::move(b));
+  }
   // Encoded and framed once, for every recipient on every I/O thread (and, for recipients with
   // permessage-deflate, compressed once per I/O thread: ws::DeflateWorkspace).
   std::shared_ptr<Outgoing> made;
@@ -576,6 +590,17 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
       sink_->push(std::move(e));
     }
   });
+}
+
+void Server::deliver_remote(adapter::SioBroadcast&& b) {
+  Namespace* nsp = namespace_named(b.nsp);
+  if (!nsp) return;
+  Selection selection;
+  selection.nsp = nsp->index;
+  selection.rooms = std::move(b.rooms);
+  selection.except = std::move(b.except);
+  broadcast(std::move(selection), std::move(b.data_json), std::move(b.attachments), -1, b.is_volatile,
+            b.compress.value_or(true), 0, true);
 }
 
 void Server::join_rooms(Socket& s, RoomTable<Socket>& table, const std::vector<std::string>& rooms) {

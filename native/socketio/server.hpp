@@ -15,6 +15,11 @@
 #include "socketio/recovery.hpp"
 #include "sidewire/engine.hpp"
 
+namespace sidewire::adapter {
+class Cluster;
+struct SioBroadcast;
+}
+
 namespace sidewire::sio {
 
 class Server;
@@ -91,8 +96,15 @@ class Server final : public eio::Listener {
             bool is_volatile, std::uint32_t nsp = UINT32_MAX, bool compress = true, std::uint32_t turn = 0);
   void ack(ClientId socket, std::int64_t ack_id, std::string data_json, std::vector<std::string> attachments,
            std::uint32_t turn = 0);
+  // `local`: not carried to the other nodes of a cluster (socket.io's `local` flag, and what
+  // came from another node).
   void broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                 std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0);
+                 std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0,
+                 bool local = false);
+  // The cluster adapter: where broadcasts go besides this node, and one from another node
+  // (its namespace by name; unknown namespaces have no sockets here).
+  void set_cluster(adapter::Cluster* cluster) { cluster_.store(cluster); }
+  void deliver_remote(adapter::SioBroadcast&& b);
   void join(ClientId socket, std::vector<std::string> rooms);
   void leave(ClientId socket, std::string room);
   void disconnect(ClientId socket, bool close);
@@ -160,6 +172,7 @@ class Server final : public eio::Listener {
   std::atomic<bool> dynamic_{false};
   std::atomic<std::uint32_t> max_rooms_{10000};
   std::atomic<bool> msgpack_{false};
+  std::atomic<adapter::Cluster*> cluster_{nullptr};
   std::atomic<std::uint64_t> next_socket_{1};
   mutable RecoveryStore recovery_;
 };

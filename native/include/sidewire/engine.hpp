@@ -89,6 +89,11 @@ struct Event {
     // Socket.IO, continued
     kSioError,  // client = socket, data = the parser's message: the socket's 'error' event, before
                 // the session closes for a protocol violation
+    // The cluster adapter (Engine::cluster_start)
+    kClusterMessage,  // text = the Redis channel, data = the payload (binary): the request protocol's
+                      // requests and responses, which JS answers
+    kClusterReply,    // number = the command's id, data = its reply as JSON
+    kClusterState,    // data = the adapter's state ("ready", "connecting", "disconnected"), text = why
   };
   Event() = default;
   explicit Event(Type t) : type(t) {}
@@ -228,6 +233,29 @@ struct SocketIoStats {
   } recovery;
 };
 
+// The cluster adapter: Redis pub/sub, wire-compatible with @socket.io/redis-adapter.
+struct ClusterConfig {
+  std::string url = "redis://127.0.0.1:6379";
+  std::string key = "socket.io";                  // Socket.IO's channels: <key>#<nsp>#..., <key>-request#<nsp>#
+  std::string channel_key = "sidewire-channel";   // raw channels': <channel_key>#<path>#
+  std::string uid;                                // this node's id on the wire
+  std::size_t max_pending_bytes = 8u << 20;       // publishes kept while Redis is away; past it dropped
+  std::uint32_t connect_timeout_ms = 5000;
+};
+
+struct ClusterStats {
+  bool configured = false;
+  std::string state;      // "ready" (both connections), "connecting", "disconnected", "closed"
+  std::string publisher;  // each connection's own state
+  std::string subscriber;
+  std::uint64_t published = 0;      // messages handed to Redis (broadcasts, requests, responses)
+  std::uint64_t received = 0;       // broadcasts from other nodes delivered here
+  std::uint64_t dropped = 0;        // publishes lost: Redis away and the pending bound reached
+  std::uint64_t reconnects = 0;
+  std::uint64_t invalid = 0;        // messages from the fleet that did not decode
+  std::uint64_t pending_bytes = 0;
+};
+
 class Engine {
  public:
   Engine(EngineOptions options, std::shared_ptr<EventSink> sink);
@@ -285,8 +313,11 @@ class Engine {
     std::vector<std::string> rooms;
     std::vector<std::string> except;
   };
+  // `local`: this node's sockets only (socket.io's `local` flag); otherwise a cluster adapter
+  // carries the broadcast to the other nodes too (not a broadcast with acks: JS's request).
   void sio_broadcast(SioSelection selection, std::string data_json, std::vector<std::string> attachments,
-                     std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0);
+                     std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0,
+                     bool local = false);
   void sio_join(ClientId socket, std::vector<std::string> rooms);
   void sio_leave(ClientId socket, std::string room);
   void sio_disconnect(ClientId socket, bool close);
@@ -302,6 +333,17 @@ class Engine {
   void sio_watch(ClientId connection, std::uint32_t mask);
   void sio_close_session(ClientId connection);
   std::uint64_t sio_session_count() const;
+
+  // The cluster adapter: one pair of Redis connections for the process, on the first I/O
+  // thread. Throws std::invalid_argument for a URL it cannot use, std::logic_error when one is
+  // already running. Socket.IO namespaces and channels join it one by one.
+  void cluster_start(ClusterConfig config);
+  void cluster_add_namespace(const std::string& nsp);
+  void cluster_add_channel(std::uint32_t channel);
+  void cluster_publish(std::string channel, std::string payload);
+  void cluster_command(std::uint64_t id, std::vector<std::string> args);
+  void cluster_stop();
+  ClusterStats cluster_stats() const;
 
   std::uint64_t connection_count(std::uint32_t channel) const;
   std::uint64_t room_size(std::uint32_t channel, const std::string& room) const;

@@ -1,0 +1,160 @@
+'use strict';
+// The engine's link to the fleet (one per Engine): the native cluster adapter holds the two
+// Redis connections and does the broadcasts (encode, publish, receive, fan out) on its own
+// thread; what reaches JS is the request protocol's traffic (fetchSockets, serverSideEmit,
+// broadcasts with acks...), routed here to the namespace adapters, plus command replies and
+// state changes.
+const crypto = require('node:crypto');
+
+const EVENT_CLUSTER_MESSAGE = 24;
+const EVENT_CLUSTER_REPLY = 25;
+const EVENT_CLUSTER_STATE = 26;
+
+// A node's id on the wire, as socket.io's adapters make theirs (uid2): a short random string.
+function nodeId() {
+  return crypto.randomBytes(9).toString('base64url').slice(0, 12);
+}
+
+class ClusterLink {
+  constructor(engine, config) {
+    this.engine = engine;
+    this.config = config;
+    this.uid = nodeId();
+    this.state = 'connecting';
+    this._replies = new Map(); // command id → { resolve, reject, timer }
+    this._ids = 0;
+    this._namespaces = new Map(); // namespace name → its ClusterAdapter
+    this._requestPrefix = `${config.key}-request#`;
+    this._responsePrefix = `${config.key}-response#`;
+    this._channels = new Set();
+    this._closed = false;
+    engine._native.clusterStart({
+      url: config.url,
+      key: config.key,
+      channelKey: config.channelKey,
+      uid: this.uid,
+      maxPendingBytes: config.maxPendingBytes,
+      connectTimeoutMs: config.connectTimeoutMs,
+    });
+  }
+
+  /** Another adapter for the same engine must speak to the same fleet. */
+  check(config) {
+    if (config.url !== this.config.url || config.key !== this.config.key || config.channelKey !== this.config.channelKey) {
+      throw new Error(
+        `sidewire: this engine is already in a fleet through ${this.config.url} (key "${this.config.key}"); ` +
+          'one engine speaks to one Redis: give every Server and channel of it the same adapter settings',
+      );
+    }
+  }
+
+  addNamespace(name, adapter) {
+    this._namespaces.set(name, adapter);
+    this.engine._native.clusterAddNamespace(name);
+  }
+
+  removeNamespace(name, adapter) {
+    if (this._namespaces.get(name) === adapter) this._namespaces.delete(name);
+  }
+
+  addChannel(channel) {
+    if (this._channels.has(channel.index)) return;
+    this._channels.add(channel.index);
+    this.engine._native.clusterAddChannel(channel.index);
+  }
+
+  publish(channel, payload) {
+    if (this._closed) return;
+    this.engine._native.clusterPublish(channel, payload);
+  }
+
+  /**
+   * A Redis command on the publishing connection. Rejects at once when Redis is away (the
+   * engine says so), and after `timeoutMs` whatever Redis does.
+   */
+  command(args, timeoutMs = 5000) {
+    if (this._closed) return Promise.reject(new Error('sidewire: the cluster adapter is closed'));
+    return new Promise((resolve, reject) => {
+      const id = (this._ids = (this._ids % 0x7fffffff) + 1);
+      const timer = setTimeout(() => {
+        this._replies.delete(id);
+        reject(new Error(`sidewire: Redis did not answer ${args[0]} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this._replies.set(id, { resolve, reject, timer });
+      this.engine._native.clusterCommand(id, args.map(String));
+    });
+  }
+
+  get ready() {
+    return this.state === 'ready';
+  }
+
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    this.engine._native.clusterStop();
+    for (const { reject, timer } of this._replies.values()) {
+      clearTimeout(timer);
+      reject(new Error('sidewire: the cluster adapter is closed'));
+    }
+    this._replies.clear();
+  }
+
+  // ------------------------------------------------------------------- events from the engine
+
+  _onEvent(type, data, text, number) {
+    switch (type) {
+      case EVENT_CLUSTER_MESSAGE:
+        this._onMessage(text, data);
+        return;
+      case EVENT_CLUSTER_REPLY: {
+        const pending = this._replies.get(number);
+        if (!pending) return;
+        this._replies.delete(number);
+        clearTimeout(pending.timer);
+        let value;
+        try {
+          value = JSON.parse(data);
+        } catch (err) {
+          pending.reject(err);
+          return;
+        }
+        if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.error === 'string') {
+          pending.reject(new Error(`sidewire: Redis: ${value.error}`));
+        } else {
+          pending.resolve(value);
+        }
+        return;
+      }
+      case EVENT_CLUSTER_STATE: {
+        const before = this.state;
+        this.state = data;
+        if (before !== data) this.engine.emit('adapter', { state: data, reason: text });
+        return;
+      }
+      default:
+    }
+  }
+
+  _onMessage(channel, payload) {
+    let request;
+    let rest;
+    if (channel.startsWith(this._requestPrefix)) {
+      request = true;
+      rest = channel.slice(this._requestPrefix.length, -1);
+    } else if (channel.startsWith(this._responsePrefix)) {
+      request = false;
+      rest = channel.slice(this._responsePrefix.length, -1);
+      const own = `#${this.uid}`;
+      if (rest.endsWith(own)) rest = rest.slice(0, -own.length);
+    } else {
+      return;
+    }
+    const adapter = this._namespaces.get(rest);
+    if (!adapter) return;
+    if (request) adapter._onRequest(payload);
+    else adapter._onResponse(payload);
+  }
+}
+
+module.exports = { ClusterLink, EVENT_CLUSTER_MESSAGE, EVENT_CLUSTER_STATE };

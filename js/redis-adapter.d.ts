@@ -1,0 +1,28 @@
+// sidewire/redis-adapter: @socket.io/redis-adapter's createAdapter on sidewire's engine.
+import type { Namespace } from './index';
+
+export interface RedisAdapterOptions {
+  /** redis://[user:password@]host:port[/db] (sidewire's own form). Default: $REDIS_URL or redis://127.0.0.1:6379. */
+  url?: string;
+  /** The prefix of every Redis channel, as the official adapter's. Default "socket.io". */
+  key?: string;
+  /** How long fetchSockets(), serverSideEmitWithAck() and allRooms() wait for the other nodes (ms). Default 5000. */
+  requestsTimeout?: number;
+  /** Answers go to the asking node's own response channel. Default false. */
+  publishOnSpecificResponseChannel?: boolean;
+  /** The prefix of raw channels' Redis channels. Default "sidewire-channel". */
+  channelKey?: string;
+  /** Bytes of publishes kept while Redis is away; past it they are dropped and counted. Default 8 MiB. */
+  maxPendingBytes?: number;
+  /** How long one connection attempt may take (ms). Default 5000. */
+  connectTimeoutMs?: number;
+}
+
+/** An adapter for `new Server(httpServer, { adapter })`, `io.adapter(...)` and `engine.channel(path, { adapter })`. */
+export type SidewireAdapterFactory = ((nsp: Namespace) => unknown) & { readonly __sidewireCluster?: never };
+
+export function createAdapter(url?: string | URL, opts?: Omit<RedisAdapterOptions, 'url'>): SidewireAdapterFactory;
+export function createAdapter(opts: RedisAdapterOptions): SidewireAdapterFactory;
+/** node-redis (4, 5) or ioredis (5) clients: their connection settings are used; the engine opens its own connections. */
+export function createAdapter(pubClient: object, subClient: object, opts?: Omit<RedisAdapterOptions, 'url'>): SidewireAdapterFactory;
+export default createAdapter;

@@ -1,0 +1,131 @@
+'use strict';
+// sidewire/redis-adapter: @socket.io/redis-adapter's API on sidewire's engine. The engine
+// speaks to Redis itself, from its own thread (hiredis's reader and formatter over Asio),
+// with the official adapter's channels and messages, so sidewire nodes, socket.io nodes with
+// @socket.io/redis-adapter and @socket.io/redis-emitter share one fleet.
+//
+//   createAdapter('redis://127.0.0.1:6379', { key, requestsTimeout })   sidewire's own form
+//   createAdapter({ url, key, ... })
+//   createAdapter(pubClient, subClient, opts)   node-redis or ioredis clients, as the official
+//     package takes them: sidewire reads their connection settings and opens its own
+//     connections (the clients themselves stay unused).
+const { ClusterAdapter, CLUSTER } = require('./socketio/cluster-adapter.js');
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379';
+const KNOWN = new Set([
+  'url',
+  'key',
+  'requestsTimeout',
+  'publishOnSpecificResponseChannel',
+  'channelKey',
+  'maxPendingBytes',
+  'connectTimeoutMs',
+  'parser',
+]);
+
+function isClient(v) {
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    (typeof v.pSubscribe === 'function' || typeof v.psubscribe === 'function' || typeof v.publish === 'function')
+  );
+}
+
+function hostPart(host) {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+function buildUrl({ host = '127.0.0.1', port = 6379, username, password, db }) {
+  let auth = '';
+  if (password !== undefined && password !== null && password !== '') {
+    auth = `${username ? encodeURIComponent(username) : ''}:${encodeURIComponent(password)}@`;
+  } else if (username) {
+    auth = `${encodeURIComponent(username)}@`;
+  }
+  return `redis://${auth}${hostPart(host)}:${port}${db ? `/${db}` : ''}`;
+}
+
+/** The URL of the Redis a node-redis (4, 5) or ioredis (5) client is set to reach. */
+function urlOfClient(client) {
+  if (client.isCluster || client.constructor?.name === 'Cluster' || Array.isArray(client.startupNodes)) {
+    throw new TypeError('sidewire/redis-adapter: Redis Cluster clients are not supported; give it one Redis server');
+  }
+  const o = client.options || {};
+  // ioredis: options.host / port / password / username / db; a unix path is not supported.
+  if (typeof client.psubscribe === 'function' && typeof client.pSubscribe !== 'function') {
+    if (o.path) throw new TypeError('sidewire/redis-adapter: Redis over a unix socket is not supported');
+    if (o.tls) throw new TypeError('sidewire/redis-adapter: Redis over TLS is not supported yet');
+    return buildUrl({ host: o.host, port: o.port, username: o.username, password: o.password, db: o.db });
+  }
+  // node-redis: options.url, or options.socket.{ host, port } with username/password/database.
+  if (o.url) {
+    const u = new URL(o.url);
+    if (o.password !== undefined || o.username !== undefined || o.database !== undefined) {
+      return buildUrl({
+        host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+        port: Number(u.port) || 6379,
+        username: o.username ?? decodeURIComponent(u.username),
+        password: o.password ?? decodeURIComponent(u.password),
+        db: o.database ?? Number(u.pathname.slice(1) || 0),
+      });
+    }
+    if (u.protocol === 'rediss:') throw new TypeError('sidewire/redis-adapter: Redis over TLS is not supported yet');
+    return o.url;
+  }
+  const socket = o.socket || {};
+  if (socket.path) throw new TypeError('sidewire/redis-adapter: Redis over a unix socket is not supported');
+  if (socket.tls) throw new TypeError('sidewire/redis-adapter: Redis over TLS is not supported yet');
+  return buildUrl({ host: socket.host, port: socket.port, username: o.username, password: o.password, db: o.database });
+}
+
+function settingsOf(opts, url) {
+  for (const k of Object.keys(opts)) {
+    if (!KNOWN.has(k)) {
+      process.emitWarning(`sidewire/redis-adapter: unknown option "${k}" is ignored`, 'SidewireWarning');
+    }
+  }
+  if (opts.parser !== undefined) {
+    throw new TypeError(
+      'sidewire/redis-adapter: a custom parser is not supported; the engine speaks the official default (notepack.io MessagePack)',
+    );
+  }
+  const requestsTimeout = opts.requestsTimeout === undefined ? 5000 : Number(opts.requestsTimeout);
+  if (!(requestsTimeout > 0)) throw new RangeError('sidewire/redis-adapter: requestsTimeout must be a positive number of ms');
+  if (/^rediss:/i.test(url)) throw new TypeError('sidewire/redis-adapter: Redis over TLS (rediss://) is not supported yet');
+  return {
+    url,
+    key: opts.key === undefined ? 'socket.io' : String(opts.key),
+    requestsTimeout,
+    publishOnSpecificResponseChannel: Boolean(opts.publishOnSpecificResponseChannel),
+    channelKey: opts.channelKey === undefined ? 'sidewire-channel' : String(opts.channelKey),
+    maxPendingBytes: opts.maxPendingBytes,
+    connectTimeoutMs: opts.connectTimeoutMs,
+  };
+}
+
+/**
+ * The adapter for `new Server(httpServer, { adapter })`, `io.adapter(...)` and
+ * `engine.channel(path, { adapter })`.
+ */
+function createAdapter(first, second, third) {
+  let settings;
+  if (typeof first === 'string' || first instanceof URL) {
+    settings = settingsOf(second || {}, String(first));
+  } else if (isClient(first)) {
+    if (!isClient(second)) throw new TypeError('sidewire/redis-adapter: createAdapter(pubClient, subClient, opts) needs both clients');
+    settings = settingsOf(third || {}, urlOfClient(first));
+  } else if (first === undefined || (first !== null && typeof first === 'object')) {
+    const opts = first || {};
+    settings = settingsOf(opts, opts.url === undefined ? process.env.REDIS_URL || DEFAULT_URL : String(opts.url));
+  } else {
+    throw new TypeError('sidewire/redis-adapter: createAdapter(url | options | pubClient, subClient, opts)');
+  }
+  const factory = function SidewireRedisAdapter(nsp) {
+    return new ClusterAdapter(nsp, settings);
+  };
+  factory[CLUSTER] = settings;
+  return factory;
+}
+
+module.exports = { createAdapter, RedisAdapter: ClusterAdapter };
+module.exports.default = createAdapter;

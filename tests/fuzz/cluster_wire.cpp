@@ -1,0 +1,46 @@
+// The cluster adapter's messages (native/adapter/wire.*): what another node of the fleet, a
+// socket.io node with @socket.io/redis-adapter or @socket.io/redis-emitter, publishes on Redis.
+//
+// Checked, for what the decoders accept: a broadcast's data is a non-empty JSON array with no
+// more attachments than allowed, and encoding it again decodes to the same broadcast (the same
+// binaries too, unless invalid UTF-8 made two keys one); a channel message round-trips exactly.
+// A refusal always says why.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "adapter/wire.hpp"
+#include "fuzz_check.hpp"
+
+namespace adapter = sidewire::adapter;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view bytes = fuzz::as_text(data, size);
+  adapter::SioBroadcast b;
+  std::string error;
+  if (adapter::decode_sio_broadcast(bytes, b, error)) {
+    const auto j = nlohmann::json::parse(b.data_json, nullptr, false);
+    FUZZ_CHECK(!j.is_discarded() && j.is_array() && !j.empty());
+    FUZZ_CHECK(b.attachments.size() <= 64);
+    FUZZ_CHECK(!adapter::sio_channel("socket.io", b).empty());
+    const std::string again = adapter::encode_sio_broadcast(b);
+    adapter::SioBroadcast c;
+    std::string error2;
+    FUZZ_CHECK(adapter::decode_sio_broadcast(again, c, error2));
+    FUZZ_CHECK(c.uid == b.uid && c.nsp == b.nsp && c.rooms == b.rooms && c.except == b.except);
+    FUZZ_CHECK(c.is_volatile == b.is_volatile && c.compress == b.compress);
+    if (b.data_json.find("\xEF\xBF\xBD") == std::string::npos) FUZZ_CHECK(c.attachments == b.attachments);
+  } else {
+    FUZZ_CHECK(!error.empty());
+  }
+  adapter::ChannelBroadcast m;
+  error.clear();
+  if (adapter::decode_channel_broadcast(bytes, m, error)) {
+    adapter::ChannelBroadcast n;
+    std::string error2;
+    FUZZ_CHECK(adapter::decode_channel_broadcast(adapter::encode_channel_broadcast(m), n, error2));
+    FUZZ_CHECK(n.uid == m.uid && n.room == m.room && n.binary == m.binary && n.payload == m.payload);
+  } else {
+    FUZZ_CHECK(!error.empty());
+  }
+  return 0;
+}

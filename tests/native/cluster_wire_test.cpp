@@ -1,0 +1,109 @@
+// The cluster adapter's wire format against what @socket.io/redis-adapter and its emitter put
+// on Redis (notepack.io's bytes, made with the npm package and pasted here as hex).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "adapter/wire.hpp"
+
+namespace adapter = sidewire::adapter;
+
+namespace {
+std::string from_hex(std::string_view hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  return out;
+}
+}  // namespace
+
+// msgpack.encode(['emitter', { type: 2, data: ['bin', Buffer [0,1,255], { n: Buffer 'hi' }], nsp: '/admin' },
+//                 { rooms: ['r1', 7], except: ['x'], flags: { volatile: true, compress: false } }])
+TEST(ClusterWire, DecodesTheOfficialBroadcastWithBinariesAndFlags) {
+  const std::string bytes = from_hex(
+      "93a7656d697474657283a47479706502a46461746193a362696ec4030001ff81a16ec4026869a36e7370a62f61646d696e83a5726f6f6d73"
+      "92a2723107a665786365707491a178a5666c61677382a8766f6c6174696c65c3a8636f6d7072657373c2");
+  adapter::SioBroadcast b;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_sio_broadcast(bytes, b, error)) << error;
+  EXPECT_EQ(b.uid, "emitter");
+  EXPECT_EQ(b.nsp, "/admin");
+  EXPECT_EQ(b.rooms, (std::vector<std::string>{"r1", "7"}));
+  EXPECT_EQ(b.except, (std::vector<std::string>{"x"}));
+  EXPECT_TRUE(b.is_volatile);
+  ASSERT_TRUE(b.compress.has_value());
+  EXPECT_FALSE(*b.compress);
+  ASSERT_EQ(b.attachments.size(), 2u);
+  EXPECT_EQ(b.attachments[0], std::string("\x00\x01\xff", 3));
+  EXPECT_EQ(b.attachments[1], "hi");
+  EXPECT_EQ(nlohmann::json::parse(b.data_json),
+            nlohmann::json::parse(R"(["bin",{"_placeholder":true,"num":0},{"n":{"_placeholder":true,"num":1}}])"));
+}
+
+// msgpack.encode([undefined, { type: 2, data: ['e', undefined, 1.5] }, { rooms: [], except: [], flags: {} }]):
+// no uid, no nsp (the main namespace), undefined in the data (null, as JSON has it).
+TEST(ClusterWire, DecodesAMessageWithoutUidOrNamespace) {
+  const std::string bytes =
+      from_hex("93d4000082a47479706502a46461746193a165d40000cb3ff800000000000083a5726f6f6d7390a665786365707490a5666c61677380");
+  adapter::SioBroadcast b;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_sio_broadcast(bytes, b, error)) << error;
+  EXPECT_EQ(b.uid, "");
+  EXPECT_EQ(b.nsp, "/");
+  EXPECT_TRUE(b.rooms.empty());
+  EXPECT_FALSE(b.compress.has_value());
+  EXPECT_EQ(nlohmann::json::parse(b.data_json), nlohmann::json::parse(R"(["e",null,1.5])"));
+}
+
+TEST(ClusterWire, EncodesWhatItDecodesAndNamesTheChannelAsTheOfficialAdapter) {
+  adapter::SioBroadcast b;
+  b.uid = "node1";
+  b.nsp = "/chat";
+  b.rooms = {"room-1"};
+  b.except = {"s1"};
+  b.data_json = R"(["msg",{"_placeholder":true,"num":0},"text"])";
+  b.attachments = {std::string("\x00\x02", 2)};
+  b.is_volatile = true;
+  EXPECT_EQ(adapter::sio_channel("socket.io", b), "socket.io#/chat#room-1#");
+  adapter::SioBroadcast c;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_sio_broadcast(adapter::encode_sio_broadcast(b), c, error)) << error;
+  EXPECT_EQ(c.uid, "node1");
+  EXPECT_EQ(c.nsp, "/chat");
+  EXPECT_EQ(c.rooms, b.rooms);
+  EXPECT_EQ(c.except, b.except);
+  EXPECT_EQ(c.attachments, b.attachments);
+  EXPECT_EQ(nlohmann::json::parse(c.data_json), nlohmann::json::parse(b.data_json));
+  EXPECT_TRUE(c.is_volatile);
+  b.rooms = {"a", "b"};
+  EXPECT_EQ(adapter::sio_channel("k", b), "k#/chat#");
+}
+
+TEST(ClusterWire, RefusesWhatIsNotABroadcast) {
+  adapter::SioBroadcast b;
+  std::string error;
+  EXPECT_FALSE(adapter::decode_sio_broadcast("", b, error));
+  EXPECT_FALSE(error.empty());
+  EXPECT_FALSE(adapter::decode_sio_broadcast(std::string("\x93\xa1u", 3), b, error));  // truncated
+  // [uid, { type: 0 }]: a CONNECT is not broadcast
+  EXPECT_FALSE(adapter::decode_sio_broadcast(from_hex("92a17581a47479706500"), b, error));
+  // nesting far past any packet's
+  EXPECT_FALSE(adapter::decode_sio_broadcast(std::string(100000, '\x91'), b, error));
+  EXPECT_THROW(adapter::encode_sio_broadcast(adapter::SioBroadcast{}), std::invalid_argument);
+}
+
+TEST(ClusterWire, ChannelMessagesRoundTrip) {
+  adapter::ChannelBroadcast m;
+  m.uid = "u";
+  m.room = "doc-1";
+  m.payload = std::string("\x00\x01 y.js update", 14);
+  m.binary = true;
+  EXPECT_EQ(adapter::channel_channel("sidewire-channel", "/ws/fabric"), "sidewire-channel#/ws/fabric#");
+  adapter::ChannelBroadcast n;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_channel_broadcast(adapter::encode_channel_broadcast(m), n, error)) << error;
+  EXPECT_EQ(n.uid, m.uid);
+  EXPECT_EQ(n.room, m.room);
+  EXPECT_EQ(n.payload, m.payload);
+  EXPECT_TRUE(n.binary);
+  EXPECT_FALSE(adapter::decode_channel_broadcast(from_hex("93a175a0c2"), n, error));
+}
