@@ -374,6 +374,7 @@ class ParentNamespace extends Namespace {
     const server = this.server;
     if (server._nsps.get(nsp.name) === nsp) server._nsps.delete(nsp.name);
     if (server._byIndex[nsp._index] === nsp) server._byIndex[nsp._index] = undefined;
+    if (nsp._cluster) nsp._cluster.close(); // a fresh child of the same name registers again
     this.children.delete(nsp);
   }
 
