@@ -6,7 +6,13 @@
 // state or JS's handlers: fetchSockets (socket.data), serverSideEmit, broadcasts with acks,
 // socketsJoin/socketsLeave/disconnectSockets addressed to the whole fleet.
 const crypto = require('node:crypto');
-const msgpack = require('notepack.io');
+// notepack.io (the official adapter's encoding), loaded by the first adapter: a Server in no
+// fleet never needs it.
+let notepack = null;
+const msgpack = {
+  encode: (v) => (notepack ??= require('notepack.io')).encode(v),
+  decode: (b) => (notepack ??= require('notepack.io')).decode(b),
+};
 const { Adapter } = require('./adapter.js');
 const { RemoteSocket } = require('./broadcast.js');
 

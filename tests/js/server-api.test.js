@@ -338,7 +338,7 @@ describe('nsp.adapter (sidewire only)', () => {
     const { Adapter } = require('../../js/index.js');
     expect(t.io.adapter()).toBe(Adapter);
     expect(t.io.adapter(Adapter)).toBe(t.io);
-    expect(() => t.io.adapter(class Custom {})).toThrow(/not supported/);
+    expect(() => t.io.adapter(class Custom {})).toThrow(/sidewire\/redis-adapter/);
   });
 });
 

@@ -5,6 +5,7 @@ import sidewire, {
   Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer, Engine, Adapter,
   type DisconnectReason, type ServerOptions, type ExtendedError,
 } from '../../js/index.js';
+import { createAdapter } from '../../js/redis-adapter.js';
 
 interface ServerToClientEvents {
   noArg: () => void;
@@ -156,8 +157,15 @@ void mine;
 io.of('/admin').adapter.on('join-room', (room, id) => void `${room}${id}`);
 io.sockets.adapter.on('delete-room', (room) => void room.length);
 void io.sockets.adapter.serverCount().then((n: number) => n + 1);
-const adapterClass: typeof Adapter = io.adapter();
+const adapterClass: typeof Adapter | ((nsp: Namespace) => unknown) = io.adapter();
 void adapterClass;
+// A fleet through Redis: each of the official package's call forms.
+io.adapter(createAdapter('redis://127.0.0.1:6379', { key: 'app', requestsTimeout: 2000 }));
+const fleetIo = new Server({ adapter: createAdapter({ url: 'redis://127.0.0.1:6379', publishOnSpecificResponseChannel: true }) });
+void fleetIo;
+void createAdapter({} as object, {} as object, { key: 'socket.io' });
+const fleetStats = new Engine().stats().adapter;
+if (fleetStats) void (fleetStats.state === 'ready' ? fleetStats.published : fleetStats.dropped);
 const io4 = sidewire(httpServer, { cleanupEmptyChildNamespaces: true });
 const io5: Server = sidewire();
 void io4;
