@@ -102,10 +102,12 @@ class ClusterLink {
 
   // ------------------------------------------------------------------- events from the engine
 
-  _onEvent(type, data, text, number) {
+  // code (a message): 1 when the engine applied it already (a socketsJoin/socketsLeave/
+  // disconnectSockets of a selection, in Redis's order among the broadcasts).
+  _onEvent(type, data, text, number, code) {
     switch (type) {
       case EVENT_CLUSTER_MESSAGE:
-        this._onMessage(text, data);
+        this._onMessage(text, data, code === 1);
         return;
       case EVENT_CLUSTER_REPLY: {
         const pending = this._replies.get(number);
@@ -136,7 +138,7 @@ class ClusterLink {
     }
   }
 
-  _onMessage(channel, payload) {
+  _onMessage(channel, payload, applied) {
     let request;
     let rest;
     if (channel.startsWith(this._requestPrefix)) {
@@ -152,7 +154,7 @@ class ClusterLink {
     }
     const adapter = this._namespaces.get(rest);
     if (!adapter) return;
-    if (request) adapter._onRequest(payload);
+    if (request) adapter._onRequest(payload, applied);
     else adapter._onResponse(payload);
   }
 }

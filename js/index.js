@@ -502,7 +502,7 @@ class Engine extends EventEmitter {
           continue;
         }
         if (type >= EVENT_FIRST_CLUSTER && type <= EVENT_LAST_CLUSTER) {
-          if (this._cluster) this._cluster._onEvent(type, batch[i + 3], batch[i + 5], batch[i + 6]);
+          if (this._cluster) this._cluster._onEvent(type, batch[i + 3], batch[i + 5], batch[i + 6], batch[i + 4]);
           continue;
         }
         if (type >= EVENT_FIRST_SOCKETIO) {

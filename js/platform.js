@@ -8,10 +8,10 @@ const root = path.join(__dirname, '..');
 
 // The build's system packages per package manager, named in the loader's and the build's errors.
 const distroPackages = [
-  'Debian/Ubuntu: apt-get install build-essential cmake libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev zlib1g-dev',
-  'Fedora/RHEL:   dnf install gcc-c++ make cmake boost-devel json-devel spdlog-devel fmt-devel openssl-devel zlib-devel',
-  'Alpine:        apk add build-base cmake boost-dev nlohmann-json spdlog-dev fmt-dev openssl-dev zlib-dev',
-  'macOS:         brew install cmake boost nlohmann-json spdlog fmt openssl@3 (untested)',
+  'Debian/Ubuntu: apt-get install build-essential cmake libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev zlib1g-dev libhiredis-dev',
+  'Fedora/RHEL:   dnf install gcc-c++ make cmake boost-devel json-devel spdlog-devel fmt-devel openssl-devel zlib-devel hiredis-devel',
+  'Alpine:        apk add build-base cmake boost-dev nlohmann-json spdlog-dev fmt-dev openssl-dev zlib-dev hiredis-dev',
+  'macOS:         brew install cmake boost nlohmann-json spdlog fmt openssl@3 hiredis (untested)',
 ];
 
 /** 'glibc', 'musl' or '' (not Linux), as Node's own report tells. */

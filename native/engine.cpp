@@ -127,6 +127,19 @@ struct Engine::Impl {
       }
     }
     void to_js(Event e) override { impl.sink->push(std::move(e)); }
+    void sockets_op(const std::string& nsp, SocketsOp op, std::vector<std::string> rooms,
+                    std::vector<std::string> except, std::vector<std::string> targets, bool close) override {
+      sio::Server* socketio = impl.sio.load();
+      if (!socketio) return;
+      const std::optional<std::uint32_t> index = socketio->namespace_index(nsp);
+      if (!index) return;
+      sio::Selection selection{*index, std::move(rooms), std::move(except)};
+      switch (op) {
+        case SocketsOp::kJoin: socketio->sockets_join(std::move(selection), std::move(targets)); break;
+        case SocketsOp::kLeave: socketio->sockets_leave(std::move(selection), std::move(targets)); break;
+        case SocketsOp::kDisconnect: socketio->disconnect_sockets(std::move(selection), close); break;
+      }
+    }
   };
   ClusterTarget cluster_target{*this};
   mutable std::mutex cluster_mutex;

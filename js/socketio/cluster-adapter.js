@@ -210,7 +210,8 @@ class ClusterAdapter extends Adapter {
 
   // ------------------------------------------------------------ what the fleet asks this node
 
-  async _onRequest(payload) {
+  // `applied`: the engine did the engine's part already (see _socketsJoin's engineDone).
+  async _onRequest(payload, applied = false) {
     let request;
     try {
       request = decodeMessage(payload);
@@ -243,12 +244,15 @@ class ClusterAdapter extends Adapter {
           const rooms = byOpts ? list(opts.rooms) : [String(request.sid)];
           const except = byOpts ? list(opts.except) : [];
           const known = !byOpts && nsp.sockets.has(String(request.sid));
+          // With a selection the engine has usually applied it already (native/adapter/
+          // redis_adapter.cpp), in Redis's order among the broadcasts; a single sid's request
+          // is done here.
           if (request.type === RequestType.REMOTE_JOIN) {
-            nsp._socketsJoin(rooms, except, byOpts ? list(request.rooms) : [String(request.room)]);
+            nsp._socketsJoin(rooms, except, byOpts ? list(request.rooms) : [String(request.room)], applied);
           } else if (request.type === RequestType.REMOTE_LEAVE) {
-            nsp._socketsLeave(rooms, except, byOpts ? list(request.rooms) : [String(request.room)]);
+            nsp._socketsLeave(rooms, except, byOpts ? list(request.rooms) : [String(request.room)], applied);
           } else {
-            nsp._disconnectSockets(rooms, except, Boolean(request.close));
+            nsp._disconnectSockets(rooms, except, Boolean(request.close), applied);
           }
           if (known) this._publishResponse(request, JSON.stringify({ requestId: request.requestId }));
           return;

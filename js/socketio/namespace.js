@@ -225,20 +225,22 @@ class Namespace extends EventEmitter {
     return hit;
   }
 
-  _socketsJoin(rooms, except, toJoin) {
+  // `engineDone`: the engine applied it already (another node's request, which the cluster
+  // adapter applies in Redis's order among the broadcasts): only JS's mirror is left to do.
+  _socketsJoin(rooms, except, toJoin, engineDone = false) {
     for (const socket of this._selected(rooms, except)) socket._joinMirror(toJoin);
-    this.server.sidewire._native.sioSocketsJoin(this._index, rooms, except, toJoin);
+    if (!engineDone) this.server.sidewire._native.sioSocketsJoin(this._index, rooms, except, toJoin);
   }
 
-  _socketsLeave(rooms, except, toLeave) {
+  _socketsLeave(rooms, except, toLeave, engineDone = false) {
     const hit = this._selected(rooms, except);
     for (const socket of hit) for (const r of toLeave) socket._leaveMirror(r);
-    this.server.sidewire._native.sioSocketsLeave(this._index, rooms, except, toLeave);
+    if (!engineDone) this.server.sidewire._native.sioSocketsLeave(this._index, rooms, except, toLeave);
   }
 
-  _disconnectSockets(rooms, except, close) {
+  _disconnectSockets(rooms, except, close, engineDone = false) {
     const hit = this._selected(rooms, except);
-    this.server.sidewire._native.sioDisconnectSockets(this._index, rooms, except, close);
+    if (!engineDone) this.server.sidewire._native.sioDisconnectSockets(this._index, rooms, except, close);
     for (const socket of hit) socket._closeLocally(close);
   }
 

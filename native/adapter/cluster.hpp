@@ -26,6 +26,12 @@ class LocalTarget {
   virtual void deliver(SioBroadcast&& b) = 0;
   virtual void deliver(ChannelBroadcast&& b) = 0;
   virtual void to_js(Event e) = 0;  // request-protocol messages, command replies, state changes
+  // socketsJoin / socketsLeave / disconnectSockets another node asked of a selection (request
+  // types 2, 3, 4 with opts), applied here before any later message from Redis: a broadcast
+  // that follows a socketsJoin (the emitter's join-then-emit) finds the sockets in the room.
+  enum class SocketsOp : std::uint8_t { kJoin, kLeave, kDisconnect };
+  virtual void sockets_op(const std::string& nsp, SocketsOp op, std::vector<std::string> rooms,
+                          std::vector<std::string> except, std::vector<std::string> targets, bool close) = 0;
 };
 
 class Cluster {

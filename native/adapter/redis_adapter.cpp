@@ -4,6 +4,7 @@
 // state (socket.data, handlers), so its messages go to JS and JS publishes its answers.
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -45,6 +46,7 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
       : home_(home), config_(std::move(config)), target_(target) {
     endpoint_ = redis::Endpoint::parse_url(config_.url);  // throws std::invalid_argument
     sio_prefix_ = config_.key + "#";
+    request_prefix_ = config_.key + "-request#";
     channel_prefix_ = config_.channel_key + "#";
   }
 
@@ -250,18 +252,73 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
       target_.deliver(std::move(b));
       return;
     }
+    const bool applied = starts_with(channel, request_prefix_) && apply_sockets_request(channel, payload);
     Event e(Event::Type::kClusterMessage);
+    e.code = applied ? 1 : 0;  // JS then only updates its mirror
     e.binary = true;
     e.text.assign(channel);
     e.data.assign(payload);
     target_.to_js(std::move(e));
   }
 
+  // Request types 2-4 with a selection (the official adapter's REMOTE_JOIN, REMOTE_LEAVE,
+  // REMOTE_DISCONNECT, as the emitter and socket.io nodes send them): applied on this thread,
+  // in the order Redis delivered them among the broadcasts. JS still gets the message (its
+  // mirror of socket.rooms). Small JSON only; the request of a sid alone is JS's.
+  bool apply_sockets_request(std::string_view channel, std::string_view payload) {
+    if (payload.empty() || payload.front() != '{' || payload.size() > 64 * 1024) return false;
+    int depth = 0, deepest = 0;
+    bool in_string = false, escaped = false;
+    for (char ch : payload) {
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (ch == '\\') escaped = true;
+        else if (ch == '"') in_string = false;
+      } else if (ch == '"') {
+        in_string = true;
+      } else if (ch == '{' || ch == '[') {
+        deepest = std::max(deepest, ++depth);
+      } else if (ch == '}' || ch == ']') {
+        --depth;
+      }
+    }
+    if (deepest > 8) return false;
+    const json j = json::parse(payload, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return false;
+    auto type = j.find("type");
+    auto opts = j.find("opts");
+    if (type == j.end() || !type->is_number_integer() || opts == j.end() || !opts->is_object()) return false;
+    const std::int64_t t = type->get<std::int64_t>();
+    if (t < 2 || t > 4) return false;
+    if (auto uid = j.find("uid"); uid != j.end() && uid->is_string() && uid->get<std::string>() == config_.uid) {
+      return false;
+    }
+    auto strings = [](const json& parent, const char* key) {
+      std::vector<std::string> out;
+      auto it = parent.find(key);
+      if (it == parent.end() || !it->is_array()) return out;
+      for (const auto& v : *it) {
+        if (v.is_string()) out.push_back(v.get<std::string>());
+        else if (v.is_number_integer()) out.push_back(std::to_string(v.get<std::int64_t>()));
+      }
+      return out;
+    };
+    std::string_view nsp = channel.substr(request_prefix_.size());
+    if (!nsp.empty() && nsp.back() == '#') nsp.remove_suffix(1);
+    const auto c = j.find("close");
+    const auto op = t == 2 ? LocalTarget::SocketsOp::kJoin
+                  : t == 3 ? LocalTarget::SocketsOp::kLeave
+                           : LocalTarget::SocketsOp::kDisconnect;
+    target_.sockets_op(std::string(nsp), op, strings(*opts, "rooms"), strings(*opts, "except"), strings(j, "rooms"),
+                       c != j.end() && c->is_boolean() && c->get<bool>());
+    return true;
+  }
+
   Worker& home_;
   ClusterConfig config_;
   LocalTarget& target_;
   redis::Endpoint endpoint_;
-  std::string sio_prefix_, channel_prefix_;
+  std::string sio_prefix_, channel_prefix_, request_prefix_;
   std::shared_ptr<redis::Client> pub_, sub_;
   std::unordered_set<std::string> namespaces_, channels_;
   std::atomic<bool> stopped_{false};

@@ -612,8 +612,13 @@ void Client::send_subscription(Subscription kind, const std::string& name, bool 
   const char* verb = kVerbs[static_cast<int>(kind)][on ? 1 : 0];
   // One name per command: an error (a NOPERM from an ACL, a CROSSSLOT) answers a whole command
   // with one reply, where success answers each name with one; with one name both are one reply.
+  std::string bytes = format_command({verb, name});
+  if (bytes.empty()) {  // a name over 1 GiB: sending nothing keeps the replies in step
+    log().error("{}: cannot format {} for a name of {} bytes", label_, verb, name.size());
+    return;
+  }
   ++confirmations_due_;
-  send(format_command({verb, name}), {Sent::kConfirmation, {}, std::string(verb) + " " + name});
+  send(std::move(bytes), {Sent::kConfirmation, {}, std::string(verb) + " " + name});
 }
 
 bool Client::subscriber() const {

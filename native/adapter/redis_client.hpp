@@ -144,7 +144,6 @@ class Client : public std::enable_shared_from_this<Client> {
   void on_connected(const std::shared_ptr<Link>& link);
   void become_ready();
   void drop(const std::string& why);
-  void schedule_reconnect();
   std::chrono::milliseconds next_backoff();
   void set_state(State state, const std::string& why);
 
@@ -171,7 +170,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
   boost::asio::io_context& io_;
   ClientOptions options_;
-  std::string label_;  // "redis pub 127.0.0.1:6379/0", for the log
+  std::string label_;  // "redis pub (127.0.0.1:6379/0)", for the log
 
   State state_ = State::kDisconnected;
   bool started_ = false;

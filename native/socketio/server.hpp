@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -105,6 +106,10 @@ class Server final : public eio::Listener {
   // (its namespace by name; unknown namespaces have no sockets here).
   void set_cluster(adapter::Cluster* cluster) { cluster_.store(cluster); }
   void deliver_remote(adapter::SioBroadcast&& b);
+  std::optional<std::uint32_t> namespace_index(std::string_view name) const {
+    const Namespace* n = namespace_named(name);
+    return n ? std::optional<std::uint32_t>(n->index) : std::nullopt;
+  }
   void join(ClientId socket, std::vector<std::string> rooms);
   void leave(ClientId socket, std::string room);
   void disconnect(ClientId socket, bool close);
