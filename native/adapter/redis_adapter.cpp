@@ -197,8 +197,13 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
                       std::memory_order_relaxed);
     const char* after = combined(pub_state_.load(), sub_state_.load());
     if (std::string_view(before) == after) return;
-    log().log(std::string_view(after) == "ready" ? spdlog::level::info : spdlog::level::warn,
-              "cluster adapter: {} ({} connection: {})", after, publisher ? "publisher" : "subscriber", why);
+    if (why.empty()) {
+      log().log(std::string_view(after) == "ready" ? spdlog::level::info : spdlog::level::warn, "cluster adapter: {}",
+                after);
+    } else {
+      log().log(std::string_view(after) == "ready" ? spdlog::level::info : spdlog::level::warn,
+                "cluster adapter: {} ({} connection: {})", after, publisher ? "publisher" : "subscriber", why);
+    }
     Event e(Event::Type::kClusterState);
     e.data = after;
     e.text = why;
@@ -210,8 +215,8 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
     if (queued) {
       published_.fetch_add(1, std::memory_order_relaxed);
     } else if (dropped_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
-      log().warn("cluster adapter: Redis away and {} bytes already waiting: publish dropped ({} in all)",
-                 pub_->stats().pending_bytes, dropped_.load());
+      log().warn("cluster adapter: publish dropped ({} in all): {} bytes already waiting for Redis (while {})",
+                 dropped_.load(), pub_->stats().pending_bytes, redis::state_name(pub_->state()));
     }
     pending_bytes_.store(pub_->stats().pending_bytes, std::memory_order_relaxed);
   }

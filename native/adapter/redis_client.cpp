@@ -570,14 +570,17 @@ bool Client::command(std::vector<std::string> args, Callback cb) {
   }
   std::size_t size = 0;
   for (const std::string& a : args) size += a.size();
-  std::string bytes = size <= options_.max_pending_bytes ? format_command(args) : std::string();
-  const std::size_t pending = queued_bytes_ + out_.size();
-  if (bytes.empty() || pending + bytes.size() > options_.max_pending_bytes) {
+  // Connected, the bound is the write backlog's; away, the queue's (the bytes kept for later).
+  const bool ready = state_ == State::kReady;
+  const std::size_t bound = ready ? options_.max_write_bytes : options_.max_pending_bytes;
+  std::string bytes = size <= bound ? format_command(args) : std::string();
+  const std::size_t pending = ready ? out_.size() : queued_bytes_ + out_.size();
+  if (bytes.empty() || pending + bytes.size() > bound) {
     ++stats_.dropped;
     if (!dropping_) {
       dropping_ = true;
       log().warn("{}: commands over {} bytes not yet sent (while {}): dropping them until there is room",
-                 label_, options_.max_pending_bytes, state_name(state_));
+                 label_, bound, state_name(state_));
     }
     return false;
   }

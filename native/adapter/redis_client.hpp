@@ -54,9 +54,13 @@ struct ClientOptions {
   // The delay before the next attempt doubles from min to max, each a random value in its upper
   // half so that many clients cut off together do not come back together; back to min once ready.
   std::chrono::milliseconds min_backoff{100}, max_backoff{5000};
-  // Bytes of commands not yet handed to the socket: queued while not ready, or waiting behind a
-  // write. Past it a command is dropped and counted; so is any single command bigger than it.
+  // Bytes of commands queued while not ready (Redis away). Past it a command is dropped and
+  // counted; so is any single command bigger than it.
   std::size_t max_pending_bytes = 8u << 20;
+  // While ready: bytes of commands waiting behind a write (a burst of large publishes in one turn
+  // of the loop, a Redis that reads slowly). Only a Redis that stops reading while connected
+  // fills it; past it commands are dropped and counted, as above.
+  std::size_t max_write_bytes = 256u << 20;
   // A reply that has taken this many bytes without being complete is treated as a protocol error:
   // this hiredis buffers a bulk string of any announced length, and an array's elements as they
   // come, so without it a bad peer could make memory grow without bound.

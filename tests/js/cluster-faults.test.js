@@ -194,3 +194,48 @@ describe('a sidewire node started while Redis is absent', () => {
     expect(counts(await rec.settle(2))).toEqual(once('a1', 'b1'));
   });
 });
+
+describe('a burst while Redis is up', () => {
+  let redis;
+  let A;
+  let B;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    [A, B] = await Promise.all([
+      startNode('sidewire', { redisUrl: redis.url, name: 'A' }),
+      startNode('sidewire', { redisUrl: redis.url, name: 'B' }),
+    ]);
+    await fleetFormed([A, B]);
+  });
+
+  afterAll(async () => {
+    await stopAll();
+    if (redis) await redis.stop();
+  });
+
+  // The pending bound is for a Redis that is away: a connected adapter whose writes queue up
+  // behind one another in one turn (20 MB here) sends them all, and a broadcast bigger than
+  // that bound goes out too.
+  test('200 broadcasts of 100 KB in one turn, and one of 9 MB, all reach the other node', async () => {
+    const c = B.client('/', { transports: ['websocket'] });
+    await new Promise((resolve, reject) => {
+      c.once('connect', resolve);
+      c.once('connect_error', reject);
+    });
+    const got = new Set();
+    let big = 0;
+    c.on('bulk', (i, body) => {
+      if (body.length === 100000) got.add(i);
+    });
+    c.on('huge', (i, body) => {
+      if (body.length === 9000000) big++;
+    });
+    await A.call('burst', { event: 'bulk', count: 200, size: 100000 });
+    await A.call('burst', { event: 'huge', count: 1, size: 9000000 });
+    await poll(async () => got.size === 200 && big === 1, { timeoutMs: 15000, what: 'every broadcast on B' });
+    const stats = await A.call('stats', {});
+    expect(stats).toMatchObject({ state: 'ready', dropped: 0 });
+    c.close();
+  });
+});
