@@ -3,11 +3,18 @@
 // connection, deliveries per second and per server CPU-second (from /proc/<pid>), latency.
 // One Asio thread: the generator must not be the bottleneck on a 2-core machine, so frames are
 // parsed in place and client frames carry a zero mask key (valid, and nothing to XOR).
+//
+// --scenario cluster: the fan-out over two nodes of a fleet. Receivers alternate between
+// --port (node A) and --port-b (node B), the publisher talks to A; CPU is read for both server
+// processes (and --redis-pid), per thread too; every receiver checks that it got each message
+// once; after the window the publisher stops and the messages in flight drain.
+#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +51,11 @@ struct Options {
   int idle_ms = 0;  // idle: how long the connections sit before the final RSS reading
   std::string gc_path = "/gc";
   int warmup = 0;  // idle: connect and drop the clients this many times before measuring
+  // cluster
+  int port_b = 0;
+  int server_pid_b = 0;
+  int redis_pid = 0;
+  int drain_ms = 3000;
 };
 
 std::int64_t now_ns() {
@@ -74,6 +86,58 @@ double read_cpu_s(int pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// Every thread of `pid`: tid -> (name, utime + stime in ticks). The main thread is named "main"
+// (its comm is the executable's, as is that of every thread that never named itself).
+std::map<int, std::pair<std::string, long>> read_threads(int pid) {
+  std::map<int, std::pair<std::string, long>> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    const int tid = std::atoi(e->d_name);
+    std::ifstream f(dir + "/" + e->d_name + "/stat");
+    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const auto open = all.find('('), close = all.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::string name = tid == pid ? "main" : all.substr(open + 1, close - open - 1);
+    for (char& ch : name) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != ' ' && ch != '.') ch = '_';
+    }
+    std::istringstream rest(all.substr(close + 2));
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stol(field);
+      if (i == 15) stime = std::stol(field);
+    }
+    out[tid] = {name, utime + stime};
+  }
+  ::closedir(d);
+  return out;
+}
+
+// CPU-seconds per thread name between two readings (threads of one name summed), as JSON.
+std::string threads_json(const std::map<int, std::pair<std::string, long>>& before,
+                         const std::map<int, std::pair<std::string, long>>& after) {
+  std::map<std::string, long> by_name;
+  for (const auto& [tid, v] : after) {
+    const auto it = before.find(tid);
+    by_name[v.first] += v.second - (it == before.end() ? 0 : it->second.second);
+  }
+  std::ostringstream o;
+  o << "{";
+  bool first = true;
+  for (const auto& [name, ticks] : by_name) {
+    char s[64];
+    std::snprintf(s, sizeof s, "%.2f", static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK)));
+    o << (first ? "" : ",") << "\"" << name << "\":" << s;
+    first = false;
+  }
+  o << "}";
+  return o.str();
+}
+
 // A client frame: FIN, opcode, masked with a zero key.
 std::string client_frame(std::uint8_t opcode, std::string_view payload) {
   std::string f;
@@ -98,7 +162,8 @@ class Bench;
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  Client(Bench& bench, asio::io_context& io, bool publisher) : bench_(bench), sock_(io), publisher_(publisher) {}
+  Client(Bench& bench, asio::io_context& io, bool publisher, int node = 0)
+      : bench_(bench), sock_(io), publisher_(publisher), node_(node) {}
   void start(const tcp::endpoint& ep);
   void send_text(std::string_view payload) { write(client_frame(0x1, payload)); }
   bool joined() const { return joined_; }
@@ -106,6 +171,23 @@ class Client : public std::enable_shared_from_this<Client> {
     boost::system::error_code ec;
     sock_.close(ec);
   }
+  int node() const { return node_; }
+
+  // cluster: which messages this receiver got (each exactly once, in order, is the expectation)
+  void saw(std::uint64_t n) {
+    if (n >= seen_.size()) seen_.resize(std::max<std::size_t>(n + 1, seen_.size() * 2), false);
+    if (seen_[n]) {
+      ++duplicates_;
+      return;
+    }
+    seen_[n] = true;
+    ++unique_;
+    if (n + 1 < next_) ++reordered_;
+    next_ = std::max(next_, n + 1);
+  }
+  std::uint64_t unique() const { return unique_; }
+  std::uint64_t duplicates() const { return duplicates_; }
+  std::uint64_t reordered() const { return reordered_; }
 
  private:
   void write(std::string frame);
@@ -118,6 +200,9 @@ class Client : public std::enable_shared_from_this<Client> {
   Bench& bench_;
   tcp::socket sock_;
   bool publisher_;
+  int node_;  // cluster: 0 = node A (--port), 1 = node B (--port-b)
+  std::vector<bool> seen_;
+  std::uint64_t next_ = 0, unique_ = 0, duplicates_ = 0, reordered_ = 0;
   bool upgraded_ = false;
   bool joined_ = false;
   bool failed_ = false;
@@ -133,12 +218,22 @@ class Bench {
     if (opt.path.empty()) opt.path = opt.protocol == "sio" ? "/socket.io/" : "/ws/bench";
     tcp::resolver r(io);
     endpoint = *r.resolve(opt.host, std::to_string(opt.port)).begin();
+    cluster = opt.scenario == "cluster";
+    if (cluster) {
+      if (opt.port_b <= 0) {
+        std::cerr << "--scenario cluster needs --port-b\n";
+        std::exit(2);
+      }
+      endpoint_b = *r.resolve(opt.host, std::to_string(opt.port_b)).begin();
+    }
     payload_pad.assign(static_cast<std::size_t>(std::max(0, opt.payload)), 'x');
   }
 
   Options opt;
   asio::io_context io;
   tcp::endpoint endpoint;
+  tcp::endpoint endpoint_b;  // cluster: node B
+  bool cluster = false;
   std::vector<std::shared_ptr<Client>> clients;
   std::shared_ptr<Client> publisher;
   int connecting = 0;
@@ -155,6 +250,9 @@ class Bench {
   std::uint64_t completed = 0;   // messages every receiver got
   std::map<std::uint64_t, int> pending;  // seq -> receivers still to get it
   std::vector<std::uint32_t> latencies_us;
+  std::vector<std::uint32_t> latencies_node_us[2];  // cluster: receivers on A, on B
+  std::uint64_t deliveries_node[2] = {0, 0};
+  bool publishing = true;  // cluster: false while the messages in flight drain
   std::string payload_pad;
   Clock::time_point last_progress;
 
@@ -165,11 +263,12 @@ class Bench {
 
   void connect_more() {
     while (started < opt.clients && connecting < opt.concurrency) {
-      auto c = std::make_shared<Client>(*this, io, false);
+      const int node = cluster ? started % 2 : 0;  // cluster: half on A, half on B
+      auto c = std::make_shared<Client>(*this, io, false, node);
       clients.push_back(c);
       ++started;
       ++connecting;
-      c->start(endpoint);
+      c->start(node ? endpoint_b : endpoint);
     }
   }
 
@@ -193,7 +292,7 @@ class Bench {
   }
 
   void publish_more() {
-    if (!publisher || !publisher->joined()) return;
+    if (!publisher || !publisher->joined() || !publishing) return;
     while (seq - completed < static_cast<std::uint64_t>(opt.window)) {
       std::string body = "t=" + std::to_string(now_ns()) + ";s=" + std::to_string(seq) + ";";
       if (body.size() < payload_pad.size()) body.append(payload_pad, 0, payload_pad.size() - body.size());
@@ -207,15 +306,21 @@ class Bench {
     }
   }
 
-  void on_delivery(std::string_view body) {
+  void on_delivery(Client& c, std::string_view body) {
     const auto t = body.find("t=");
     const auto s = body.find(";s=");
     if (t == std::string_view::npos || s == std::string_view::npos) return;
     const std::int64_t sent = std::strtoll(body.data() + t + 2, nullptr, 10);
     const std::uint64_t n = std::strtoull(body.data() + s + 3, nullptr, 10);
+    if (cluster) c.saw(n);
     if (measuring) {
       ++deliveries;
-      latencies_us.push_back(static_cast<std::uint32_t>(std::max<std::int64_t>(0, (now_ns() - sent) / 1000)));
+      const auto us = static_cast<std::uint32_t>(std::max<std::int64_t>(0, (now_ns() - sent) / 1000));
+      latencies_us.push_back(us);
+      if (cluster) {
+        ++deliveries_node[c.node()];
+        latencies_node_us[c.node()].push_back(us);
+      }
     }
     auto it = pending.find(n);
     if (it != pending.end() && --it->second == 0) {
@@ -361,7 +466,7 @@ void Client::on_data(std::size_t n) {
 
 void Client::on_message(std::string_view m) {
   if (bench_.opt.protocol == "ws") {
-    if (!publisher_) bench_.on_delivery(m);
+    if (!publisher_) bench_.on_delivery(*this, m);
     return;
   }
   // Engine.IO / Socket.IO
@@ -392,7 +497,7 @@ void Client::on_message(std::string_view m) {
     bench_.on_joined(*this, publisher_);
     return;
   }
-  if (m.rfind("42[\"msg\",\"", 0) == 0 && !publisher_) bench_.on_delivery(m.substr(10));
+  if (m.rfind("42[\"msg\",\"", 0) == 0 && !publisher_) bench_.on_delivery(*this, m.substr(10));
 }
 
 void Client::fail(const std::string& why) {
@@ -431,6 +536,10 @@ Options parse(int argc, char** argv) {
     else if (k == "--idle-ms") o.idle_ms = std::stoi(v);
     else if (k == "--gc-path") o.gc_path = v;
     else if (k == "--warmup") o.warmup = std::stoi(v);
+    else if (k == "--port-b") o.port_b = std::stoi(v);
+    else if (k == "--server-pid-b") o.server_pid_b = std::stoi(v);
+    else if (k == "--redis-pid") o.redis_pid = std::stoi(v);
+    else if (k == "--drain-ms") o.drain_ms = std::stoi(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       std::exit(2);
@@ -457,6 +566,11 @@ int main(int argc, char** argv) {
   auto json_num = [](double v) {
     char s[64];
     std::snprintf(s, sizeof s, "%.1f", v);
+    return std::string(s);
+  };
+  auto json_num2 = [](double v) {
+    char s[64];
+    std::snprintf(s, sizeof s, "%.2f", v);
     return std::string(s);
   };
 
@@ -510,7 +624,7 @@ int main(int argc, char** argv) {
         << ",\"rss_per_conn_bytes\":" << json_num(per_conn(rss_after));
   }
 
-  if (o.scenario == "fanout") {
+  if (o.scenario == "fanout" || b.cluster) {
     b.publisher = std::make_shared<Client>(b, b.io, true);
     b.publisher->start(b.endpoint);
     b.last_progress = Clock::now();
@@ -521,7 +635,12 @@ int main(int argc, char** argv) {
       b.unstall();
     }
     b.measuring = true;
+    const std::uint64_t seq0 = b.seq;
     const double cpu0 = pid ? read_cpu_s(pid) : 0;
+    const double cpu_b0 = b.cluster && o.server_pid_b ? read_cpu_s(o.server_pid_b) : 0;
+    const double cpu_r0 = b.cluster && o.redis_pid ? read_cpu_s(o.redis_pid) : 0;
+    const auto threads_a0 = b.cluster && pid ? read_threads(pid) : decltype(read_threads(0)){};
+    const auto threads_b0 = b.cluster && o.server_pid_b ? read_threads(o.server_pid_b) : decltype(read_threads(0)){};
     const auto t0 = Clock::now();
     const auto end = t0 + std::chrono::milliseconds(static_cast<long>(o.duration_s * 1000));
     while (Clock::now() < end) {
@@ -530,10 +649,52 @@ int main(int argc, char** argv) {
     }
     b.measuring = false;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    const double cpu = pid ? read_cpu_s(pid) - cpu0 : 0;
+    const double cpu_a = pid ? read_cpu_s(pid) - cpu0 : 0;
+    double cpu = cpu_a;
+    if (b.cluster) {
+      const double cpu_b = o.server_pid_b ? read_cpu_s(o.server_pid_b) - cpu_b0 : 0;
+      const double cpu_r = o.redis_pid ? read_cpu_s(o.redis_pid) - cpu_r0 : 0;
+      const std::string threads_a = pid ? threads_json(threads_a0, read_threads(pid)) : "{}";
+      const std::string threads_b = o.server_pid_b ? threads_json(threads_b0, read_threads(o.server_pid_b)) : "{}";
+      cpu = cpu_a + cpu_b;
+      const std::uint64_t messages = b.seq - seq0;
+      // The publisher stops; what is in flight drains (deliveries no longer counted), then
+      // every receiver should have had every message sent, once.
+      b.publishing = false;
+      const auto drain_end = Clock::now() + std::chrono::milliseconds(o.drain_ms);
+      while (!b.pending.empty() && Clock::now() < drain_end) b.run_for(std::chrono::milliseconds(20));
+      b.run_for(std::chrono::milliseconds(100));  // late duplicates
+      std::uint64_t missing[2] = {0, 0}, short_receivers[2] = {0, 0}, connected[2] = {0, 0};
+      std::uint64_t duplicates = 0, reordered = 0;
+      for (const auto& c : b.clients) {
+        if (!c->joined()) continue;
+        ++connected[c->node()];
+        const std::uint64_t lost = b.seq - std::min(b.seq, c->unique());
+        missing[c->node()] += lost;
+        if (lost) ++short_receivers[c->node()];
+        duplicates += c->duplicates();
+        reordered += c->reordered();
+      }
+      const auto lat = [&](std::vector<std::uint32_t>& v) {
+        std::ostringstream l;
+        l << "{\"p50\":" << percentile(v, 0.50) << ",\"p99\":" << percentile(v, 0.99)
+          << ",\"max\":" << (v.empty() ? 0 : *std::max_element(v.begin(), v.end())) << "}";
+        return l.str();
+      };
+      out << ",\"connected_a\":" << connected[0] << ",\"connected_b\":" << connected[1]
+          << ",\"messages\":" << messages << ",\"messages_per_sec\":" << json_num(static_cast<double>(messages) / secs)
+          << ",\"deliveries_a\":" << b.deliveries_node[0] << ",\"deliveries_b\":" << b.deliveries_node[1]
+          << ",\"cpu_a_s\":" << json_num2(cpu_a) << ",\"cpu_b_s\":" << json_num2(cpu_b)
+          << ",\"redis_cpu_s\":" << json_num2(cpu_r) << ",\"threads_a\":" << threads_a << ",\"threads_b\":" << threads_b
+          << ",\"latency_a_us\":" << lat(b.latencies_node_us[0]) << ",\"latency_b_us\":" << lat(b.latencies_node_us[1])
+          << ",\"sent\":" << b.seq << ",\"undrained\":" << b.pending.size()
+          << ",\"missing_a\":" << missing[0] << ",\"missing_b\":" << missing[1]
+          << ",\"short_receivers_a\":" << short_receivers[0] << ",\"short_receivers_b\":" << short_receivers[1]
+          << ",\"duplicates\":" << duplicates << ",\"reordered\":" << reordered;
+    }
     out << ",\"deliveries\":" << b.deliveries << ",\"seconds\":" << json_num(secs)
         << ",\"deliveries_per_sec\":" << json_num(static_cast<double>(b.deliveries) / secs)
-        << ",\"server_cpu_s\":" << json_num(cpu)
+        << ",\"server_cpu_s\":" << (b.cluster ? json_num2(cpu) : json_num(cpu))
         << ",\"deliveries_per_cpu_s\":" << json_num(cpu > 0 ? static_cast<double>(b.deliveries) / cpu : 0)
         << ",\"latency_us\":{\"p50\":" << percentile(b.latencies_us, 0.50)
         << ",\"p99\":" << percentile(b.latencies_us, 0.99)

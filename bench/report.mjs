@@ -120,6 +120,15 @@ export function computeRatios(results) {
     note: num(next?.servers?.other?.ratio) === null ? (next?.servers?.other?.error || whyMissing(results, 'next')) : undefined,
     goal: 'for comparison',
   });
+  const cl = pairResults(results, 'cluster', 'sio');
+  add({
+    id: 'cluster-cpu-sio', scenario: 'cluster', pair: 'sio', informational: true, op: '>=', target: 10,
+    label: 'Cross-node fan-out over Redis, deliveries per CPU-second of both nodes: sidewire ÷ socket.io',
+    short: 'Cluster deliveries/CPU-s (A+B), sidewire ÷ socket.io',
+    value: divide(cl.sw?.deliveries_per_cpu_s, cl.other?.deliveries_per_cpu_s),
+    note: cl.sw && cl.other ? undefined : whyMissing(results, 'cluster', 'sio'),
+    goal: "(b)'s target, for comparison",
+  });
   // Key ratios first, in the order of the targets; then the informational ones.
   return [...out.filter((r) => !r.informational), ...out.filter((r) => r.informational)];
 }
@@ -158,8 +167,9 @@ function mdCell(s) {
   return String(s ?? '–').replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-function table(header, rows) {
-  const lines = [`| ${header.map(mdCell).join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+/** A markdown table: the first column left-aligned, the others right-aligned unless `left` lists them. */
+function table(header, rows, left = []) {
+  const lines = [`| ${header.map(mdCell).join(' | ')} |`, `|${header.map((_, i) => (i === 0 || left.includes(i) ? '---' : '---:')).join('|')}|`];
   for (const r of rows) lines.push(`| ${r.map(mdCell).join(' | ')} |`);
   return lines.join('\n');
 }
@@ -171,6 +181,8 @@ const SERVER_LABEL = {
   ws: 'ws 8',
   'next-sidewire': 'Next + sidewire',
   'next-socketio': 'Next + socket.io 4.8',
+  'cluster-sidewire': 'sidewire + sidewire/redis-adapter',
+  'cluster-socketio': 'socket.io 4.8 + @socket.io/redis-adapter',
 };
 
 /** The four servers' columns of a pair scenario: [{ name, result, error }]. */
@@ -287,6 +299,138 @@ function sectionNext(s) {
   ].join('\n');
 }
 
+const pct = (part, whole) => (num(part) !== null && num(whole) > 0 ? `${fmtNum((100 * part) / whole, 0)} %` : '–');
+const KIND = { 'cluster-sidewire': 'sidewire', 'cluster-socketio': 'socket.io' };
+
+/** CPU-seconds of the threads of a node, main first, then the engine's, then the rest. */
+function threadRows(names) {
+  const rank = (n) => (n === 'main' ? 0 : n.startsWith('sidewire-io') ? 1 : n.startsWith('sidewire') ? 2 : 3);
+  return [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+const THREAD_LABEL = (n) => (n === 'main' ? "main (Node's JS thread)" : n === 'node' ? 'other Node threads (V8 platform, libuv; unnamed, "node")' : n);
+
+function sectionCluster(s, results) {
+  if (!s) return '_Not run._';
+  const p = s.params;
+  const v = results.machine?.versions || {};
+  const cols = ['sidewire', 'other'].map((role) => s.pairs?.sio?.[role]).filter(Boolean);
+  const r = (label, f) => [label, ...cols.map((c) => (c.result ? f(c.result) : 'failed'))];
+  const lat = (x, node, k) => fmtMs(x[`latency_${node}_us`]?.[k]);
+  const perRun = cols.map((c) => `${KIND[c.server] || c.server}: ${(c.runs || []).map((x) => (x.result ? fmtInt(x.result.deliveries_per_cpu_s) : 'failed')).join(', ')}`);
+  const lines = [
+    `${fmtInt(p.receivers)} receivers in room \`bench\`, alternating between two server processes of the same kind, node A and node B (half on each), which share one redis-server${s.redis ? ` (${s.redis.replace(/^Redis server /, '').split(' ')[0]})` : ''} that the bench starts for each measurement on loopback (\`--save "" --appendonly no\`, its own temporary directory) and stops after. sidewire: \`bench/servers/cluster-sidewire.mjs\`, \`new Server(httpServer, { adapter: createAdapter(url) })\` with sidewire/redis-adapter; socket.io: \`cluster-socketio.mjs\`, @socket.io/redis-adapter ${v['@socket.io/redis-adapter'] || '?'} over node-redis ${v.redis || '?'} (one pub and one sub client). One publisher, connected to A, emits \`publish\` with ${p.payload}-byte payloads, up to ${p.window} messages in flight (a message is done when every receiver on both nodes has it), and A runs \`io.to(room).emit('msg', payload)\`: A's receivers get it from A, B's through Redis (A publishes once, Redis sends it to both subscribers, A drops its own). ${p.duration_s} s measured after a 1 s warm-up; then the publisher stops, what is in flight drains (up to ${fmtInt(p.drain_ms)} ms), and every receiver checks that it got every message sent, once and in order. CPU = user + system time over the measured window, per process from \`/proc/<pid>/stat\` and per thread from \`/proc/<pid>/task/*/stat\`; deliveries per CPU-second divide by A's plus B's, Redis's CPU is shown apart. Each kind ran ${p.reps} time(s), alternating with the other, with fresh processes (Redis too) each time; every number is the **median of ${p.reps}** (per metric). Run ${s.date}.`,
+    '',
+    table(['', ...cols.map((c) => SERVER_LABEL[c.server] || c.server)], [
+      r('receivers connected, A + B', (x) => `${fmtInt(x.connected_a)} + ${fmtInt(x.connected_b)} / ${fmtInt(x.clients)}`),
+      r('messages published/s', (x) => fmtInt(x.messages_per_sec)),
+      r('deliveries/s (A\'s and B\'s receivers)', (x) => fmtInt(x.deliveries_per_sec)),
+      r('CPU-seconds, node A', (x) => fmtNum(x.cpu_a_s, 2)),
+      r('CPU-seconds, node B', (x) => fmtNum(x.cpu_b_s, 2)),
+      r('CPU-seconds, A + B', (x) => fmtNum(x.server_cpu_s, 2)),
+      r('**deliveries per CPU-second of A + B**', (x) => `**${fmtInt(x.deliveries_per_cpu_s)}**`),
+      r('CPU-seconds, redis-server', (x) => fmtNum(x.redis_cpu_s, 2)),
+      r('CPU per message: A / B / Redis (µs)', (x) => (x.messages > 0 ? [x.cpu_a_s, x.cpu_b_s, x.redis_cpu_s].map((c) => fmtInt((c * 1e6) / x.messages)).join(' / ') : '–')),
+      r('latency p50, receivers on A / on B (ms)', (x) => `${lat(x, 'a', 'p50')} / ${lat(x, 'b', 'p50')}`),
+      r('latency p99, receivers on A / on B (ms)', (x) => `${lat(x, 'a', 'p99')} / ${lat(x, 'b', 'p99')}`),
+      r('latency max, receivers on A / on B (ms)', (x) => `${lat(x, 'a', 'max')} / ${lat(x, 'b', 'max')}`),
+      r('messages missing after the drain, on A / on B', (x) => `${fmtInt(x.missing_a)} / ${fmtInt(x.missing_b)}`),
+      r('duplicates / out of order', (x) => `${fmtInt(x.duplicates)} / ${fmtInt(x.reordered)}`),
+      r('client errors', (x) => fmtInt(x.errors)),
+    ]),
+    '',
+    `Deliveries per CPU-second of A + B, each run: ${perRun.join('; ')}.`,
+  ];
+  const ok = cols.filter((c) => c.result);
+  const names = new Set(ok.flatMap((c) => [...Object.keys(c.result.threads_a || {}), ...Object.keys(c.result.threads_b || {})]));
+  if (names.size) {
+    const header = ['CPU-seconds by thread (measured window)'];
+    for (const c of ok) header.push(`${KIND[c.server] || c.server}: A`, `${KIND[c.server] || c.server}: B`);
+    const rows = threadRows(names).map((n) => [THREAD_LABEL(n), ...ok.flatMap((c) => [c.result.threads_a, c.result.threads_b].map((t) => (t && n in t ? fmtNum(t[n], 2) : '–')))]);
+    lines.push('', table(header, rows));
+  }
+  lines.push('', '### Where the time goes', '', whereTheTimeGoes(s, ok));
+  const bad = cols.filter((c) => c.error);
+  if (bad.length) lines.push('', `Failed: ${bad.map((c) => `${SERVER_LABEL[c.server] || c.server}: ${c.error}`).join('; ')}.`);
+  return lines.join('\n');
+}
+
+/** A C++ symbol without its template arguments and nlohmann's ABI tag, at most `max` characters. */
+function shortSymbol(sym, max = 90) {
+  let out = '';
+  let depth = 0;
+  for (const ch of String(sym).replace(/json_abi_v[\d_]+::/g, '')) {
+    if (ch === '<') {
+      if (depth++ === 0) out += '<…>';
+    } else if (ch === '>' && depth > 0) {
+      depth--;
+    } else if (depth === 0) {
+      out += ch;
+    }
+  }
+  return out.length > max ? `${out.slice(0, max - 1)}…` : out;
+}
+
+/** The paragraph under (e), from the numbers of this run (and the profile, when there is one). */
+function whereTheTimeGoes(s, ok) {
+  const out = [];
+  const perMsg = (cpu, x) => (x.messages > 0 ? `${fmtInt((cpu * 1e6) / x.messages)} µs` : '–');
+  for (const c of ok) {
+    const x = c.result;
+    const kind = KIND[c.server] || c.server;
+    const total = (x.cpu_a_s ?? 0) + (x.cpu_b_s ?? 0) + (x.redis_cpu_s ?? 0);
+    const ta = x.threads_a || {};
+    const tb = x.threads_b || {};
+    const io = (t) => Object.entries(t).filter(([n]) => n.startsWith('sidewire-io')).reduce((a, [, v]) => a + v, 0);
+    let text = `**${kind}**: the three processes used ${fmtNum(total, 2)} CPU-s in the ${fmtNum(x.seconds, 1)} s window: A ${fmtNum(x.cpu_a_s, 2)} (${pct(x.cpu_a_s, total)}), B ${fmtNum(x.cpu_b_s, 2)} (${pct(x.cpu_b_s, total)}), Redis ${fmtNum(x.redis_cpu_s, 2)} (${pct(x.redis_cpu_s, total)}), for ${fmtInt(x.messages)} messages (${perMsg(x.cpu_a_s, x)} of A's CPU, ${perMsg(x.cpu_b_s, x)} of B's and ${perMsg(x.redis_cpu_s, x)} of Redis's per message, ${fmtInt(x.clients / 2)} receivers a node). `;
+    if (c.server === 'cluster-sidewire') {
+      text += `On A, Node's main thread took ${fmtNum(ta.main, 2)} CPU-s (${pct(ta.main, x.cpu_a_s)} of A: the \`publish\` handler and its \`io.to(room).emit\`, one call per message) and the engine's I/O thread(s) ${fmtNum(io(ta), 2)} (${pct(io(ta), x.cpu_a_s)}: the local fan-out, the MessagePack encoding and the PUBLISH). On B, the I/O thread(s) took ${fmtNum(io(tb), 2)} CPU-s (${pct(io(tb), x.cpu_b_s)} of B: the Redis subscription, decoding, fan-out to B's receivers) and Node's main thread ${fmtNum(tb.main, 2)} (${pct(tb.main, x.cpu_b_s)})`;
+      text += num(tb.main) !== null && num(x.cpu_b_s) > 0 && tb.main / x.cpu_b_s < 0.05 ? ': B\'s JS thread is nearly idle, the broadcasts never reach it.' : '.';
+    } else {
+      text += `Everything but a little GC and I/O help (the unnamed "node" threads: A ${fmtNum(ta.node, 2)}, B ${fmtNum(tb.node, 2)}) is on Node's main thread: A's ${fmtNum(ta.main, 2)} CPU-s (${pct(ta.main, x.cpu_a_s)} of A) run the handler, the local fan-out and the adapter's encoding and PUBLISH; B's ${fmtNum(tb.main, 2)} (${pct(tb.main, x.cpu_b_s)} of B) decode every message from Redis and fan it out in JS.`;
+    }
+    out.push(text);
+  }
+  const [sw, other] = [ok.find((c) => c.server === 'cluster-sidewire')?.result, ok.find((c) => c.server === 'cluster-socketio')?.result];
+  if (sw && other && sw.messages > 0 && other.messages > 0) {
+    const rb = (x) => (x.cpu_b_s * 1e6) / x.messages;
+    const rr = (x) => (x.redis_cpu_s * 1e6) / x.messages;
+    const ra = (x) => (x.cpu_a_s * 1e6) / x.messages;
+    const window = s.params?.window;
+    const hop = (x) => (num(x.latency_b_us?.p50) !== null && num(x.latency_a_us?.p50) !== null ? fmtMs(x.latency_b_us.p50 - x.latency_a_us.p50) : '–');
+    out.push(`Per message, socket.io's A cost ${fmtRatio(ra(other) / ra(sw))}× sidewire's A and socket.io's B ${fmtRatio(rb(other) / rb(sw))}× sidewire's B (${fmtInt(sw.clients / 2)} receivers each). Redis does the same work per message for both kinds (one PUBLISH in, two subscribers out, A drops its own copy) and stays a small part of the bill: ${pct(sw.redis_cpu_s, sw.cpu_a_s + sw.cpu_b_s + sw.redis_cpu_s)} of the three processes' CPU with sidewire's nodes, ${pct(other.redis_cpu_s, other.cpu_a_s + other.cpu_b_s + other.redis_cpu_s)} with socket.io's (per message ${fmtInt(rr(sw))} against ${fmtInt(rr(other))} µs, but /proc counts in 10 ms ticks and an idle redis-server takes about 0.02 CPU-s per 10 s by itself, so at socket.io's rate that figure is too coarse to compare). The latencies are those of a closed loop: with ${window} messages in flight, a message reaches its last receiver about ${window} ÷ the message rate after it was sent (sidewire ${fmtMs((window / sw.messages_per_sec) * 1e6)} ms, socket.io ${fmtMs((window / other.messages_per_sec) * 1e6)} ms), so they mostly mirror throughput; what the Redis hop adds is the gap between B's receivers and A's: p50 ${hop(sw)} ms later on B for sidewire, ${hop(other)} ms for socket.io.`);
+  }
+  const m = s.machine || {}; // this scenario's own, from run.mjs
+  if (Array.isArray(m.loadavg_at_start) && m.nproc && m.loadavg_at_start[0] > m.nproc * 0.25) {
+    const end = Array.isArray(m.loadavg_at_end) ? ` and ${m.loadavg_at_end[0]} at the end` : '';
+    out.push(`The machine was shared while this ran (load average ${m.loadavg_at_start[0]} at the start${end}, on ${m.nproc} CPUs): the rates and latencies are lower and noisier than on a quiet machine; CPU-seconds per delivery hold up better.`);
+  }
+  const perf = s.perf;
+  const prof = s.profile;
+  if (!perf) {
+    out.push('perf: not probed.');
+  } else if (!perf.available) {
+    out.push(`perf: not available here (${perf.note}); the per-thread split above, from /proc, is what there is.`);
+  } else if (!prof || prof.error) {
+    out.push(`perf: ${perf.note}; the profile run failed (${prof?.error || 'no profile'}).`);
+  } else {
+    const threads = (prof.threads || []).map((t) => `${t.name === 'main' ? 'main' : t.name} ${fmtNum(t.pct, 1)} %`).join(', ');
+    const dsos = (prof.dsos || []).slice(0, 6).map((d) => `${d.dso} ${fmtNum(d.pct, 1)} %`).join(', ');
+    const top = (prof.symbols || []).slice(0, 15);
+    const engine = (prof.symbols || []).filter((t) => t.dso === 'sidewire.node').slice(0, 8);
+    out.push(`perf on sidewire's node B, a separate run of the same load (not one of the measured ones: sampling with call graphs slows B): \`${prof.command}\`, ${prof.samples ?? '?'} samples; ${perf.note}. Samples by thread: ${threads || '–'}; by object: ${dsos || '–'}. Top symbols (self time; \`[k]\` = kernel):`);
+    out.push(table(['% of B\'s samples', 'thread', 'object', 'symbol'], top.map((t) => [fmtNum(t.pct, 2), t.comm, t.dso, `${t.kernel ? '[k] ' : ''}\`${shortSymbol(t.symbol)}\``]), [1, 2, 3]));
+    const kernel = (prof.dsos || []).filter((d) => /kernel/.test(d.dso)).reduce((a, d) => a + d.pct, 0);
+    if (kernel > 50) {
+      out.push(`${fmtNum(kernel, 0)} % of B's samples are in the kernel, most of them on the socket send path (a \`sendmsg\` per receiver connection per flush, through TCP and the loopback device). Over loopback the sending thread also runs the receiving side's TCP processing (\`tcp_rcv_established\`, \`sock_def_readable\` and the like), so part of that is the clients' share of each delivery, paid here; over a real network it would be the other machine's.`);
+    }
+    if (engine.length) {
+      out.push(`In the engine (\`sidewire.node\`) alone: ${engine.map((t) => `\`${shortSymbol(t.symbol)}\` ${fmtNum(t.pct, 1)} %`).join(', ')}.`);
+    }
+  }
+  return out.join('\n\n');
+}
+
 function summaryTable(ratios, informational) {
   const rows = ratios.filter((r) => Boolean(r.informational) === informational).map((r) => [
     r.label,
@@ -333,7 +477,7 @@ ${results.mode === 'quick' ? '> **Quick run** (`--quick`: small counts, short du
 
 ${summaryTable(ratios, false)}
 
-Informational, the same measurements against \`ws\` 8 (raw WebSocket) and socket.io's Next.js isolation:
+Informational, the same measurements against \`ws\` 8 (raw WebSocket), socket.io's Next.js isolation, and the fan-out across two nodes over Redis (e), which has no target of its own (that of (b) is shown):
 
 ${summaryTable(ratios, true)}
 
@@ -355,6 +499,10 @@ ${sectionStorm(scen.storm)}
 
 ${sectionNext(scen.next)}
 
+## (e) Cross-node fan-out over Redis
+
+${sectionCluster(scen.cluster, results)}
+
 ## What limits it
 
 ${analysis || defaultAnalysis()}
@@ -364,10 +512,10 @@ ${analysis || defaultAnalysis()}
 \`\`\`sh
 npm run bench              # the full run; writes bench/RESULTS.md, results.json, ratios.svg, ratios.png
 npm run bench -- --quick   # small counts: checks the pipeline
-npm run bench -- --only=b  # one scenario (a idle, b fanout, c storm, d next); the others are kept
+npm run bench -- --only=b  # one scenario (a idle, b fanout, c storm, d next, e cluster); the others are kept
 \`\`\`
 
-The servers are \`bench/servers/*.mjs\` (one app, four stacks), the load generator \`bench/loadgen.cpp\`
+The servers are \`bench/servers/*.mjs\` (one app, four stacks, and two fleets over Redis for (e)), the load generator \`bench/loadgen.cpp\`
 (built as \`build/sidewire_loadgen\` with \`-DSIDEWIRE_BUILD_BENCH=ON\`), the runner \`bench/run.mjs\`.
 `;
 }
@@ -443,7 +591,7 @@ export function renderSvg(ratios, results) {
   y += groupH;
   key.forEach(row);
   parts.push(`<line x1="16" y1="${y + 2}" x2="${W - 16}" y2="${y + 2}" stroke="#ddd"/>`);
-  parts.push(`<text x="16" y="${y + 22}" font-size="14" font-weight="bold" fill="#333">Informational: against ws 8, and socket.io's own Next.js ratio</text>`);
+  parts.push(`<text x="16" y="${y + 22}" font-size="14" font-weight="bold" fill="#333">Informational: against ws 8, socket.io's own Next.js ratio, fan-out over Redis</text>`);
   y += groupH;
   info.forEach(row);
   const gridBottom = y;

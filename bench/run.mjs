@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // `npm run bench`: sidewire side by side with socket.io 4.8 and ws 8 (issue #5).
 //
-//   npm run bench                       the full run (about 6 minutes on 2 cores)
+//   npm run bench                       the full run (about 8 minutes on 2 cores)
 //   npm run bench -- --quick            small counts and short durations: checks the pipeline
-//   npm run bench -- --only=a,b         scenarios by letter or name: a idle, b fanout, c storm, d next
+//   npm run bench -- --only=a,b         scenarios by letter or name: a idle, b fanout, c storm, d next,
+//                                       e cluster
 //   options (argv --name=value, or env BENCH_NAME=value):
-//     --reps=N        fan-out repetitions per server (default 3, --quick 1); the median is reported
+//     --reps=N        fan-out (and cluster) repetitions per server (default 3, --quick 1); the median
+//                     is reported
 //     --loadgen=PATH  load generator binary (default build/sidewire_loadgen, built with CMake)
 //     --out=DIR       where RESULTS.md, results.json, ratios.svg and ratios.png go (default bench/)
 //     --report-only   rewrite RESULTS.md and the chart from results.json, run nothing
@@ -15,10 +17,14 @@
 // on 127.0.0.1, a fresh process per measurement), run the load generator against it, read
 // the JSON line it prints last, stop the server (SIGTERM; SIGKILL after 5 s). The two servers
 // of a pair run back to back (fan-out alternates them), on the same machine, in the same run.
+// The cluster scenario (e) starts a redis-server of its own (loopback, no persistence, a
+// temporary directory) and two servers of one kind on it for each measurement, and stops all
+// three after.
 // A partial run (--only) replaces its scenarios in results.json and keeps the others when the
 // earlier results are of the same mode (quick or full).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,12 +53,12 @@ function parseOptions(argv) {
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.join(', ')})`);
 
   const quick = flag('quick');
-  const names = { a: 'idle', b: 'fanout', c: 'storm', d: 'next' };
+  const names = { a: 'idle', b: 'fanout', c: 'storm', d: 'next', e: 'cluster' };
   const all = Object.values(names);
   let only = all;
   if (get('only') && get('only') !== true) {
     only = String(get('only')).split(',').map((s) => s.trim()).filter(Boolean).map((s) => names[s] || s);
-    for (const s of only) if (!all.includes(s)) throw new Error(`--only: unknown scenario ${s} (a|idle, b|fanout, c|storm, d|next)`);
+    for (const s of only) if (!all.includes(s)) throw new Error(`--only: unknown scenario ${s} (a|idle, b|fanout, c|storm, d|next, e|cluster)`);
   }
   const reps = Number.parseInt(get('reps') ?? (quick ? '1' : '3'), 10);
   if (!(reps >= 1)) throw new Error('--reps must be ≥ 1');
@@ -82,6 +88,12 @@ P.idleConcurrency = 1000;
 P.nextRounds = opts.quick ? 1 : 3; // (d): alternating idle and loaded windows, pooled
 P.nextControl = true; // (d): also the fan-out against another process, for sidewire
 P.fanoutConcurrency = 1000;
+// (e): receivers split over two nodes of a fleet on one Redis; the profile of node B (sidewire)
+// is a run of its own, not one of the measured ones.
+P.clusterClients = opts.quick ? 100 : 500;
+P.clusterDurationS = opts.quick ? 3 : 10;
+P.clusterPerfS = opts.quick ? 1 : 5;
+P.clusterDrainMs = 3000;
 
 // The servers, by pair. path/protocol are what the load generator speaks to them.
 const SERVERS = {
@@ -91,10 +103,18 @@ const SERVERS = {
   ws: { file: 'ws.mjs', protocol: 'ws', path: '/ws/bench' },
   'next-sidewire': { file: 'next-sidewire.mjs', protocol: 'sio', path: '/socket.io/', next: true },
   'next-socketio': { file: 'next-socketio.mjs', protocol: 'sio', path: '/socket.io/', next: true },
+  // (e): nodes of a fleet (REDIS_URL), each with its kind's Redis adapter
+  'cluster-sidewire': { file: 'cluster-sidewire.mjs', protocol: 'sio', path: '/socket.io/', cluster: true },
+  'cluster-socketio': { file: 'cluster-socketio.mjs', protocol: 'sio', path: '/socket.io/', cluster: true },
 };
 const PAIRS = {
   sio: { sidewire: 'sidewire-sio', other: 'socketio', label: 'Socket.IO: sidewire vs socket.io 4.8' },
   ws: { sidewire: 'sidewire-ws', other: 'ws', label: 'raw WebSocket: sidewire vs ws 8' },
+};
+// (e): the pair whose servers run two at a time, over one Redis.
+const CLUSTER_PAIR = {
+  sidewire: 'cluster-sidewire', other: 'cluster-socketio',
+  label: 'Socket.IO over Redis: sidewire/redis-adapter vs socket.io 4.8 + @socket.io/redis-adapter 8.3',
 };
 
 // ------------------------------------------------------------------------------- small helpers
@@ -114,17 +134,22 @@ function median(values) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-/** Per-field median of loadgen JSON objects (numbers and latency_us's numbers). */
+/**
+ * Per-field median of loadgen JSON objects: numbers, and the numbers of objects one level down
+ * (latency_us, the cluster's latency_a_us and per-thread CPU).
+ */
 function medianResult(results) {
   const ok = results.filter(Boolean);
   if (ok.length === 0) return null;
   const out = { ...ok[Math.floor((ok.length - 1) / 2)] };
   for (const k of Object.keys(out)) {
-    if (typeof out[k] === 'number') out[k] = median(ok.map((r) => r[k]));
-  }
-  if (out.latency_us) {
-    out.latency_us = {};
-    for (const k of Object.keys(ok[0].latency_us || {})) out.latency_us[k] = median(ok.map((r) => r.latency_us?.[k]));
+    if (typeof out[k] === 'number') {
+      out[k] = median(ok.map((r) => r[k]));
+    } else if (out[k] && typeof out[k] === 'object' && !Array.isArray(out[k])) {
+      const keys = [...new Set(ok.flatMap((r) => Object.keys(r[k] || {})))];
+      out[k] = {};
+      for (const sub of keys) out[k][sub] = median(ok.map((r) => r[k]?.[sub] ?? 0)); // a thread absent from a run: 0 s
+    }
   }
   out.runs = ok.length;
   return out;
@@ -161,6 +186,7 @@ function machineInfo() {
     commit: commit ? `${commit}${dirty ? ' (with uncommitted changes)' : ''}` : null,
     versions: {
       'socket.io': versionOf('socket.io'), ws: versionOf('ws'), next: versionOf('next'), autocannon: versionOf('autocannon'),
+      '@socket.io/redis-adapter': versionOf('@socket.io/redis-adapter'), redis: versionOf('redis'),
     },
     nofile: limitsOf(process.pid),
     loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
@@ -378,8 +404,216 @@ function summarize(j) {
     case 'idle': return `${j.connected}/${j.clients} connected in ${f(j.connect_ms)} ms, ${f(j.rss_per_conn_fresh_bytes)} B RSS/conn just after, ${f(j.rss_per_conn_bytes)} B after ${f(j.idle_ms)} ms idle`;
     case 'storm': return `${j.connected}/${j.clients} connected in ${f(j.connect_ms)} ms`;
     case 'fanout': return `${f(j.deliveries_per_sec)} deliveries/s, ${j.server_cpu_s?.toFixed?.(2)} CPU-s, ${f(j.deliveries_per_cpu_s)} deliveries/CPU-s, p99 ${f(j.latency_us?.p99)} µs`;
+    case 'cluster': return `${f(j.deliveries_per_sec)} deliveries/s (A ${f(j.deliveries_a)}, B ${f(j.deliveries_b)}), CPU-s A ${j.cpu_a_s} + B ${j.cpu_b_s}, Redis ${j.redis_cpu_s}: ${f(j.deliveries_per_cpu_s)} deliveries/CPU-s, p99 A ${f(j.latency_a_us?.p99)} µs, B ${f(j.latency_b_us?.p99)} µs; missing A ${f(j.missing_a)} B ${f(j.missing_b)}, duplicates ${f(j.duplicates)}, reordered ${f(j.reordered)}`;
     default: return JSON.stringify(j);
   }
+}
+
+// ------------------------------------------------------------------------- (e): Redis and perf
+
+/** A free TCP port on 127.0.0.1 (for redis-server, which cannot report the one it picked). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** One command over a fresh connection (RESP); resolves with the raw reply text, or null. */
+function redisCommand(port, args, ms = 1000) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (v) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(null), ms);
+    sock.once('connect', () => sock.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`));
+    sock.on('data', (d) => {
+      buf += d;
+      // Enough for the replies asked here: a status, an integer, or NUMSUB's [channel, count].
+      if (/^[+\-:].*\r\n$/s.test(buf) || /^\*2\r\n\$\d+\r\n[^\r]*\r\n:\d+\r\n$/.test(buf)) done(buf);
+    });
+    sock.once('error', () => done(null));
+  });
+}
+
+/**
+ * redis-server on a free loopback port, no persistence (--save "" --appendonly no), its own
+ * temporary directory, in its own process group (stopped with the rest on exit). Resolves once
+ * it answers PING.
+ */
+async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sidewire-bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const entry = track(child);
+  const r = { name: 'redis-server', child, pid: child.pid, entry, port, url: `redis://127.0.0.1:${port}`, dir, stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => { r.stdout = tail(r.stdout + d, 50); });
+  child.stderr.on('data', (d) => { r.stderr = tail(r.stderr + d, 50); });
+  let spawnError = null;
+  child.once('error', (err) => { spawnError = err; });
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (spawnError || child.exitCode !== null || child.signalCode !== null) {
+      await stopRedis(r);
+      throw new Error(`redis-server did not start${spawnError ? `: ${spawnError.message}` : ` (exit ${child.exitCode ?? child.signalCode})`}\n${tail(r.stdout, 8)}`);
+    }
+    if ((await redisCommand(port, ['PING'], 300))?.startsWith('+PONG')) break;
+    if (Date.now() > deadline) {
+      await stopRedis(r);
+      throw new Error(`redis-server on port ${port} not ready in 10 s\n${tail(r.stdout, 8)}`);
+    }
+    await sleep(50);
+  }
+  return r;
+}
+
+async function stopRedis(r) {
+  await stopServer(r); // SIGTERM, SIGKILL after 5 s, the whole group either way
+  rmSync(r.dir, { recursive: true, force: true });
+  return r.exit;
+}
+
+/** Until `count` nodes subscribe to the root namespace's request channel (both adapters do). */
+async function waitSubscribed(port, count, ms = 10000) {
+  const deadline = Date.now() + ms;
+  let seen = null;
+  while (Date.now() < deadline) {
+    const reply = await redisCommand(port, ['PUBSUB', 'NUMSUB', 'socket.io-request#/#'], 500);
+    seen = Number(/:(\d+)\r\n$/.exec(reply || '')?.[1] ?? NaN);
+    if (seen >= count) return seen;
+    await sleep(50);
+  }
+  throw new Error(`only ${seen} node(s) subscribed to socket.io-request#/# after ${ms / 1000} s`);
+}
+
+/**
+ * What perf can do here: `perf stat -e instructions true` says whether the CPU's counters are
+ * there (not in many VMs); without them `perf record` can still sample on the cpu-clock
+ * software event.
+ */
+function perfSupport() {
+  const stat = spawnSync('perf', ['stat', '-e', 'instructions', 'true'], { encoding: 'utf8' });
+  if (stat.error) return { available: false, note: `no perf (${stat.error.code || stat.error.message})` };
+  const hardware = stat.status === 0 && !/<not supported>|<not counted>/.test(`${stat.stdout}${stat.stderr}`);
+  const event = hardware ? 'cycles' : 'cpu-clock';
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sidewire-bench-perf-'));
+  const rec = spawnSync('perf', ['record', '-q', '-e', event, '-o', path.join(tmp, 'probe.data'), '--', 'true'], { encoding: 'utf8' });
+  rmSync(tmp, { recursive: true, force: true });
+  if (rec.status !== 0) {
+    return { available: false, hardware, note: `perf record -e ${event} failed: ${tail(rec.stderr, 2)}` };
+  }
+  return {
+    available: true, hardware, event,
+    note: hardware ? 'hardware counters available' : '`perf stat -e instructions` is <not supported> (no hardware counters): sampled on the cpu-clock software event',
+  };
+}
+
+/** perf report of `data`: the top symbols and the split of samples by thread. */
+function perfSummary(data, pid) {
+  const report = (sort, limit) => spawnSync('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', '--sort', sort,
+    '--percent-limit', String(limit), '-t', '|'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const rows = (r) => String(r.stdout || '').split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('|').map((x) => x.trim()));
+  const samples = /^# Samples: (\S+)/m.exec(report('dso', 100).stdout || '')?.[1] ?? null;
+  const symbols = rows(report('comm,dso,sym', 0.2)).filter((c) => c.length >= 4).slice(0, 60).map(([pct, comm, dso, sym]) => ({
+    pct: Number.parseFloat(pct), comm, dso, symbol: sym.replace(/^\[[.k]\]\s*/, ''), kernel: /^\[k\]/.test(sym),
+  }));
+  const dsos = rows(report('dso', 1)).filter((c) => c.length >= 2).map(([pct, dso]) => ({ pct: Number.parseFloat(pct), dso }));
+  // perf's "pid" key is the thread's: tid:comm
+  const threads = rows(report('pid', 0.1)).filter((c) => c.length >= 2).map(([pct, tid]) => {
+    const m = /^(\d+):(.*)$/.exec(tid) || [];
+    return { pct: Number.parseFloat(pct), tid: Number(m[1]), name: Number(m[1]) === pid ? 'main' : (m[2] || tid).trim() };
+  });
+  return { samples, symbols, dsos, threads };
+}
+
+/**
+ * One measurement of (e): a fresh redis-server, nodes A and B of `name` on it, the load
+ * generator (receivers alternating between A and B, the publisher on A), then all stopped.
+ * With `profile`, perf samples B for P.clusterPerfS seconds inside the measured window.
+ */
+async function measureCluster(loadgen, name, extra, { timeoutMs = 300000, profile = null } = {}) {
+  const t0 = Date.now();
+  const rec = { server: name, scenario: 'cluster' };
+  let redis;
+  const nodes = [];
+  let perfChild = null;
+  let perfDir = null;
+  try {
+    redis = await startRedis();
+    rec.redis = { port: redis.port, pid: redis.pid };
+    for (const label of ['A', 'B']) {
+      const srv = await startServer(name, { REDIS_URL: redis.url });
+      nodes.push(srv);
+      rec[`node_${label.toLowerCase()}`] = { port: srv.port, pid: srv.pid, nofile: srv.nofile };
+    }
+    const [a, b] = nodes;
+    await waitSubscribed(redis.port, 2);
+    const needed = Math.ceil((extra.clients ?? 0) / 2) + 256;
+    for (const srv of nodes) {
+      if (srv.nofile && srv.nofile.soft < needed) {
+        rec.warning = `server open-files limit ${srv.nofile.soft} < ${needed} needed`;
+        log(`WARNING ${name}: ${rec.warning}`);
+      }
+    }
+    const args = loadgenArgs(a, 'cluster', { ...extra, 'port-b': b.port, 'server-pid-b': b.pid, 'redis-pid': redis.pid });
+    log(`cluster ${name}${profile ? ' (profile of B)' : ''}: ${path.basename(loadgen)} ${args.join(' ')}`);
+    let perfDone = null;
+    const onStderrLine = profile
+      ? (line) => {
+        if (perfDone || !/\bjoined\b/i.test(line)) return;
+        perfDir = mkdtempSync(path.join(os.tmpdir(), 'sidewire-bench-perf-'));
+        const data = path.join(perfDir, 'perf.data');
+        // after the load generator's 1 s warm-up, inside its measured window
+        perfDone = sleep(1500).then(() => new Promise((resolve) => {
+          perfChild = spawn('perf', ['record', '-q', '-e', profile.event, '-F', '999', '-g', '-p', String(b.pid), '-o', data, '--', 'sleep', String(P.clusterPerfS)],
+            { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+          track(perfChild);
+          let err = '';
+          perfChild.stderr.on('data', (d) => { err = tail(err + d, 10); });
+          perfChild.once('error', (e) => resolve({ error: String(e) }));
+          perfChild.once('close', (code) => resolve(code === 0 && existsSync(data) ? { data } : { error: `perf record exited ${code}: ${err}` }));
+        }));
+      }
+      : undefined;
+    const r = await runLoadgen(loadgen, args, { timeoutMs, onStderrLine });
+    Object.assign(rec, { loadgen_exit: r.code, result: r.json, loadgen_stderr: r.stderr });
+    if (r.error) rec.error = r.error;
+    else if (r.json && r.json.connected < r.json.clients) rec.error = `only ${r.json.connected}/${r.json.clients} clients connected`;
+    if (profile) {
+      const p = perfDone ? await perfDone : { error: 'the load generator never joined' };
+      rec.profile = p.error
+        ? { error: p.error }
+        : { pid: b.pid, seconds: P.clusterPerfS, event: profile.event, command: `perf record -e ${profile.event} -F 999 -g -p <B> -- sleep ${P.clusterPerfS}`, ...perfSummary(p.data, b.pid) };
+    }
+  } catch (err) {
+    rec.error = String(err?.message || err);
+  } finally {
+    if (perfChild && perfChild.exitCode === null) killGroup(perfChild.pid, 'SIGKILL');
+    if (perfDir) rmSync(perfDir, { recursive: true, force: true });
+    for (const [i, srv] of nodes.entries()) {
+      const key = `node_${i ? 'b' : 'a'}`;
+      rec[key].exit = await stopServer(srv);
+      if (rec.error) rec[key].stderr = tail(srv.stderr, 15);
+    }
+    if (redis) {
+      rec.redis.exit = await stopRedis(redis);
+      if (rec.error) rec.redis.output = tail(redis.stdout + redis.stderr, 10);
+    }
+  }
+  rec.wall_s = (Date.now() - t0) / 1000;
+  if (rec.error) log(`  ${name}: ERROR ${rec.error}`);
+  else log(`  ${name}: ${summarize(rec.result)}`);
+  await sleep(P.cooldownMs);
+  return rec;
 }
 
 // -------------------------------------------------------------------------------- preparation
@@ -439,13 +673,13 @@ async function scenarioIdle(loadgen) {
  * Runs `scenario` P.reps times per server of `pair`, alternating which goes first so that a slow
  * drift of the machine hits both, and keeps the median of the good runs (`isGood(result)`).
  */
-async function alternatingReps(loadgen, pair, scenario, extra, isGood = () => true) {
+async function alternatingReps(loadgen, pair, scenario, extra, isGood = () => true, run = (name) => measure(loadgen, name, scenario, extra, 300000)) {
   const runs = { sidewire: [], other: [] };
   for (let i = 0; i < P.reps; i++) {
     const order = i % 2 === 0 ? ['sidewire', 'other'] : ['other', 'sidewire'];
     for (const role of order) {
       log(`${scenario} rep ${i + 1}/${P.reps}`);
-      runs[role].push(await measure(loadgen, pair[role], scenario, extra, 300000));
+      runs[role].push(await run(pair[role]));
     }
   }
   const entry = { label: pair.label };
@@ -673,6 +907,41 @@ async function scenarioNext(loadgen) {
   return out;
 }
 
+/**
+ * (e) Cross-node fan-out: the fan-out of (b) over a fleet of two nodes of one kind sharing one
+ * Redis: half the receivers on A, half on B, the publisher on A (its `publish` makes A run
+ * io.to(room).emit). The kinds alternate as in (b); then, for sidewire, one more run (not
+ * measured) with perf sampling B.
+ */
+async function scenarioCluster(loadgen) {
+  const out = {
+    date: new Date().toISOString(),
+    params: {
+      receivers: P.clusterClients, nodes: 2, publishers: 1, payload: P.payload, window: P.window,
+      duration_s: P.clusterDurationS, reps: P.reps, drain_ms: P.clusterDrainMs, perf_s: P.clusterPerfS,
+    },
+    redis: spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout?.trim() || null,
+    machine: { nproc: os.availableParallelism?.() ?? os.cpus().length, loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+    pairs: {},
+  };
+  const extra = {
+    clients: P.clusterClients, concurrency: P.fanoutConcurrency, 'duration-s': P.clusterDurationS, window: P.window,
+    payload: P.payload, 'drain-ms': P.clusterDrainMs,
+  };
+  const good = (r) => r.connected === r.clients && r.deliveries > 0;
+  out.pairs.sio = await alternatingReps(loadgen, CLUSTER_PAIR, 'cluster', extra, good, (name) => measureCluster(loadgen, name, extra));
+  out.perf = perfSupport();
+  log(`cluster: perf: ${out.perf.note}`);
+  if (out.perf.available) {
+    log(`cluster: profile of node B (${CLUSTER_PAIR.sidewire}), ${P.clusterPerfS} s`);
+    const rec = await measureCluster(loadgen, CLUSTER_PAIR.sidewire, extra, { profile: out.perf });
+    out.profile = { ...(rec.profile || { error: rec.error || 'no profile' }), run: rec.result ?? null };
+    if (out.profile.error) log(`  profile: ERROR ${out.profile.error}`);
+  }
+  out.machine.loadavg_at_end = os.loadavg().map((x) => Math.round(x * 100) / 100);
+  return out;
+}
+
 // --------------------------------------------------------------------------------------- main
 
 async function main() {
@@ -700,9 +969,9 @@ async function main() {
   const loadgen = ensureLoadgen();
   log(`load generator: ${loadgen}`);
 
-  const runners = { idle: scenarioIdle, fanout: scenarioFanout, storm: scenarioStorm, next: scenarioNext };
-  const scenarios = previous && previous.mode === mode && opts.only.length < 4 ? { ...(previous.scenarios || {}) } : {};
-  for (const s of ['idle', 'fanout', 'storm', 'next']) {
+  const runners = { idle: scenarioIdle, fanout: scenarioFanout, storm: scenarioStorm, next: scenarioNext, cluster: scenarioCluster };
+  const scenarios = previous && previous.mode === mode && opts.only.length < Object.keys(runners).length ? { ...(previous.scenarios || {}) } : {};
+  for (const s of Object.keys(runners)) {
     if (!opts.only.includes(s)) continue;
     log(`=== scenario ${s}`);
     scenarios[s] = await runners[s](loadgen);
