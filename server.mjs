@@ -13,6 +13,10 @@
 //   SIDEWIRE_LOG_LEVEL  (default info)
 //   SIDEWIRE_DATA_DIR   (default examples/ticketing/data) the ticket desk's SQLite file and uploads
 //   SIDEWIRE_MAX_UPLOAD_BYTES (default 5 MiB) the ticket desk's attachment limit
+//   REDIS_URL           (unset: one process) redis://[user:password@]host:port[/db]: this process
+//                       joins a fleet through that Redis (sidewire/redis-adapter): Socket.IO rooms,
+//                       broadcasts, fetchSockets and the /ws/fabric relay reach every node. README,
+//                       "Scaling out".
 //
 // The app is the ticket desk in examples/ticketing: its Socket.IO handlers (rooms, presence)
 // are in examples/ticketing/realtime.mjs, its database in examples/ticketing/lib/db.js (opened
@@ -22,6 +26,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from 'sidewire/next'; // this repository's own js/next.js, through package.json "exports"
+import { createAdapter } from 'sidewire/redis-adapter';
 import { attachTicketing } from './examples/ticketing/realtime.mjs';
 
 const require = createRequire(import.meta.url);
@@ -33,15 +38,25 @@ const appDir = path.join(repoRoot, 'examples', 'ticketing');
 process.env.SIDEWIRE_DATA_DIR = path.resolve(process.env.SIDEWIRE_DATA_DIR || path.join(appDir, 'data'));
 const ticketingDb = require('./examples/ticketing/lib/db.js');
 
+// Several server processes (deploy/ecosystem.fleet.config.cjs, behind deploy/nginx-fleet.conf)
+// share rooms through Redis. Without REDIS_URL, one process and no adapter.
+const redisUrl = process.env.REDIS_URL || '';
+const adapter = redisUrl ? createAdapter(redisUrl) : null;
+
 const { url } = await startServer({
   dir: appDir,
   // The process's Socket.IO server (getServer() in API routes). A namespace nobody listens to
   // runs entirely in the engine; the ticket desk listens on the main namespace. Connection
   // state recovery: a page whose connection drops for a moment (a network blip, a laptop lid)
   // comes back with its rooms and gets every event it missed, without refetching.
-  socketio: { connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 } },
+  // (In a fleet the recovery is per node: the client must come back to the node that kept its
+  // session, which nginx-fleet.conf's ip_hash gives it while that node runs.)
+  socketio: {
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 },
+    ...(adapter ? { adapter } : {}),
+  },
   setup({ io, engine }) {
-    engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true });
+    engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true, ...(adapter ? { adapter } : {}) });
     attachTicketing(io);
     ticketingDb.openDb(); // creates the data directory and the schema
   },
@@ -52,3 +67,8 @@ const { url } = await startServer({
 
 console.log(`>   ${url}/fabric  (the channel demo; the ticket desk is at /)`);
 console.log(`>   data: ${ticketingDb.dataDir()}`);
+if (adapter) {
+  // The address without its credentials: logs are read by more people than the environment.
+  const u = new URL(redisUrl);
+  console.log(`>   adapter: redis ${u.protocol}//${u.host}${u.pathname.length > 1 ? u.pathname : ''} (REDIS_URL; Socket.IO and /ws/fabric reach every node)`);
+}

@@ -49,17 +49,21 @@ const invalidId = { ok: false, error: 'invalid ticket id: expected a positive in
  */
 export function attachTicketing(io, { log = console } = {}) {
   // One presence broadcast per ticket at a time; a change during one asks for another, so the
-  // last list a room receives reflects the last join or leave.
+  // last list a room receives reflects the last join or leave. (Per process: in a fleet, two
+  // nodes' updates made within the same few milliseconds may arrive in either order.)
   const pending = new Map(); // ticketId → { again }
 
   async function broadcastViewers(ticketId) {
     const room = ticketRoom(ticketId);
-    const sockets = await io.in(room).fetchSockets();
+    // The room's sockets on every node (in a fleet, with the Redis adapter), and this node's.
+    const [sockets, here] = await Promise.all([io.in(room).fetchSockets(), io.local.in(room).fetchSockets()]);
+    const mine = new Set(here.map((s) => s.id));
     // Every connected socket of the main namespace is in io.sockets.sockets (it has listeners);
-    // one the engine still listed while it disconnects is left out.
+    // one of this node's that the engine still listed while it disconnects is left out. Other
+    // nodes' sockets are kept: each node leaves out its own and sends the list after they go.
     const live = io.sockets.sockets;
     const viewers = sockets
-      .filter((s) => live.get(s.id)?.connected)
+      .filter((s) => !mine.has(s.id) || live.get(s.id)?.connected)
       .map((s) => ({ id: s.id, name: viewerName(s.data?.name) }));
     io.to(room).emit('ticket:viewers', { ticketId, viewers });
   }

@@ -10,6 +10,10 @@
 //                              defaults it to examples/ticketing/data; without it (plain
 //                              `next dev`) it is <cwd>/examples/ticketing/data when that app
 //                              exists below the working directory, else <cwd>/data.
+//                              Several processes of one machine may share it (a fleet): WAL
+//                              lets readers run beside the one writer, busy_timeout makes a
+//                              writer wait for another. Not on a network filesystem (WAL's
+//                              -shm index is shared memory).
 //   SIDEWIRE_MAX_UPLOAD_BYTES  largest attachment, default 5 MiB.
 //
 // CommonJS on purpose: server.mjs loads it with require() (the app has no package.json of its
@@ -140,6 +144,10 @@ function stmts() {
        VALUES (@ticketId, @filename, @storedName, @size, @mime, @now)`,
     ),
   };
+  // The write transactions are run with .immediate() (BEGIN IMMEDIATE): they take the write lock
+  // first, so a writer in another process sharing the file (a fleet: several server.mjs on one
+  // data directory) makes them wait (busy_timeout) instead of failing with SQLITE_BUSY when it
+  // committed between their first read and their first write.
   s.txCreateTicket = db.transaction((fields) => {
     const { lastInsertRowid } = s.insertTicket.run({ ...fields, now: new Date().toISOString() });
     return s.getTicket.get(lastInsertRowid);
@@ -189,17 +197,17 @@ function getTicketDetail(id) {
 
 /** { title, description, priority } (validated) → the new ticket. */
 function createTicket(fields) {
-  return stmts().txCreateTicket(fields);
+  return stmts().txCreateTicket.immediate(fields);
 }
 
 /** { status?, priority?, assignee? } (validated) → the updated ticket, or null if there is none. */
 function updateTicket(id, patch) {
-  return stmts().txUpdateTicket(id, patch);
+  return stmts().txUpdateTicket.immediate(id, patch);
 }
 
 /** { author, body } (validated) → the new comment, or null if the ticket does not exist. */
 function addComment(ticketId, fields) {
-  return stmts().txAddComment(ticketId, fields);
+  return stmts().txAddComment.immediate(ticketId, fields);
 }
 
 /**
@@ -214,7 +222,7 @@ async function addAttachment(ticketId, { filename, mime, data }) {
   await fsp.writeFile(file, data, { flag: 'wx' });
   let row;
   try {
-    row = s.txAddAttachment(ticketId, { filename, storedName, size: data.length, mime });
+    row = s.txAddAttachment.immediate(ticketId, { filename, storedName, size: data.length, mime });
   } catch (err) {
     await fsp.rm(file, { force: true });
     throw err;
