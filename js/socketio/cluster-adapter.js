@@ -146,7 +146,7 @@ class ClusterAdapter extends Adapter {
   async _localRooms() {
     const rooms = new Set();
     const stats = this.nsp.server.sidewire._native.sioStats();
-    const mine = (stats.namespaces || []).find((n) => n.name === this.nsp.name);
+    const mine = (stats.namespaces || {})[this.nsp.name];
     if (mine && mine.rooms) for (const r of Object.keys(mine.rooms)) rooms.add(r);
     for (const s of await this._local()) rooms.add(s.id);
     return rooms;

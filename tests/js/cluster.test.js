@@ -308,6 +308,15 @@ describe.each(PAIRS.map(([a, b]) => [`${a} → ${b}`, a, b]))('%s', (_title, imp
     expect(back).toEqual({ error: null, responses: ['A'] });
   });
 
+  test("adapter.allRooms() is every node's rooms of the namespace, sockets' own ids included", async () => {
+    for (const node of [A, B]) {
+      const rooms = new Set(await node.call('allRooms', {}));
+      for (const r of ['r1', 'r2', 'r3']) expect(rooms.has(r)).toBe(true);
+      for (const name of MAIN) expect(rooms.has(c[name].id)).toBe(true);
+      expect(rooms.has(c.aAdmin.id)).toBe(false);
+    }
+  });
+
   test('serverCount() is 2 on both nodes, per namespace', async () => {
     for (const node of [A, B]) {
       expect(await node.call('serverCount', {})).toBe(2);
