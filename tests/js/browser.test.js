@@ -13,6 +13,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
+const { waitForText, waitForAttr, LIVE_TIMEOUT } = require('./helpers/page');
 const { startServerProcess } = require('./helpers/server-process');
 const { ensureProductionBuild } = require('./helpers/next-build');
 const { which } = require('./helpers/nginx');
@@ -23,25 +24,9 @@ const CHROMIUM_ARGS = [
   '--no-first-run', '--disable-component-update', '--disable-sync',
 ];
 const NAV_TIMEOUT = 30000;
-const LIVE_TIMEOUT = 10000;
 
 const tid = (id) => `[data-testid="${id}"]`;
 
-function waitForText(page, selector, text, timeout = LIVE_TIMEOUT) {
-  return page.waitForFunction(
-    ([sel, want]) => document.querySelector(sel)?.textContent.trim() === want,
-    [selector, text],
-    { timeout, polling: 50 },
-  );
-}
-
-function waitForAttr(page, selector, attr, value, timeout = LIVE_TIMEOUT) {
-  return page.waitForFunction(
-    ([sel, a, want]) => document.querySelector(sel)?.getAttribute(a) === want,
-    [selector, attr, value],
-    { timeout, polling: 50 },
-  );
-}
 
 /** Waits until the comment with `id` shows `body`; resolves with its rendered body text. */
 async function waitForComment(page, id, body, timeout = LIVE_TIMEOUT) {

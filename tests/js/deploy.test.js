@@ -9,6 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { io: ioClient } = require('socket.io-client');
 const { startServerProcess, freePort, root } = require('./helpers/server-process');
+const { stopPm2 } = require('./helpers/pm2');
 const { startNginx } = require('./helpers/nginx');
 const { ensureProductionBuild } = require('./helpers/next-build');
 const { open, messages, waitFor } = require('./helpers/ws');
@@ -201,30 +202,7 @@ describe('ecosystem.config.cjs under PM2', () => {
 
   afterAll(async () => {
     socket?.close();
-    if (pm2Home) {
-      let daemonPid = 0;
-      try {
-        daemonPid = Number(fs.readFileSync(path.join(pm2Home, 'pm2.pid'), 'utf8'));
-      } catch {
-        // never started
-      }
-      await pm2(['delete', 'all']).catch(() => {});
-      await pm2(['kill']).catch(() => {});
-      // `pm2 kill` returns while the daemon is still exiting: wait for it, and SIGKILL it
-      // should it linger.
-      const alive = () => {
-        try {
-          process.kill(daemonPid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      if (daemonPid) {
-        await waitFor(() => !alive(), 5000, 50).catch(() => process.kill(daemonPid, 'SIGKILL'));
-      }
-      fs.rmSync(pm2Home, { recursive: true, force: true });
-    }
+    await stopPm2(pm2Home, pm2);
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   }, 60000);
 

@@ -15,8 +15,10 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
+const { waitForText, waitForAttr, LIVE_TIMEOUT } = require('./helpers/page');
 const { io: ioClient } = require('socket.io-client');
 const { startServerProcess, freePort, root } = require('./helpers/server-process');
+const { stopPm2 } = require('./helpers/pm2');
 const { startNginx, replaceExactly, which, FLEET_SITE } = require('./helpers/nginx');
 const { startRedis } = require('./helpers/redis-server');
 const { ensureProductionBuild } = require('./helpers/next-build');
@@ -28,7 +30,6 @@ const CHROMIUM_ARGS = [
   '--no-first-run', '--disable-component-update', '--disable-sync',
 ];
 const NAV_TIMEOUT = 30000;
-const LIVE_TIMEOUT = 10000;
 
 const tmp = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 const tid = (id) => `[data-testid="${id}"]`;
@@ -87,21 +88,6 @@ function nextEvent(socket, event, match, timeoutMs = LIVE_TIMEOUT) {
   });
 }
 
-function waitForText(page, selector, text, timeout = LIVE_TIMEOUT) {
-  return page.waitForFunction(
-    ([sel, want]) => document.querySelector(sel)?.textContent.trim() === want,
-    [selector, text],
-    { timeout, polling: 50 },
-  );
-}
-
-function waitForAttr(page, selector, attr, value, timeout = LIVE_TIMEOUT) {
-  return page.waitForFunction(
-    ([sel, a, want]) => document.querySelector(sel)?.getAttribute(a) === want,
-    [selector, attr, value],
-    { timeout, polling: 50 },
-  );
-}
 
 let redis; // one redis-server for the whole file
 
@@ -435,30 +421,7 @@ describe('ecosystem.fleet.config.cjs under PM2', () => {
 
   afterAll(async () => {
     socket?.close();
-    if (pm2Home) {
-      let daemonPid = 0;
-      try {
-        daemonPid = Number(fs.readFileSync(path.join(pm2Home, 'pm2.pid'), 'utf8'));
-      } catch {
-        // never started
-      }
-      await pm2(['delete', 'all']).catch(() => {});
-      await pm2(['kill']).catch(() => {});
-      // `pm2 kill` returns while the daemon is still exiting: wait for it, and SIGKILL it
-      // should it linger.
-      const alive = () => {
-        try {
-          process.kill(daemonPid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      if (daemonPid) {
-        await waitFor(() => !alive(), 5000, 50).catch(() => process.kill(daemonPid, 'SIGKILL'));
-      }
-      fs.rmSync(pm2Home, { recursive: true, force: true });
-    }
+    await stopPm2(pm2Home, pm2);
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   }, 60000);
 
