@@ -3,13 +3,12 @@
 // Socket.IO over polling, WebSocket and the upgrade, a raw /ws/fabric relay, pages, /health),
 // and ecosystem.config.cjs under a private PM2 daemon through a `pm2 reload` that a
 // reconnecting socket.io client rides out.
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { io: ioClient } = require('socket.io-client');
 const { startServerProcess, freePort, root } = require('./helpers/server-process');
-const { stopPm2 } = require('./helpers/pm2');
+const { stopPm2, pm2Cli } = require('./helpers/pm2');
 const { startNginx } = require('./helpers/nginx');
 const { ensureProductionBuild } = require('./helpers/next-build');
 const { open, messages, waitFor } = require('./helpers/ws');
@@ -144,26 +143,13 @@ describe('deploy/nginx.conf in front of server.mjs', () => {
 });
 
 describe('ecosystem.config.cjs under PM2', () => {
-  const pm2Bin = path.join(root, 'node_modules', 'pm2', 'bin', 'pm2');
   let pm2Home;
   let dataDir;
   let port;
   let env;
   let socket;
 
-  function pm2(args, timeoutMs = 30000) {
-    return new Promise((resolve, reject) => {
-      execFile(process.execPath, [pm2Bin, ...args], { cwd: root, env, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`pm2 ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
-        else resolve(stdout);
-      });
-    });
-  }
-
-  async function jlist() {
-    const out = await pm2(['jlist']);
-    return JSON.parse(out.slice(out.indexOf('[')));
-  }
+  const { pm2, jlist } = pm2Cli(() => env);
 
   async function health(timeoutMs) {
     return waitFor(async () => {

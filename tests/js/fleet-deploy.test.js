@@ -9,7 +9,6 @@
 // raw /ws/fabric relay crosses nodes too.
 // Then ecosystem.fleet.config.cjs under a private PM2 daemon: two fork-mode apps on two ports,
 // both in the fleet, one reloaded while the other serves.
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -18,7 +17,7 @@ const { chromium } = require('playwright-core');
 const { waitForText, waitForAttr, LIVE_TIMEOUT } = require('./helpers/page');
 const { io: ioClient } = require('socket.io-client');
 const { startServerProcess, freePort, root } = require('./helpers/server-process');
-const { stopPm2 } = require('./helpers/pm2');
+const { stopPm2, pm2Cli } = require('./helpers/pm2');
 const { startNginx, replaceExactly, which, FLEET_SITE } = require('./helpers/nginx');
 const { startRedis } = require('./helpers/redis-server');
 const { ensureProductionBuild } = require('./helpers/next-build');
@@ -345,26 +344,13 @@ describe('deploy/nginx-fleet.conf in front of two server.mjs processes sharing o
 });
 
 describe('ecosystem.fleet.config.cjs under PM2', () => {
-  const pm2Bin = path.join(root, 'node_modules', 'pm2', 'bin', 'pm2');
   let pm2Home;
   let dataDir;
   let firstPort;
   let env;
   let socket;
 
-  function pm2(args, timeoutMs = 30000) {
-    return new Promise((resolve, reject) => {
-      execFile(process.execPath, [pm2Bin, ...args], { cwd: root, env, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`pm2 ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
-        else resolve(stdout);
-      });
-    });
-  }
-
-  async function jlist() {
-    const out = await pm2(['jlist']);
-    return JSON.parse(out.slice(out.indexOf('[')));
-  }
+  const { pm2, jlist } = pm2Cli(() => env);
 
   const portOf = (i) => firstPort + i;
   const url = (i, p) => `http://127.0.0.1:${portOf(i)}${p}`;
