@@ -469,6 +469,8 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     if (cs.configured) {
       Napi::Object a = Napi::Object::New(env);
       a.Set("type", Napi::String::New(env, "redis"));
+      a.Set("mode", Napi::String::New(env, cs.mode));
+      if (!cs.subscription_mode.empty()) a.Set("subscriptionMode", Napi::String::New(env, cs.subscription_mode));
       a.Set("state", Napi::String::New(env, cs.state));
       a.Set("publisher", Napi::String::New(env, cs.publisher));
       a.Set("subscriber", Napi::String::New(env, cs.subscriber));
@@ -485,7 +487,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     return o;
   }
 
-  // clusterStart({ url, key, channelKey, uid, maxPendingBytes, connectTimeoutMs })
+  // clusterStart({ url, key, channelKey, uid, maxPendingBytes, connectTimeoutMs, mode, subscriptionMode })
   void ClusterStart(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = info[0].As<Napi::Object>();
@@ -497,6 +499,8 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     str("key", c.key);
     str("channelKey", c.channel_key);
     str("uid", c.uid);
+    str("mode", c.mode);
+    str("subscriptionMode", c.subscription_mode);
     c.max_pending_bytes = bytes_of(o, "maxPendingBytes", c.max_pending_bytes);
     c.connect_timeout_ms = u32_of(o, "connectTimeoutMs", c.connect_timeout_ms);
     try {

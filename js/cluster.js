@@ -28,6 +28,8 @@ class ClusterLink {
     this._responsePrefix = `${config.key}-response#`;
     this._channels = new Set();
     this._closed = false;
+    this._sharded = config.mode === 'sharded';
+    this._shardPrefix = `${config.key}#`;
     engine._native.clusterStart({
       url: config.url,
       key: config.key,
@@ -35,14 +37,23 @@ class ClusterLink {
       uid: this.uid,
       maxPendingBytes: config.maxPendingBytes,
       connectTimeoutMs: config.connectTimeoutMs,
+      mode: config.mode || 'pubsub',
+      subscriptionMode: config.subscriptionMode || 'dynamic',
     });
   }
 
   /** Another adapter for the same engine must speak to the same fleet. */
   check(config) {
-    if (config.url !== this.config.url || config.key !== this.config.key || config.channelKey !== this.config.channelKey) {
+    if (
+      config.url !== this.config.url ||
+      config.key !== this.config.key ||
+      config.channelKey !== this.config.channelKey ||
+      (config.mode || 'pubsub') !== (this.config.mode || 'pubsub') ||
+      (config.subscriptionMode || 'dynamic') !== (this.config.subscriptionMode || 'dynamic')
+    ) {
       throw new Error(
-        `sidewire: this engine is already in a fleet through ${this.config.url} (key "${this.config.key}"); ` +
+        `sidewire: this engine is already in a fleet through ${this.config.url} (key "${this.config.key}", ` +
+          `${this.config.mode === 'sharded' ? 'sharded' : 'pub/sub'}); ` +
           'one engine speaks to one Redis: give every Server and channel of it the same adapter settings',
       );
     }
@@ -138,7 +149,25 @@ class ClusterLink {
     }
   }
 
+  // Sharded: <prefix>#<nsp>#<uid># carries answers to this node, <prefix>#<nsp># the
+  // namespace's requests.
+  _onShardedMessage(channel, payload, applied) {
+    if (!channel.startsWith(this._shardPrefix) || !channel.endsWith('#')) return;
+    let rest = channel.slice(this._shardPrefix.length, -1);
+    const own = `#${this.uid}`;
+    const response = rest.endsWith(own);
+    if (response) rest = rest.slice(0, -own.length);
+    const adapter = this._namespaces.get(rest);
+    if (!adapter) return;
+    if (response) adapter._onResponse(payload);
+    else adapter._onRequest(payload, applied);
+  }
+
   _onMessage(channel, payload, applied) {
+    if (this._sharded) {
+      this._onShardedMessage(channel, payload, applied);
+      return;
+    }
     let request;
     let rest;
     if (channel.startsWith(this._requestPrefix)) {

@@ -26,3 +26,29 @@ export function createAdapter(opts: RedisAdapterOptions): SidewireAdapterFactory
 /** node-redis (4, 5) or ioredis (5) clients: their connection settings are used; the engine opens its own connections. */
 export function createAdapter(pubClient: object, subClient: object, opts?: Omit<RedisAdapterOptions, 'url'>): SidewireAdapterFactory;
 export default createAdapter;
+
+export interface ShardedRedisAdapterOptions {
+  /** redis://[user:password@]host:port[/db]. Default: $REDIS_URL or redis://127.0.0.1:6379. */
+  url?: string;
+  /** The prefix of every Redis channel, as the official sharded adapter's. Default "socket.io". */
+  channelPrefix?: string;
+  /**
+   * "dynamic" (default): a channel of its own for each public room, subscribed by the nodes where
+   * the room has members; "dynamic-private": for socket ids too; "static": one channel per namespace.
+   */
+  subscriptionMode?: 'static' | 'dynamic' | 'dynamic-private';
+  /** How long fetchSockets() and serverSideEmitWithAck() wait for the other nodes (ms). Default 5000. */
+  requestsTimeout?: number;
+  channelKey?: string;
+  maxPendingBytes?: number;
+  connectTimeoutMs?: number;
+}
+
+/** @socket.io/redis-adapter's createShardedAdapter: Redis 7's SPUBLISH/SSUBSCRIBE. */
+export function createShardedAdapter(url?: string | URL, opts?: Omit<ShardedRedisAdapterOptions, 'url'>): SidewireAdapterFactory;
+export function createShardedAdapter(opts: ShardedRedisAdapterOptions): SidewireAdapterFactory;
+export function createShardedAdapter(
+  pubClient: object,
+  subClient: object,
+  opts?: Omit<ShardedRedisAdapterOptions, 'url'>,
+): SidewireAdapterFactory;

@@ -9,7 +9,10 @@
 //   createAdapter(pubClient, subClient, opts)   node-redis or ioredis clients, as the official
 //     package takes them: sidewire reads their connection settings and opens its own
 //     connections (the clients themselves stay unused).
+//   createShardedAdapter(...)   the same three forms, for Redis 7's sharded pub/sub, as the
+//     official createShardedAdapter (channelPrefix, subscriptionMode).
 const { ClusterAdapter, CLUSTER } = require('./socketio/cluster-adapter.js');
+const { ShardedAdapter } = require('./socketio/sharded-adapter.js');
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 const KNOWN = new Set([
@@ -22,6 +25,16 @@ const KNOWN = new Set([
   'connectTimeoutMs',
   'parser',
 ]);
+const KNOWN_SHARDED = new Set([
+  'url',
+  'channelPrefix',
+  'subscriptionMode',
+  'requestsTimeout',
+  'channelKey',
+  'maxPendingBytes',
+  'connectTimeoutMs',
+]);
+const SUBSCRIPTION_MODES = new Set(['static', 'dynamic', 'dynamic-private']);
 
 function isClient(v) {
   return (
@@ -78,11 +91,23 @@ function urlOfClient(client) {
   return buildUrl({ host: socket.host, port: socket.port, username: o.username, password: o.password, db: o.database });
 }
 
-function settingsOf(opts, url) {
+function settingsOf(opts, url, sharded = false) {
   for (const k of Object.keys(opts)) {
-    if (!KNOWN.has(k)) {
+    if (!(sharded ? KNOWN_SHARDED : KNOWN).has(k)) {
       process.emitWarning(`sidewire/redis-adapter: unknown option "${k}" is ignored`, 'SidewireWarning');
     }
+  }
+  if (sharded) {
+    const subscriptionMode = opts.subscriptionMode === undefined ? 'dynamic' : String(opts.subscriptionMode);
+    if (!SUBSCRIPTION_MODES.has(subscriptionMode)) {
+      throw new RangeError(`sidewire/redis-adapter: subscriptionMode must be "static", "dynamic" or "dynamic-private", not "${subscriptionMode}"`);
+    }
+    const { channelPrefix, subscriptionMode: _mode, ...rest } = opts;
+    return {
+      ...settingsOf({ ...rest, ...(channelPrefix === undefined ? {} : { key: channelPrefix }) }, url),
+      mode: 'sharded',
+      subscriptionMode,
+    };
   }
   if (opts.parser !== undefined) {
     throw new TypeError(
@@ -103,23 +128,27 @@ function settingsOf(opts, url) {
   };
 }
 
+function settingsFrom(args, sharded) {
+  const [first, second, third] = args;
+  const name = sharded ? 'createShardedAdapter' : 'createAdapter';
+  if (typeof first === 'string' || first instanceof URL) return settingsOf(second || {}, String(first), sharded);
+  if (isClient(first)) {
+    if (!isClient(second)) throw new TypeError(`sidewire/redis-adapter: ${name}(pubClient, subClient, opts) needs both clients`);
+    return settingsOf(third || {}, urlOfClient(first), sharded);
+  }
+  if (first === undefined || (first !== null && typeof first === 'object')) {
+    const opts = first || {};
+    return settingsOf(opts, opts.url === undefined ? process.env.REDIS_URL || DEFAULT_URL : String(opts.url), sharded);
+  }
+  throw new TypeError(`sidewire/redis-adapter: ${name}(url | options | pubClient, subClient, opts)`);
+}
+
 /**
  * The adapter for `new Server(httpServer, { adapter })`, `io.adapter(...)` and
  * `engine.channel(path, { adapter })`.
  */
-function createAdapter(first, second, third) {
-  let settings;
-  if (typeof first === 'string' || first instanceof URL) {
-    settings = settingsOf(second || {}, String(first));
-  } else if (isClient(first)) {
-    if (!isClient(second)) throw new TypeError('sidewire/redis-adapter: createAdapter(pubClient, subClient, opts) needs both clients');
-    settings = settingsOf(third || {}, urlOfClient(first));
-  } else if (first === undefined || (first !== null && typeof first === 'object')) {
-    const opts = first || {};
-    settings = settingsOf(opts, opts.url === undefined ? process.env.REDIS_URL || DEFAULT_URL : String(opts.url));
-  } else {
-    throw new TypeError('sidewire/redis-adapter: createAdapter(url | options | pubClient, subClient, opts)');
-  }
+function createAdapter(...args) {
+  const settings = settingsFrom(args, false);
   const factory = function SidewireRedisAdapter(nsp) {
     return new ClusterAdapter(nsp, settings);
   };
@@ -127,5 +156,15 @@ function createAdapter(first, second, third) {
   return factory;
 }
 
-module.exports = { createAdapter, RedisAdapter: ClusterAdapter };
+/** The same on Redis 7's sharded pub/sub (SPUBLISH/SSUBSCRIBE), as @socket.io/redis-adapter's. */
+function createShardedAdapter(...args) {
+  const settings = settingsFrom(args, true);
+  const factory = function SidewireShardedRedisAdapter(nsp) {
+    return new ShardedAdapter(nsp, settings);
+  };
+  factory[CLUSTER] = settings;
+  return factory;
+}
+
+module.exports = { createAdapter, createShardedAdapter, RedisAdapter: ClusterAdapter, ShardedRedisAdapter: ShardedAdapter };
 module.exports.default = createAdapter;

@@ -140,6 +140,10 @@ struct Engine::Impl {
         case SocketsOp::kDisconnect: socketio->disconnect_sockets(std::move(selection), close); break;
       }
     }
+    std::uint64_t room_size(const std::string& nsp, const std::string& room) override {
+      sio::Server* socketio = impl.sio.load();
+      return socketio ? socketio->room_size(nsp, room) : 0;
+    }
   };
   ClusterTarget cluster_target{*this};
   mutable std::mutex cluster_mutex;

@@ -124,7 +124,8 @@ class RoomTable {
 // only, never on the message path.
 class RoomCounts {
  public:
-  void add(const std::string& room, int delta);
+  // True when the room appeared (0 to some) or went (to 0).
+  bool add(const std::string& room, int delta);
   std::uint64_t size(const std::string& room) const;
   std::vector<std::pair<std::string, std::uint64_t>> all() const;
 

@@ -365,4 +365,4 @@ class ClusterAdapter extends Adapter {
   }
 }
 
-module.exports = { ClusterAdapter, CLUSTER, RequestType };
+module.exports = { ClusterAdapter, CLUSTER, RequestType, msgpack };

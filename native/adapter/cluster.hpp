@@ -32,6 +32,8 @@ class LocalTarget {
   enum class SocketsOp : std::uint8_t { kJoin, kLeave, kDisconnect };
   virtual void sockets_op(const std::string& nsp, SocketsOp op, std::vector<std::string> rooms,
                           std::vector<std::string> except, std::vector<std::string> targets, bool close) = 0;
+  // How many sockets of namespace `nsp` are in `room` on this node now (any thread).
+  virtual std::uint64_t room_size(const std::string& nsp, const std::string& room) = 0;
 };
 
 class Cluster {
@@ -45,6 +47,13 @@ class Cluster {
   virtual void publish(SioBroadcast b) = 0;
   virtual void publish(ChannelBroadcast b) = 0;
   virtual void publish_raw(std::string channel, std::string payload) = 0;
+  // A room of a namespace in the fleet became non-empty or empty on this node (called in
+  // no particular order across threads: the adapter reads room_size() when it gets there).
+  // The sharded adapter's dynamic modes keep a channel per room.
+  virtual void room_changed(const std::string& nsp, const std::string& room) = 0;
+  // A socket connected (true) or left: dynamic-private keeps a channel per socket too. Called
+  // from the socket's own thread, in order.
+  virtual void socket_changed(const std::string& nsp, const std::string& sid, bool connected) = 0;
   // A command on the publishing connection; its reply reaches JS as kClusterReply (number =
   // `id`, data = the reply as JSON: a string, number, null, array, or {"error": message}).
   virtual void command(std::uint64_t id, std::vector<std::string> args) = 0;
@@ -52,8 +61,9 @@ class Cluster {
   virtual const std::string& uid() const = 0;
 };
 
-// Redis pub/sub, wire-compatible with @socket.io/redis-adapter. Its two connections live on
-// `home`'s I/O thread.
+// Redis pub/sub, wire-compatible with @socket.io/redis-adapter (its createAdapter, or its
+// createShardedAdapter when config.mode is "sharded"). Its two connections live on `home`'s
+// I/O thread. Throws std::invalid_argument for a URL or mode it cannot use.
 std::shared_ptr<Cluster> make_redis_cluster(Worker& home, ClusterConfig config, LocalTarget& target);
 
 }  // namespace sidewire::adapter

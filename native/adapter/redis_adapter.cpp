@@ -45,6 +45,15 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   RedisCluster(Worker& home, ClusterConfig config, LocalTarget& target)
       : home_(home), config_(std::move(config)), target_(target) {
     endpoint_ = redis::Endpoint::parse_url(config_.url);  // throws std::invalid_argument
+    if (config_.mode == "sharded") {
+      sharded_ = true;
+    } else if (config_.mode != "pubsub") {
+      throw std::invalid_argument("unknown cluster adapter mode \"" + config_.mode + "\" (pubsub, sharded)");
+    }
+    if (config_.subscription_mode == "static") rooms_mode_ = ShardedRooms::kStatic;
+    else if (config_.subscription_mode == "dynamic") rooms_mode_ = ShardedRooms::kDynamic;
+    else if (config_.subscription_mode == "dynamic-private") rooms_mode_ = ShardedRooms::kDynamicPrivate;
+    else throw std::invalid_argument("unknown subscriptionMode \"" + config_.subscription_mode + "\" (static, dynamic, dynamic-private)");
     sio_prefix_ = config_.key + "#";
     request_prefix_ = config_.key + "-request#";
     channel_prefix_ = config_.channel_key + "#";
@@ -64,6 +73,12 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   void add_namespace(const std::string& nsp) override {
     on_home([nsp](RedisCluster& c) {
       if (!c.namespaces_.insert(nsp).second) return;
+      if (c.sharded_) {
+        // The namespace's channel, and this node's response channel in it.
+        c.sub_->ssubscribe(c.sio_prefix_ + nsp + "#");
+        c.sub_->ssubscribe(c.sio_prefix_ + nsp + "#" + c.config_.uid + "#");
+        return;
+      }
       c.sub_->psubscribe(c.config_.key + "#" + nsp + "#*");
       const std::string response = c.config_.key + "-response#" + nsp + "#";
       c.sub_->subscribe(c.config_.key + "-request#" + nsp + "#");
@@ -74,17 +89,19 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
 
   void add_channel(const std::string& path) override {
     on_home([path](RedisCluster& c) {
-      if (c.channels_.insert(path).second) c.sub_->subscribe(channel_channel(c.config_.channel_key, path));
+      if (!c.channels_.insert(path).second) return;
+      if (c.sharded_) c.sub_->ssubscribe(channel_channel(c.config_.channel_key, path));
+      else c.sub_->subscribe(channel_channel(c.config_.channel_key, path));
     });
   }
 
   void publish(SioBroadcast b) override {
     on_home([b = std::move(b)](RedisCluster& c) mutable {
       b.uid = c.config_.uid;
-      std::string channel = sio_channel(c.config_.key, b);
+      std::string channel = c.sharded_ ? sharded_channel(c.config_.key, b, c.rooms_mode_) : sio_channel(c.config_.key, b);
       std::string payload;
       try {
-        payload = encode_sio_broadcast(b);
+        payload = c.sharded_ ? encode_cluster_broadcast(b) : encode_sio_broadcast(b);
       } catch (const std::exception& e) {
         log().error("cluster: broadcast to {} not published: {}", channel, e.what());
         return;
@@ -103,6 +120,26 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   void publish_raw(std::string channel, std::string payload) override {
     on_home([channel = std::move(channel), payload = std::move(payload)](RedisCluster& c) mutable {
       c.send_publish(std::move(channel), std::move(payload));
+    });
+  }
+
+  void room_changed(const std::string& nsp, const std::string& room) override {
+    if (!sharded_ || rooms_mode_ == ShardedRooms::kStatic) return;
+    on_home([nsp, room](RedisCluster& c) {
+      if (!c.namespaces_.count(nsp)) return;
+      const bool wanted = c.target_.room_size(nsp, room) > 0;
+      c.room_channel(nsp, room, wanted);
+    });
+  }
+
+  // A socket's own room has a channel in dynamic-private mode; in dynamic mode too when its id
+  // is not 20 characters long (sidewire's are 22), because publishers, socket.io's included, only
+  // take a 20-character room for a socket id and send anything else on the room's channel.
+  void socket_changed(const std::string& nsp, const std::string& sid, bool connected) override {
+    if (!sharded_ || rooms_mode_ == ShardedRooms::kStatic) return;
+    if (rooms_mode_ == ShardedRooms::kDynamic && sid.size() == 20) return;
+    on_home([nsp, sid, connected](RedisCluster& c) {
+      if (c.namespaces_.count(nsp)) c.room_channel(nsp, sid, connected);
     });
   }
 
@@ -125,6 +162,8 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   ClusterStats stats() const override {
     ClusterStats s;
     s.configured = true;
+    s.mode = sharded_ ? "sharded" : "pubsub";
+    if (sharded_) s.subscription_mode = config_.subscription_mode;
     const auto pub = pub_state_.load(), sub = sub_state_.load();
     s.publisher = redis::state_name(pub);
     s.subscriber = redis::state_name(sub);
@@ -210,8 +249,19 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
     target_.to_js(std::move(e));
   }
 
+  // A room's own channel (the sharded adapter's dynamic modes): subscribed while the room has
+  // members here.
+  void room_channel(const std::string& nsp, const std::string& room, bool wanted) {
+    std::string channel = sio_prefix_ + nsp + "#" + room + "#";
+    if (wanted) {
+      if (room_channels_.insert(channel).second) sub_->ssubscribe(channel);
+    } else if (room_channels_.erase(channel)) {
+      sub_->sunsubscribe(channel);
+    }
+  }
+
   void send_publish(std::string channel, std::string payload) {
-    const bool queued = pub_->command({"PUBLISH", std::move(channel), std::move(payload)});
+    const bool queued = pub_->command({sharded_ ? "SPUBLISH" : "PUBLISH", std::move(channel), std::move(payload)});
     if (queued) {
       published_.fetch_add(1, std::memory_order_relaxed);
     } else if (dropped_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
@@ -237,6 +287,7 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   void on_message(std::string_view channel, std::string_view payload) {
     pending_bytes_.store(pub_->stats().pending_bytes, std::memory_order_relaxed);
     std::string error;
+    if (sharded_ && !starts_with(channel, channel_prefix_)) return on_cluster_message(channel, payload);
     if (starts_with(channel, sio_prefix_)) {
       SioBroadcast b;
       if (!decode_sio_broadcast(payload, b, error)) return invalid(channel, error);
@@ -266,28 +317,42 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
     target_.to_js(std::move(e));
   }
 
+  // socket.io-adapter's ClusterAdapter message (the sharded adapter): a plain broadcast is
+  // delivered here; socketsJoin/socketsLeave/disconnectSockets are applied here, in order among
+  // the broadcasts, and JS hears of them (its mirror of socket.rooms); JS answers the rest.
+  void on_cluster_message(std::string_view channel, std::string_view payload) {
+    ClusterMessage m;
+    std::string error;
+    if (!decode_cluster_message(payload, m, error)) return invalid(channel, error);
+    if (m.uid == config_.uid) return;  // this node's own, back from Redis
+    if (m.type == static_cast<int>(ClusterType::kBroadcast) && !m.has_request_id) {
+      received_.fetch_add(1, std::memory_order_relaxed);
+      target_.deliver(std::move(m.broadcast));
+      return;
+    }
+    bool applied = false;
+    if (m.type >= static_cast<int>(ClusterType::kSocketsJoin) && m.type <= static_cast<int>(ClusterType::kDisconnectSockets)) {
+      const auto op = m.type == static_cast<int>(ClusterType::kSocketsJoin)    ? LocalTarget::SocketsOp::kJoin
+                    : m.type == static_cast<int>(ClusterType::kSocketsLeave) ? LocalTarget::SocketsOp::kLeave
+                                                                             : LocalTarget::SocketsOp::kDisconnect;
+      target_.sockets_op(m.nsp, op, std::move(m.rooms), std::move(m.except), std::move(m.targets), m.close);
+      applied = true;
+    }
+    Event e(Event::Type::kClusterMessage);
+    e.code = applied ? 1 : 0;
+    e.binary = true;
+    e.text.assign(channel);
+    e.data.assign(payload);
+    target_.to_js(std::move(e));
+  }
+
   // Request types 2-4 with a selection (the official adapter's REMOTE_JOIN, REMOTE_LEAVE,
   // REMOTE_DISCONNECT, as the emitter and socket.io nodes send them): applied on this thread,
   // in the order Redis delivered them among the broadcasts. JS still gets the message (its
   // mirror of socket.rooms). Small JSON only; the request of a sid alone is JS's.
   bool apply_sockets_request(std::string_view channel, std::string_view payload) {
     if (payload.empty() || payload.front() != '{' || payload.size() > 64 * 1024) return false;
-    int depth = 0, deepest = 0;
-    bool in_string = false, escaped = false;
-    for (char ch : payload) {
-      if (in_string) {
-        if (escaped) escaped = false;
-        else if (ch == '\\') escaped = true;
-        else if (ch == '"') in_string = false;
-      } else if (ch == '"') {
-        in_string = true;
-      } else if (ch == '{' || ch == '[') {
-        deepest = std::max(deepest, ++depth);
-      } else if (ch == '}' || ch == ']') {
-        --depth;
-      }
-    }
-    if (deepest > 8) return false;
+    if (!json_depth_ok(payload, 8)) return false;
     const json j = json::parse(payload, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return false;
     auto type = j.find("type");
@@ -325,7 +390,9 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   redis::Endpoint endpoint_;
   std::string sio_prefix_, channel_prefix_, request_prefix_;
   std::shared_ptr<redis::Client> pub_, sub_;
-  std::unordered_set<std::string> namespaces_, channels_;
+  std::unordered_set<std::string> namespaces_, channels_, room_channels_;
+  bool sharded_ = false;
+  ShardedRooms rooms_mode_ = ShardedRooms::kDynamic;
   std::atomic<bool> stopped_{false};
   std::atomic<redis::State> pub_state_{redis::State::kConnecting}, sub_state_{redis::State::kConnecting};
   std::atomic<std::uint64_t> published_{0}, received_{0}, dropped_{0}, reconnects_{0}, invalid_{0}, pending_bytes_{0};

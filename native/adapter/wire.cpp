@@ -1,6 +1,7 @@
 #include "adapter/wire.hpp"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <stdexcept>
 
 #include "socketio/msgpack.hpp"
@@ -53,7 +54,68 @@ bool decode(std::string_view payload, json& out, std::string& error) {
   return true;
 }
 
+// A broadcast's packet { type, data, nsp } and opts { rooms, except, flags }, as both message
+// formats carry them.
+bool read_broadcast(json& packet, const json* opts_p, SioBroadcast& out, std::string& error, std::uint32_t max_binaries) {
+  if (!packet.is_object()) {
+    error = "no packet";
+    return false;
+  }
+  auto type = packet.find("type");
+  if (type == packet.end() || !type->is_number_integer() ||
+      (type->get<std::int64_t>() != kEvent && type->get<std::int64_t>() != kBinaryEvent)) {
+    error = "not an EVENT packet";
+    return false;
+  }
+  if (auto nsp = packet.find("nsp"); nsp != packet.end() && nsp->is_string()) out.nsp = nsp->get<std::string>();
+  auto data = packet.find("data");
+  if (data == packet.end() || !data->is_array() || data->empty()) {
+    error = "no event data";
+    return false;
+  }
+  if (!sio::extract_binaries(*data, out.attachments, max_binaries)) {
+    error = "invalid event data";
+    return false;
+  }
+  out.data_json = data->dump(-1, ' ', false, json::error_handler_t::replace);
+  if (opts_p && opts_p->is_object()) {
+    const json& opts = *opts_p;
+    if (auto r = opts.find("rooms"); r != opts.end() && !room_list(*r, out.rooms)) {
+      error = "invalid rooms";
+      return false;
+    }
+    if (auto e = opts.find("except"); e != opts.end() && !room_list(*e, out.except)) {
+      error = "invalid except";
+      return false;
+    }
+    if (auto f = opts.find("flags"); f != opts.end() && f->is_object()) {
+      if (auto v = f->find("volatile"); v != f->end() && v->is_boolean()) out.is_volatile = v->get<bool>();
+      if (auto c = f->find("compress"); c != f->end() && c->is_boolean()) out.compress = c->get<bool>();
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+bool json_depth_ok(std::string_view text, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (ch == '\\') escaped = true;
+      else if (ch == '"') in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '{' || ch == '[') {
+      if (++depth > max_depth) return false;
+    } else if ((ch == '}' || ch == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
 
 std::string sio_channel(std::string_view key, const SioBroadcast& b) {
   std::string channel;
@@ -91,44 +153,108 @@ bool decode_sio_broadcast(std::string_view payload, SioBroadcast& out, std::stri
     return false;
   }
   if (m[0].is_string()) out.uid = m[0].get<std::string>();
-  json& packet = m[1];
-  if (!packet.is_object()) {
-    error = "no packet";
-    return false;
-  }
-  auto type = packet.find("type");
-  if (type == packet.end() || !type->is_number_integer() ||
-      (type->get<std::int64_t>() != kEvent && type->get<std::int64_t>() != kBinaryEvent)) {
-    error = "not an EVENT packet";
-    return false;
-  }
-  if (auto nsp = packet.find("nsp"); nsp != packet.end() && nsp->is_string()) out.nsp = nsp->get<std::string>();
-  auto data = packet.find("data");
-  if (data == packet.end() || !data->is_array() || data->empty()) {
-    error = "no event data";
-    return false;
-  }
-  if (!sio::extract_binaries(*data, out.attachments, max_binaries)) {
-    error = "invalid event data";
-    return false;
-  }
-  out.data_json = data->dump(-1, ' ', false, json::error_handler_t::replace);
-  if (m.size() >= 3 && m[2].is_object()) {
-    const json& opts = m[2];
-    if (auto r = opts.find("rooms"); r != opts.end() && !room_list(*r, out.rooms)) {
-      error = "invalid rooms";
+  return read_broadcast(m[1], m.size() >= 3 ? &m[2] : nullptr, out, error, max_binaries);
+}
+
+std::string sharded_channel(std::string_view prefix, const SioBroadcast& b, ShardedRooms mode) {
+  std::string channel;
+  channel.append(prefix).append("#").append(b.nsp).append("#");
+  const bool own = b.rooms.size() == 1 &&
+                   (mode == ShardedRooms::kDynamicPrivate || (mode == ShardedRooms::kDynamic && b.rooms[0].size() != 20));
+  if (own) channel.append(b.rooms[0]).append("#");
+  return channel;
+}
+
+std::string encode_cluster_broadcast(const SioBroadcast& b) {
+  json data = json::parse(b.data_json, nullptr, false);
+  if (data.is_discarded() || !data.is_array()) throw std::invalid_argument("broadcast data is not a JSON array");
+  const bool binary = !b.attachments.empty();
+  if (binary) sio::insert_binaries(data, b.attachments);
+  json m = json::object();
+  m["uid"] = b.uid;
+  m["nsp"] = b.nsp;
+  m["type"] = static_cast<int>(ClusterType::kBroadcast);
+  m["data"] = json::object();
+  json& d = m["data"];
+  d["packet"] = json{{"type", kEvent}, {"data", std::move(data)}, {"nsp", b.nsp}};
+  json flags = json::object();
+  if (b.is_volatile) flags["volatile"] = true;
+  if (b.compress) flags["compress"] = *b.compress;
+  d["opts"] = json{{"rooms", b.rooms}, {"except", b.except}, {"flags", std::move(flags)}};
+  if (binary) return to_msgpack(m);
+  return m.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool decode_cluster_message(std::string_view payload, ClusterMessage& out, std::string& error, std::uint32_t max_binaries) {
+  out = ClusterMessage{};
+  json m;
+  if (!payload.empty() && payload.front() == '{') {
+    if (!json_depth_ok(payload, kMaxDepth)) {
+      error = "invalid JSON";
       return false;
     }
-    if (auto e = opts.find("except"); e != opts.end() && !room_list(*e, out.except)) {
-      error = "invalid except";
+    m = json::parse(payload, nullptr, false);
+    if (m.is_discarded()) {
+      error = "invalid JSON";
       return false;
     }
-    if (auto f = opts.find("flags"); f != opts.end() && f->is_object()) {
-      if (auto v = f->find("volatile"); v != f->end() && v->is_boolean()) out.is_volatile = v->get<bool>();
-      if (auto c = f->find("compress"); c != f->end() && c->is_boolean()) out.compress = c->get<bool>();
-    }
+  } else if (!decode(payload, m, error)) {
+    return false;
   }
-  return true;
+  if (!m.is_object()) {
+    error = "not a cluster message";
+    return false;
+  }
+  auto type = m.find("type");
+  if (type == m.end() || !type->is_number_integer()) {
+    error = "no message type";
+    return false;
+  }
+  out.type = static_cast<int>(std::clamp<std::int64_t>(type->get<std::int64_t>(), -1, 1000));
+  if (auto uid = m.find("uid"); uid != m.end() && uid->is_string()) out.uid = uid->get<std::string>();
+  if (auto nsp = m.find("nsp"); nsp != m.end() && nsp->is_string()) out.nsp = nsp->get<std::string>();
+  else out.nsp = "/";
+  auto data = m.find("data");
+  if (data == m.end() || !data->is_object()) return true;  // heartbeats, ADAPTER_CLOSE
+  out.has_request_id = data->contains("requestId");
+  switch (static_cast<ClusterType>(out.type)) {
+    case ClusterType::kBroadcast: {
+      if (out.has_request_id) return true;
+      auto packet = data->find("packet");
+      if (packet == data->end()) {
+        error = "no packet";
+        return false;
+      }
+      auto opts = data->find("opts");
+      if (!read_broadcast(*packet, opts == data->end() ? nullptr : &*opts, out.broadcast, error, max_binaries)) {
+        return false;
+      }
+      out.broadcast.uid = out.uid;
+      if (out.broadcast.nsp != out.nsp) out.broadcast.nsp = out.nsp;  // the message's namespace decides
+      return true;
+    }
+    case ClusterType::kSocketsJoin:
+    case ClusterType::kSocketsLeave:
+    case ClusterType::kDisconnectSockets: {
+      if (auto opts = data->find("opts"); opts != data->end() && opts->is_object()) {
+        if (auto r = opts->find("rooms"); r != opts->end() && !room_list(*r, out.rooms)) {
+          error = "invalid rooms";
+          return false;
+        }
+        if (auto e = opts->find("except"); e != opts->end() && !room_list(*e, out.except)) {
+          error = "invalid except";
+          return false;
+        }
+      }
+      if (auto r = data->find("rooms"); r != data->end() && !room_list(*r, out.targets)) {
+        error = "invalid rooms";
+        return false;
+      }
+      if (auto c = data->find("close"); c != data->end() && c->is_boolean()) out.close = c->get<bool>();
+      return true;
+    }
+    default: return true;
+  }
 }
 
 std::string channel_channel(std::string_view channel_key, std::string_view path) {

@@ -6,6 +6,11 @@
 // nodes share one fleet. Raw channels are sidewire's own:
 //   channel  <channelKey>#<path>#
 //   payload  [uid, room, binary, payload]
+// The sharded variant (@socket.io/redis-adapter's createShardedAdapter, Redis 7's SPUBLISH)
+// speaks socket.io-adapter's ClusterAdapter message instead, JSON, or MessagePack when it
+// carries binary values:
+//   channel  <prefix>#<nsp>#   or <prefix>#<nsp>#<room>#  (one public room, dynamic modes)
+//   payload  { uid, nsp, type: 3, data: { packet: { type: 2, data, nsp }, opts: { rooms, except, flags } } }
 // Pure functions, no I/O: fuzzed (tests/fuzz) and tested without a Redis.
 #pragma once
 
@@ -36,6 +41,54 @@ std::string encode_sio_broadcast(const SioBroadcast& b);
 // type other than EVENT, or with more than `max_binaries` binary values, is refused too.
 bool decode_sio_broadcast(std::string_view payload, SioBroadcast& out, std::string& error,
                           std::uint32_t max_binaries = 64);
+
+// socket.io-adapter's ClusterAdapter messages (MessageType).
+enum class ClusterType : int {
+  kInitialHeartbeat = 1,
+  kHeartbeat = 2,
+  kBroadcast = 3,
+  kSocketsJoin = 4,
+  kSocketsLeave = 5,
+  kDisconnectSockets = 6,
+  kFetchSockets = 7,
+  kFetchSocketsResponse = 8,
+  kServerSideEmit = 9,
+  kServerSideEmitResponse = 10,
+  kBroadcastClientCount = 11,
+  kBroadcastAck = 12,
+  kAdapterClose = 13,
+};
+
+// What a node needs to read of such a message to route it: a plain broadcast (type 3 without
+// a requestId) is delivered by the engine; a socketsJoin/socketsLeave/disconnectSockets
+// (4, 5, 6) is applied by the engine, in order among the broadcasts; JS answers the rest.
+struct ClusterMessage {
+  int type = 0;
+  std::string uid;
+  std::string nsp;
+  bool has_request_id = false;
+  SioBroadcast broadcast;           // type 3 without requestId
+  std::vector<std::string> rooms;   // 4, 5, 6: the selection (data.opts)
+  std::vector<std::string> except;
+  std::vector<std::string> targets; // 4, 5: data.rooms
+  bool close = false;               // 6
+};
+
+// How the sharded adapter picks a broadcast's channel (its subscriptionMode).
+enum class ShardedRooms : std::uint8_t { kStatic, kDynamic, kDynamicPrivate };
+
+// <prefix>#<nsp>#, or <prefix>#<nsp>#<room># for a broadcast to one room that the mode gives a
+// channel of its own (dynamic: a room that does not look like a socket id, 20 characters).
+std::string sharded_channel(std::string_view prefix, const SioBroadcast& b, ShardedRooms mode);
+// As the official adapter encodes it: JSON, or MessagePack when there are attachments. Throws
+// std::invalid_argument when data_json is not a JSON array.
+std::string encode_cluster_broadcast(const SioBroadcast& b);
+// JSON (first byte '{') or MessagePack; false (with `error`) for anything else; never throws.
+bool decode_cluster_message(std::string_view payload, ClusterMessage& out, std::string& error,
+                            std::uint32_t max_binaries = 64);
+
+// JSON text nests no deeper than `max_depth` (checked before nlohmann's recursive parser runs).
+bool json_depth_ok(std::string_view text, std::size_t max_depth);
 
 struct ChannelBroadcast {
   std::string uid;

@@ -8,11 +8,16 @@
 
 namespace sidewire {
 
-void RoomCounts::add(const std::string& room, int delta) {
+bool RoomCounts::add(const std::string& room, int delta) {
   std::lock_guard lock(mutex_);
   auto& n = counts_[room];
+  const bool appeared = n == 0;
   n += delta;
-  if (n == 0) counts_.erase(room);
+  if (n == 0) {
+    counts_.erase(room);
+    return true;
+  }
+  return appeared;
 }
 
 std::uint64_t RoomCounts::size(const std::string& room) const {

@@ -385,6 +385,7 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
   socket.connected = true;
   nsp.tables[w.index()]->add_to_everyone(&socket);
   nsp.sockets.fetch_add(1, std::memory_order_relaxed);
+  socket_changed(nsp, socket, true);
   socket.session->mark_established();
   json ack{{"sid", sid_of(socket)}};
   if (recovery_.enabled()) ack["pid"] = pid_of(socket);
@@ -429,9 +430,10 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
   if (socket.connected) {
     RoomTable<Socket>& table = *nsp->tables[w.index()];
     const std::string* alias = socket.recovered ? &socket.recovered->taken.sid : nullptr;  // its old id: uncounted
-    table.leave_all(&socket, [nsp, alias](const std::string& room) {
-      if (!alias || room != *alias) nsp->counts.add(room, -1);
+    table.leave_all(&socket, [this, nsp, alias](const std::string& room) {
+      if (!alias || room != *alias) count_room(*nsp, room, -1);
     });
+    socket_changed(*nsp, socket, false);
     table.remove_from_everyone(&socket);
     nsp->sockets.fetch_sub(1, std::memory_order_relaxed);
     socket.connected = false;
@@ -592,6 +594,18 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   });
 }
 
+void Server::count_room(Namespace& nsp, const std::string& room, int delta) {
+  if (nsp.counts.add(room, delta)) {
+    if (adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire)) cluster->room_changed(nsp.name, room);
+  }
+}
+
+void Server::socket_changed(Namespace& nsp, const Socket& socket, bool connected) {
+  if (adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire)) {
+    cluster->socket_changed(nsp.name, sid_of(socket), connected);
+  }
+}
+
 void Server::deliver_remote(adapter::SioBroadcast&& b) {
   Namespace* nsp = namespace_named(b.nsp);
   if (!nsp) return;
@@ -610,7 +624,7 @@ void Server::join_rooms(Socket& s, RoomTable<Socket>& table, const std::vector<s
       log().warn("socket {}: already in {} rooms, join of another refused", s.id, s.rooms.size());
       return;
     }
-    if (table.join(&s, r)) s.nsp->counts.add(r, +1);
+    if (table.join(&s, r)) count_room(*s.nsp, r, +1);
   }
 }
 
@@ -622,9 +636,9 @@ void Server::join(ClientId socket, std::vector<std::string> rooms) {
 }
 
 void Server::leave(ClientId socket, std::string room) {
-  on_socket(socket, [room = std::move(room)](Socket& s) {
+  on_socket(socket, [this, room = std::move(room)](Socket& s) {
     if (!s.nsp) return;
-    if (s.nsp->tables[s.session->worker().index()]->leave(&s, room)) s.nsp->counts.add(room, -1);
+    if (s.nsp->tables[s.session->worker().index()]->leave(&s, room)) count_room(*s.nsp, room, -1);
   });
 }
 
@@ -680,7 +694,7 @@ void Server::sockets_leave(Selection selection, std::vector<std::string> rooms) 
       if (Socket* s = find(w, id)) {
         RoomTable<Socket>& table = *s->nsp->tables[w.index()];
         for (const auto& r : *list) {
-          if (table.leave(s, r)) s->nsp->counts.add(r, -1);
+          if (table.leave(s, r)) count_room(*s->nsp, r, -1);
         }
       }
     }

@@ -106,6 +106,10 @@ class Server final : public eio::Listener {
   // (its namespace by name; unknown namespaces have no sockets here).
   void set_cluster(adapter::Cluster* cluster) { cluster_.store(cluster); }
   void deliver_remote(adapter::SioBroadcast&& b);
+  std::uint64_t room_size(std::string_view nsp, const std::string& room) const {
+    const Namespace* n = namespace_named(nsp);
+    return n ? n->counts.size(room) : 0;
+  }
   std::optional<std::uint32_t> namespace_index(std::string_view name) const {
     const Namespace* n = namespace_named(name);
     return n ? std::optional<std::uint32_t>(n->index) : std::nullopt;
@@ -164,7 +168,9 @@ class Server final : public eio::Listener {
   void on_socket(ClientId id, F&& f);
   template <typename F>
   void on_each_worker(F&& f);
-  void count_room(Namespace& nsp, const std::string& room, int delta) { nsp.counts.add(room, delta); }
+  // A room that appears or goes is news for the sharded adapter's dynamic modes.
+  void count_room(Namespace& nsp, const std::string& room, int delta);
+  void socket_changed(Namespace& nsp, const Socket& socket, bool connected);
 
   std::vector<Worker*> workers_;
   std::shared_ptr<EventSink> sink_;

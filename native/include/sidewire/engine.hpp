@@ -241,10 +241,17 @@ struct ClusterConfig {
   std::string uid;                                // this node's id on the wire
   std::size_t max_pending_bytes = 8u << 20;       // publishes kept while Redis is away; past it dropped
   std::uint32_t connect_timeout_ms = 5000;
+  // "pubsub": @socket.io/redis-adapter's createAdapter (PUBLISH/PSUBSCRIBE, its own messages).
+  // "sharded": its createShardedAdapter (Redis 7's SPUBLISH/SSUBSCRIBE, socket.io-adapter's
+  // ClusterAdapter messages); `key` is its channelPrefix then.
+  std::string mode = "pubsub";
+  std::string subscription_mode = "dynamic";  // sharded: "static", "dynamic", "dynamic-private"
 };
 
 struct ClusterStats {
   bool configured = false;
+  std::string mode;       // "pubsub", "sharded"
+  std::string subscription_mode;  // sharded: "static", "dynamic", "dynamic-private"
   std::string state;      // "ready" (both connections), "connecting", "disconnected", "closed"
   std::string publisher;  // each connection's own state
   std::string subscriber;

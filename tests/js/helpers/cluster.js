@@ -143,14 +143,15 @@ async function forkFixture(script, env, label, readyTimeoutMs = READY_TIMEOUT_MS
  * { impl, name, port, url(nsp), call(op, args), client(nsp, opts), connect(nsp, opts),
  *   serverEvents, waitServerEvents(n), stop() }.
  */
-async function startNode(impl, { redisUrl, client, key, name, requestsTimeout, specificResponse, attach, readyTimeoutMs } = {}) {
+async function startNode(impl, { redisUrl, client, key, name, requestsTimeout, specificResponse, attach, sharded, readyTimeoutMs } = {}) {
   const env = { IMPL: impl, REDIS_URL: redisUrl, NAME: name || impl };
   if (client) env.CLIENT = client;
   if (key) env.KEY = key;
   if (requestsTimeout) env.REQUESTS_TIMEOUT = String(requestsTimeout);
   if (specificResponse) env.SPECIFIC_RESPONSE = '1';
   if (attach) env.ATTACH = attach;
-  const label = `node ${env.NAME} (${impl}${client ? `, ${client}` : ''})`;
+  if (sharded) env.SHARDED = sharded;
+  const label = `node ${env.NAME} (${impl}${client ? `, ${client}` : ''}${sharded ? `, sharded ${sharded}` : ''})`;
   const { proc, ready } = await forkFixture(NODE_FIXTURE, env, label, readyTimeoutMs);
   const clients = new Set();
   const node = {
