@@ -119,6 +119,10 @@ export interface EngineStats {
 
 export interface AdapterStats {
   type: 'redis';
+  /** 'pubsub' (createAdapter) or 'sharded' (createShardedAdapter, SPUBLISH/SSUBSCRIBE). */
+  mode: 'pubsub' | 'sharded';
+  /** createShardedAdapter's subscriptionMode. */
+  subscriptionMode?: 'static' | 'dynamic' | 'dynamic-private';
   /** 'ready' when both Redis connections are, else 'connecting' or 'disconnected' ('closed' once closed). */
   state: 'ready' | 'connecting' | 'disconnected' | 'closed';
   publisher: string;

@@ -4,7 +4,7 @@
 // Checked, for what the decoders accept: a broadcast's data is a non-empty JSON array with no
 // more attachments than allowed, and encoding it again decodes to the same broadcast (the same
 // binaries too, unless invalid UTF-8 made two keys one); a channel message round-trips exactly.
-// A refusal always says why.
+// The sharded adapter's messages (decode_cluster_message) likewise. A refusal always says why.
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -29,6 +29,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(c.uid == b.uid && c.nsp == b.nsp && c.rooms == b.rooms && c.except == b.except);
     FUZZ_CHECK(c.is_volatile == b.is_volatile && c.compress == b.compress);
     if (b.data_json.find("\xEF\xBF\xBD") == std::string::npos) FUZZ_CHECK(c.attachments == b.attachments);
+  } else {
+    FUZZ_CHECK(!error.empty());
+  }
+  // The sharded adapter's { uid, nsp, type, data }: a plain broadcast must encode again and
+  // decode to the same one.
+  adapter::ClusterMessage cm;
+  error.clear();
+  if (adapter::decode_cluster_message(bytes, cm, error)) {
+    FUZZ_CHECK(cm.type >= 1 && cm.type <= 13);
+    if (cm.type == 3 && !cm.has_request_id) {
+      FUZZ_CHECK(cm.broadcast.attachments.size() <= 64);
+      FUZZ_CHECK(!adapter::sharded_channel("socket.io", cm.broadcast, adapter::ShardedRooms::kDynamic).empty());
+      adapter::ClusterMessage again;
+      std::string error2;
+      FUZZ_CHECK(adapter::decode_cluster_message(adapter::encode_cluster_broadcast(cm.broadcast), again, error2));
+      FUZZ_CHECK(again.type == 3 && again.broadcast.rooms == cm.broadcast.rooms && again.broadcast.except == cm.broadcast.except);
+      FUZZ_CHECK(again.broadcast.is_volatile == cm.broadcast.is_volatile);
+    }
   } else {
     FUZZ_CHECK(!error.empty());
   }

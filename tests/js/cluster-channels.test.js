@@ -2,19 +2,20 @@
 // Raw channels across nodes: two engines (two nodes of a fleet, in one process here: each has
 // its own native engine, its own Redis connections and its own node id) over one redis-server.
 // A document's editors connected to different nodes see each other's relayed updates, and
-// channel.broadcast() on one node reaches the room's members on the other.
+// channel.broadcast() on one node reaches the room's members on the other. Both adapters: the
+// classic one (PUBLISH/SUBSCRIBE) and the sharded one (SPUBLISH/SSUBSCRIBE).
 const { startServer, open, messages, silent } = require('./helpers/ws');
 const { startRedis } = require('./helpers/redis-server');
-const { createAdapter } = require('../../js/redis-adapter.js');
+const { createAdapter, createShardedAdapter } = require('../../js/redis-adapter.js');
 
 let redis;
 let a;
 let b;
 const sockets = [];
 
-function node(url, extra = {}) {
+function node(factory, url, extra = {}) {
   return startServer((engine) => {
-    engine.channel('/ws/doc', { relay: true, roomQuery: 'doc', adapter: createAdapter(url, extra) });
+    engine.channel('/ws/doc', { relay: true, roomQuery: 'doc', adapter: factory(url, extra) });
     engine.channel('/ws/local', { relay: true, roomQuery: 'doc' }); // no adapter: this node only
   });
 }
@@ -49,103 +50,108 @@ async function linked(from, to) {
   await silent(to, 300);
 }
 
-beforeAll(async () => {
-  redis = await startRedis();
-  a = await node(redis.url);
-  b = await node(redis.url);
-  await until(
-    () => a.engine.stats().adapter?.state === 'ready' && b.engine.stats().adapter?.state === 'ready',
-    'both adapters ready',
-  );
-});
+describe.each([
+  ['createAdapter', createAdapter, 'pubsub'],
+  ['createShardedAdapter', createShardedAdapter, 'sharded'],
+])('%s', (_name, factory, mode) => {
+  beforeAll(async () => {
+    redis = await startRedis();
+    a = await node(factory, redis.url);
+    b = await node(factory, redis.url);
+    await until(
+      () => a.engine.stats().adapter?.state === 'ready' && b.engine.stats().adapter?.state === 'ready',
+      'both adapters ready',
+    );
+  });
 
-afterEach(() => {
-  for (const ws of sockets.splice(0)) ws.terminate();
-});
+  afterEach(() => {
+    for (const ws of sockets.splice(0)) ws.terminate();
+  });
 
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await redis?.stop();
-});
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await redis?.stop();
+  });
 
-test('the relay reaches the room members on the other node, text and binary, and not other rooms', async () => {
-  const onA = await client(a, '/ws/doc?doc=d1');
-  const onB = await client(b, '/ws/doc?doc=d1');
-  const otherRoomB = await client(b, '/ws/doc?doc=d2');
-  await linked(onA, onB);
-  await silent(otherRoomB, 50);
-
-  const textOnB = messages(onB, 1);
-  onA.send('update from A');
-  expect(await textOnB).toEqual([['update from A', false]]);
-  const bytes = Buffer.from([0, 1, 2, 250, 255]);
-  const binaryOnA = messages(onA, 1);
-  onB.send(bytes);
-  const [[got, binary]] = await binaryOnA;
-  expect(binary).toBe(true);
-  expect(Buffer.compare(got, bytes)).toBe(0);
-  // The sender never hears itself back, across the fleet either; another room hears nothing.
-  expect(await silent(onA, 300)).toBe(true);
-  expect(await silent(otherRoomB, 300)).toBe(true);
-});
-
-test('channel.broadcast() on one node reaches the room on every node, and the whole channel', async () => {
-  const onA = await client(a, '/ws/doc?doc=d3');
-  const onB = await client(b, '/ws/doc?doc=d3');
-  const elsewhere = await client(b, '/ws/doc?doc=d4');
-  await linked(onB, onA);
-
-  // Listening before the broadcast: a message that arrives with no listener is gone.
-  const both = [messages(onA, 1), messages(onB, 1)];
-  const none = silent(elsewhere, 500);
-  a.engine.getChannel('/ws/doc').broadcast('d3', 'to d3');
-  expect(await Promise.all(both)).toEqual([[['to d3', false]], [['to d3', false]]]);
-  expect(await none).toBe(true);
-
-  const all = [onA, onB, elsewhere].map((ws) => messages(ws, 1));
-  b.engine.getChannel('/ws/doc').broadcast(null, 'to all');
-  expect(await Promise.all(all)).toEqual([[['to all', false]], [['to all', false]], [['to all', false]]]);
-});
-
-test('a channel without the adapter stays on its node', async () => {
-  const onA = await client(a, '/ws/local?doc=d5');
-  const onB = await client(b, '/ws/local?doc=d5');
-  const localA = await client(a, '/ws/local?doc=d5');
-  const here = messages(localA, 1);
-  const notThere = silent(onB, 400);
-  onA.send('only here');
-  expect(await here).toEqual([['only here', false]]);
-  expect(await notThere).toBe(true);
-  const onThisNode = messages(onA, 1);
-  const stillNotThere = silent(onB, 300);
-  a.engine.getChannel('/ws/local').broadcast('d5', 'node A only');
-  expect(await onThisNode).toEqual([['node A only', false]]);
-  expect(await stillNotThere).toBe(true);
-});
-
-test('another key is another fleet', async () => {
-  const c = await node(redis.url, { channelKey: 'other-fleet' });
-  try {
-    await until(() => c.engine.stats().adapter?.state === 'ready', 'the third adapter ready');
-    const onA = await client(a, '/ws/doc?doc=d6');
-    const onC = await client(c, '/ws/doc?doc=d6');
-    const onB = await client(b, '/ws/doc?doc=d6');
+  test('the relay reaches the room members on the other node, text and binary, and not other rooms', async () => {
+    const onA = await client(a, '/ws/doc?doc=d1');
+    const onB = await client(b, '/ws/doc?doc=d1');
+    const otherRoomB = await client(b, '/ws/doc?doc=d2');
     await linked(onA, onB);
-    const inFleet = messages(onB, 1);
-    const outside = silent(onC, 400);
-    onA.send('same fleet only');
-    expect(await inFleet).toEqual([['same fleet only', false]]);
-    expect(await outside).toBe(true);
-  } finally {
-    await c.close();
-  }
-});
+    await silent(otherRoomB, 50);
 
-test('the adapter counts what it published and received', () => {
-  const sa = a.engine.stats().adapter;
-  const sb = b.engine.stats().adapter;
-  expect(sa).toMatchObject({ type: 'redis', state: 'ready', publisher: 'ready', subscriber: 'ready', dropped: 0, invalid: 0 });
-  expect(sa.published).toBeGreaterThan(0);
-  expect(sb.received).toBeGreaterThan(0);
+    const textOnB = messages(onB, 1);
+    onA.send('update from A');
+    expect(await textOnB).toEqual([['update from A', false]]);
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    const binaryOnA = messages(onA, 1);
+    onB.send(bytes);
+    const [[got, binary]] = await binaryOnA;
+    expect(binary).toBe(true);
+    expect(Buffer.compare(got, bytes)).toBe(0);
+    // The sender never hears itself back, across the fleet either; another room hears nothing.
+    expect(await silent(onA, 300)).toBe(true);
+    expect(await silent(otherRoomB, 300)).toBe(true);
+  });
+
+  test('channel.broadcast() on one node reaches the room on every node, and the whole channel', async () => {
+    const onA = await client(a, '/ws/doc?doc=d3');
+    const onB = await client(b, '/ws/doc?doc=d3');
+    const elsewhere = await client(b, '/ws/doc?doc=d4');
+    await linked(onB, onA);
+
+    // Listening before the broadcast: a message that arrives with no listener is gone.
+    const both = [messages(onA, 1), messages(onB, 1)];
+    const none = silent(elsewhere, 500);
+    a.engine.getChannel('/ws/doc').broadcast('d3', 'to d3');
+    expect(await Promise.all(both)).toEqual([[['to d3', false]], [['to d3', false]]]);
+    expect(await none).toBe(true);
+
+    const all = [onA, onB, elsewhere].map((ws) => messages(ws, 1));
+    b.engine.getChannel('/ws/doc').broadcast(null, 'to all');
+    expect(await Promise.all(all)).toEqual([[['to all', false]], [['to all', false]], [['to all', false]]]);
+  });
+
+  test('a channel without the adapter stays on its node', async () => {
+    const onA = await client(a, '/ws/local?doc=d5');
+    const onB = await client(b, '/ws/local?doc=d5');
+    const localA = await client(a, '/ws/local?doc=d5');
+    const here = messages(localA, 1);
+    const notThere = silent(onB, 400);
+    onA.send('only here');
+    expect(await here).toEqual([['only here', false]]);
+    expect(await notThere).toBe(true);
+    const onThisNode = messages(onA, 1);
+    const stillNotThere = silent(onB, 300);
+    a.engine.getChannel('/ws/local').broadcast('d5', 'node A only');
+    expect(await onThisNode).toEqual([['node A only', false]]);
+    expect(await stillNotThere).toBe(true);
+  });
+
+  test('another key is another fleet', async () => {
+    const c = await node(factory, redis.url, { channelKey: 'other-fleet' });
+    try {
+      await until(() => c.engine.stats().adapter?.state === 'ready', 'the third adapter ready');
+      const onA = await client(a, '/ws/doc?doc=d6');
+      const onC = await client(c, '/ws/doc?doc=d6');
+      const onB = await client(b, '/ws/doc?doc=d6');
+      await linked(onA, onB);
+      const inFleet = messages(onB, 1);
+      const outside = silent(onC, 400);
+      onA.send('same fleet only');
+      expect(await inFleet).toEqual([['same fleet only', false]]);
+      expect(await outside).toBe(true);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('the adapter counts what it published and received', () => {
+    const sa = a.engine.stats().adapter;
+    const sb = b.engine.stats().adapter;
+    expect(sa).toMatchObject({ type: 'redis', mode, state: 'ready', publisher: 'ready', subscriber: 'ready', dropped: 0, invalid: 0 });
+    expect(sa.published).toBeGreaterThan(0);
+    expect(sb.received).toBeGreaterThan(0);
+  });
 });

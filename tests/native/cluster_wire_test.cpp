@@ -107,3 +107,70 @@ TEST(ClusterWire, ChannelMessagesRoundTrip) {
   EXPECT_TRUE(n.binary);
   EXPECT_FALSE(adapter::decode_channel_broadcast(from_hex("93a175a0c2"), n, error));
 }
+
+// The sharded adapter's messages (socket.io-adapter's ClusterAdapter): notepack.io's encoding of
+// { uid: 'u1', nsp: '/chat', type: 3, data: { packet: { type: 2, data: ['bin', Buffer [0,1,255],
+//   { n: Buffer 'hi' }], nsp: '/chat' }, opts: { rooms: ['r1'], except: ['x'],
+//   flags: { volatile: true, compress: false } } } }
+TEST(ClusterWire, DecodesTheShardedAdaptersBinaryBroadcast) {
+  const std::string bytes = from_hex(
+      "84a3756964a27531a36e7370a52f63686174a47479706503a46461746182a67061636b657483a47479706502a46461746193a362696ec403"
+      "0001ff81a16ec4026869a36e7370a52f63686174a46f70747383a5726f6f6d7391a27231a665786365707491a178a5666c61677382a876"
+      "6f6c6174696c65c3a8636f6d7072657373c2");
+  adapter::ClusterMessage m;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_cluster_message(bytes, m, error)) << error;
+  EXPECT_EQ(m.type, static_cast<int>(adapter::ClusterType::kBroadcast));
+  EXPECT_EQ(m.uid, "u1");
+  EXPECT_EQ(m.nsp, "/chat");
+  EXPECT_FALSE(m.has_request_id);
+  EXPECT_EQ(m.broadcast.rooms, (std::vector<std::string>{"r1"}));
+  EXPECT_EQ(m.broadcast.except, (std::vector<std::string>{"x"}));
+  EXPECT_TRUE(m.broadcast.is_volatile);
+  ASSERT_EQ(m.broadcast.attachments.size(), 2u);
+  EXPECT_EQ(m.broadcast.attachments[0], std::string("\x00\x01\xff", 3));
+  EXPECT_EQ(nlohmann::json::parse(m.broadcast.data_json),
+            nlohmann::json::parse(R"(["bin",{"_placeholder":true,"num":0},{"n":{"_placeholder":true,"num":1}}])"));
+  // Encoded again it is MessagePack (it has binaries), and decodes to the same broadcast.
+  const std::string again = adapter::encode_cluster_broadcast(m.broadcast);
+  EXPECT_NE(again.front(), '{');
+  adapter::ClusterMessage n;
+  ASSERT_TRUE(adapter::decode_cluster_message(again, n, error)) << error;
+  EXPECT_EQ(n.broadcast.attachments, m.broadcast.attachments);
+  EXPECT_EQ(n.broadcast.rooms, m.broadcast.rooms);
+  // One public room: its own channel in dynamic mode; a 20-character room looks like a socket id.
+  EXPECT_EQ(adapter::sharded_channel("socket.io", m.broadcast, adapter::ShardedRooms::kDynamic), "socket.io#/chat#r1#");
+  EXPECT_EQ(adapter::sharded_channel("socket.io", m.broadcast, adapter::ShardedRooms::kStatic), "socket.io#/chat#");
+  m.broadcast.rooms = {"AAAAAAAAAAAAAAAAAAAA"};
+  EXPECT_EQ(adapter::sharded_channel("p", m.broadcast, adapter::ShardedRooms::kDynamic), "p#/chat#");
+  EXPECT_EQ(adapter::sharded_channel("p", m.broadcast, adapter::ShardedRooms::kDynamicPrivate), "p#/chat#AAAAAAAAAAAAAAAAAAAA#");
+  m.broadcast.rooms = {"a", "b"};
+  EXPECT_EQ(adapter::sharded_channel("p", m.broadcast, adapter::ShardedRooms::kDynamicPrivate), "p#/chat#");
+}
+
+// JSON as the sharded adapter sends a message without binaries; requests the engine applies.
+TEST(ClusterWire, DecodesTheShardedAdaptersJsonMessages) {
+  adapter::ClusterMessage m;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_cluster_message(
+      R"({"uid":"n2","nsp":"/","type":4,"data":{"opts":{"rooms":["r1"],"except":["r2"],"flags":{}},"rooms":["r8","r9"]}})", m, error))
+      << error;
+  EXPECT_EQ(m.type, static_cast<int>(adapter::ClusterType::kSocketsJoin));
+  EXPECT_EQ(m.rooms, (std::vector<std::string>{"r1"}));
+  EXPECT_EQ(m.except, (std::vector<std::string>{"r2"}));
+  EXPECT_EQ(m.targets, (std::vector<std::string>{"r8", "r9"}));
+  ASSERT_TRUE(adapter::decode_cluster_message(
+      R"({"uid":"n2","nsp":"/","type":6,"data":{"opts":{"rooms":[],"except":[],"flags":{}},"close":true}})", m, error));
+  EXPECT_TRUE(m.close);
+  ASSERT_TRUE(adapter::decode_cluster_message(
+      R"({"uid":"n2","nsp":"/","type":3,"data":{"packet":{"type":2,"data":["e"],"nsp":"/"},"requestId":"abc","opts":{"rooms":[],"except":[],"flags":{}}}})",
+      m, error));
+  EXPECT_TRUE(m.has_request_id);  // a broadcast with acks: JS's to answer
+  // Refused, with a reason: not an object, nested too deep, no type.
+  EXPECT_FALSE(adapter::decode_cluster_message("{", m, error));
+  EXPECT_FALSE(error.empty());
+  EXPECT_FALSE(adapter::decode_cluster_message(std::string(50000, '[') , m, error));
+  EXPECT_FALSE(adapter::decode_cluster_message(std::string("{") + std::string(50000, '['), m, error));
+  EXPECT_FALSE(adapter::decode_cluster_message(R"({"uid":"x","nsp":"/"})", m, error));
+  EXPECT_FALSE(adapter::decode_cluster_message(std::string(100000, '\x91'), m, error));
+}

@@ -5,7 +5,7 @@ import sidewire, {
   Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer, Engine, Adapter,
   type DisconnectReason, type ServerOptions, type ExtendedError,
 } from '../../js/index.js';
-import { createAdapter } from '../../js/redis-adapter.js';
+import { createAdapter, createShardedAdapter } from '../../js/redis-adapter.js';
 
 interface ServerToClientEvents {
   noArg: () => void;
@@ -164,6 +164,9 @@ io.adapter(createAdapter('redis://127.0.0.1:6379', { key: 'app', requestsTimeout
 const fleetIo = new Server({ adapter: createAdapter({ url: 'redis://127.0.0.1:6379', publishOnSpecificResponseChannel: true }) });
 void fleetIo;
 void createAdapter({} as object, {} as object, { key: 'socket.io' });
+io.adapter(createShardedAdapter('redis://127.0.0.1:6379', { channelPrefix: 'app', subscriptionMode: 'dynamic-private' }));
+void createShardedAdapter({} as object, {} as object, { subscriptionMode: 'static', requestsTimeout: 1000 });
+void createShardedAdapter({ url: 'redis://127.0.0.1:6379' });
 const fleetStats = new Engine().stats().adapter;
 if (fleetStats) void (fleetStats.state === 'ready' ? fleetStats.published : fleetStats.dropped);
 const io4 = sidewire(httpServer, { cleanupEmptyChildNamespaces: true });
