@@ -27,6 +27,8 @@ class ClusterLink {
     this._requestPrefix = `${config.key}-request#`;
     this._responsePrefix = `${config.key}-response#`;
     this._channels = new Set();
+    this._countPrefix = `${config.channelKey}-count#`;
+    this._counts = new Map(); // requestId → { expected, received, total, resolve, reject, timer }
     this._closed = false;
     this._sharded = config.mode === 'sharded';
     this._shardPrefix = `${config.key}#`;
@@ -80,6 +82,63 @@ class ClusterLink {
   }
 
   /**
+   * channel.count(room, { cluster: true }): `local` plus every other node's count of the room
+   * (null: the whole channel). The nodes of the channel's fleet are the subscribers of its
+   * count channel; each answers on the asking node's own one. While Redis is away: `local`.
+   */
+  async countRoom(channel, room, local) {
+    const requests = `${this._countPrefix}${channel.path}#`;
+    let nodes;
+    try {
+      const reply = await this.command(['PUBSUB', this._sharded ? 'SHARDNUMSUB' : 'NUMSUB', requests], this.config.requestsTimeout);
+      nodes = Number(Array.isArray(reply) ? reply[1] : 0) || 0;
+    } catch {
+      return local; // Redis away: this node is all there is to count
+    }
+    if (nodes <= 1) return local;
+    const requestId = crypto.randomBytes(8).toString('hex');
+    return new Promise((resolve, reject) => {
+      const pending = { expected: nodes - 1, received: 0, total: local, resolve, reject, timer: null };
+      pending.timer = setTimeout(() => {
+        this._counts.delete(requestId);
+        reject(new Error(`timeout reached: only ${pending.received} responses received out of ${pending.expected}`));
+      }, this.config.requestsTimeout);
+      this._counts.set(requestId, pending);
+      this.publish(requests, JSON.stringify({ uid: this.uid, requestId, room }));
+    });
+  }
+
+  _onCountMessage(channel, payload) {
+    let rest = channel.slice(this._countPrefix.length, -1); // <path> or <path>#<uid>
+    const own = `#${this.uid}`;
+    const response = rest.endsWith(own);
+    if (response) rest = rest.slice(0, -own.length);
+    let message;
+    try {
+      message = JSON.parse(Buffer.isBuffer(payload) ? payload.toString() : String(payload));
+    } catch {
+      return; // not one of ours
+    }
+    if (!message || typeof message !== 'object' || typeof message.requestId !== 'string') return;
+    if (response) {
+      const pending = this._counts.get(message.requestId);
+      if (!pending) return; // answered after the timeout
+      pending.total += Number(message.count) || 0;
+      if (++pending.received >= pending.expected) {
+        clearTimeout(pending.timer);
+        this._counts.delete(message.requestId);
+        pending.resolve(pending.total);
+      }
+      return;
+    }
+    if (message.uid === this.uid || typeof message.uid !== 'string') return;
+    const ch = this.engine.getChannel(rest);
+    if (!ch || !ch._cluster) return;
+    const room = typeof message.room === 'string' ? message.room : null;
+    this.publish(`${this._countPrefix}${rest}#${message.uid}#`, JSON.stringify({ uid: this.uid, requestId: message.requestId, count: ch.count(room) }));
+  }
+
+  /**
    * A Redis command on the publishing connection. Rejects at once when Redis is away (the
    * engine says so), and after `timeoutMs` whatever Redis does.
    */
@@ -109,6 +168,11 @@ class ClusterLink {
       reject(new Error('sidewire: the cluster adapter is closed'));
     }
     this._replies.clear();
+    for (const { reject, timer } of this._counts.values()) {
+      clearTimeout(timer);
+      reject(new Error('sidewire: the cluster adapter is closed'));
+    }
+    this._counts.clear();
   }
 
   // ------------------------------------------------------------------- events from the engine
@@ -164,6 +228,10 @@ class ClusterLink {
   }
 
   _onMessage(channel, payload, applied) {
+    if (channel.startsWith(this._countPrefix)) {
+      this._onCountMessage(channel, payload);
+      return;
+    }
     if (this._sharded) {
       this._onShardedMessage(channel, payload, applied);
       return;

@@ -89,7 +89,12 @@ export declare class Channel extends EventEmitter<ChannelEvents> {
   leave(client: Client | number, room: string): this;
   close(client: Client | number, code?: number, reason?: string): this;
   /** Open connections on the channel, or in one room. */
-  count(room?: string): number;
+  count(room?: string | null): number;
+  /**
+   * The same on every node of the channel's fleet (its adapter): rejects when a node does not
+   * answer within requestsTimeout; this node's count without an adapter or while Redis is away.
+   */
+  count(room: string | null | undefined, options: { cluster: true }): Promise<number>;
 }
 
 export interface EngineStats {

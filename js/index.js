@@ -127,7 +127,10 @@ class Channel extends EventEmitter {
       if (!settings) {
         throw new TypeError("sidewire: a channel's adapter is sidewire/redis-adapter's createAdapter(url | options)");
       }
-      engine._joinCluster(settings).addChannel(this);
+      this._cluster = engine._joinCluster(settings);
+      this._cluster.addChannel(this);
+    } else {
+      this._cluster = null;
     }
     this._authorize = null;
     this.authorize = options.authorize || null;
@@ -193,11 +196,18 @@ class Channel extends EventEmitter {
     return this;
   }
 
-  /** Open connections on this channel, or in one of its rooms. */
-  count(room) {
-    return room === undefined
+  /**
+   * Open connections on this channel, or in one of its rooms (null or undefined: the channel).
+   * With { cluster: true }, a Promise of the count on every node of the fleet (the channel's
+   * adapter); this node's count without an adapter, or while Redis is away.
+   */
+  count(room, options) {
+    const local = room === undefined || room === null
       ? this.engine._native.connectionCount(this.index)
       : this.engine._native.roomSize(this.index, String(room));
+    if (!options || !options.cluster) return local;
+    if (!this._cluster) return Promise.resolve(local);
+    return this._cluster.countRoom(this, room === undefined || room === null ? null : String(room), local);
   }
 }
 

@@ -57,6 +57,7 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
     sio_prefix_ = config_.key + "#";
     request_prefix_ = config_.key + "-request#";
     channel_prefix_ = config_.channel_key + "#";
+    count_prefix_ = config_.channel_key + "-count#";
   }
 
   void start() override {
@@ -90,8 +91,13 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   void add_channel(const std::string& path) override {
     on_home([path](RedisCluster& c) {
       if (!c.channels_.insert(path).second) return;
-      if (c.sharded_) c.sub_->ssubscribe(channel_channel(c.config_.channel_key, path));
-      else c.sub_->subscribe(channel_channel(c.config_.channel_key, path));
+      // The relay's channel, and the room-count requests of the fleet (channel.count(room,
+      // { cluster: true }), answered by JS) with this node's answers.
+      const std::string count = c.count_prefix_ + path + "#";
+      for (const std::string& name : {channel_channel(c.config_.channel_key, path), count, count + c.config_.uid + "#"}) {
+        if (c.sharded_) c.sub_->ssubscribe(name);
+        else c.sub_->subscribe(name);
+      }
     });
   }
 
@@ -287,6 +293,7 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   void on_message(std::string_view channel, std::string_view payload) {
     pending_bytes_.store(pub_->stats().pending_bytes, std::memory_order_relaxed);
     std::string error;
+    if (starts_with(channel, count_prefix_)) return forward(channel, payload, false);  // JS answers
     if (sharded_ && !starts_with(channel, channel_prefix_)) return on_cluster_message(channel, payload);
     if (starts_with(channel, sio_prefix_)) {
       SioBroadcast b;
@@ -309,8 +316,13 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
       return;
     }
     const bool applied = starts_with(channel, request_prefix_) && apply_sockets_request(channel, payload);
+    forward(channel, payload, applied);  // applied: JS then only updates its mirror
+  }
+
+  // A message for JS: its channel and payload, and whether the engine applied it already.
+  void forward(std::string_view channel, std::string_view payload, bool applied) {
     Event e(Event::Type::kClusterMessage);
-    e.code = applied ? 1 : 0;  // JS then only updates its mirror
+    e.code = applied ? 1 : 0;
     e.binary = true;
     e.text.assign(channel);
     e.data.assign(payload);
@@ -338,12 +350,7 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
       target_.sockets_op(m.nsp, op, std::move(m.rooms), std::move(m.except), std::move(m.targets), m.close);
       applied = true;
     }
-    Event e(Event::Type::kClusterMessage);
-    e.code = applied ? 1 : 0;
-    e.binary = true;
-    e.text.assign(channel);
-    e.data.assign(payload);
-    target_.to_js(std::move(e));
+    forward(channel, payload, applied);
   }
 
   // Request types 2-4 with a selection (the official adapter's REMOTE_JOIN, REMOTE_LEAVE,
@@ -388,7 +395,7 @@ class RedisCluster final : public Cluster, public std::enable_shared_from_this<R
   ClusterConfig config_;
   LocalTarget& target_;
   redis::Endpoint endpoint_;
-  std::string sio_prefix_, channel_prefix_, request_prefix_;
+  std::string sio_prefix_, channel_prefix_, request_prefix_, count_prefix_;
   std::shared_ptr<redis::Client> pub_, sub_;
   std::unordered_set<std::string> namespaces_, channels_, room_channels_;
   bool sharded_ = false;

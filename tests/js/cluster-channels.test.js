@@ -4,6 +4,7 @@
 // A document's editors connected to different nodes see each other's relayed updates, and
 // channel.broadcast() on one node reaches the room's members on the other. Both adapters: the
 // classic one (PUBLISH/SUBSCRIBE) and the sharded one (SPUBLISH/SSUBSCRIBE).
+const { createClient } = require('redis');
 const { startServer, open, messages, silent } = require('./helpers/ws');
 const { startRedis } = require('./helpers/redis-server');
 const { createAdapter, createShardedAdapter } = require('../../js/redis-adapter.js');
@@ -143,6 +144,54 @@ describe.each([
       expect(await inFleet).toEqual([['same fleet only', false]]);
       expect(await outside).toBe(true);
     } finally {
+      await c.close();
+    }
+  });
+
+  test('channel.count(room, { cluster: true }) counts the room on every node', async () => {
+    const a1 = await client(a, '/ws/doc?doc=c1');
+    const a2 = await client(a, '/ws/doc?doc=c1');
+    const b1 = await client(b, '/ws/doc?doc=c1');
+    await client(b, '/ws/doc?doc=c2');
+    await linked(a1, b1);
+    const chA = a.engine.getChannel('/ws/doc');
+    const chB = b.engine.getChannel('/ws/doc');
+    void a2;
+    expect(chA.count('c1')).toBe(2); // without the option: this node's, at once
+    expect(await chA.count('c1', { cluster: true })).toBe(3);
+    expect(await chB.count('c1', { cluster: true })).toBe(3);
+    expect(await chB.count('c2', { cluster: true })).toBe(1);
+    expect(await chA.count('nobody', { cluster: true })).toBe(0);
+    // The whole channel: every connection of it on both nodes.
+    expect(await chA.count(null, { cluster: true })).toBe(4);
+    expect(await chB.count(undefined, { cluster: true })).toBe(4);
+    // A channel without the adapter: this node's count.
+    await client(a, '/ws/local?doc=c1');
+    await client(b, '/ws/local?doc=c1');
+    expect(await a.engine.getChannel('/ws/local').count('c1', { cluster: true })).toBe(1);
+    // Counts follow the members as they leave, across the fleet.
+    b1.terminate();
+    await until(async () => (await chA.count('c1', { cluster: true })) === 2, 'the count after a member left');
+  });
+
+  test('a cluster count that a node never answers rejects after requestsTimeout', async () => {
+    const c = await node(factory, redis.url, { channelKey: 'mute-fleet', requestsTimeout: 400 });
+    // A subscriber of the count channel that never answers: a node that is stuck.
+    const mute = createClient({ url: redis.url });
+    mute.on('error', () => {});
+    await mute.connect();
+    try {
+      const count = 'mute-fleet-count#/ws/doc#';
+      if (mode === 'sharded') await mute.sSubscribe(count, () => {});
+      else await mute.subscribe(count, () => {});
+      await until(() => c.engine.stats().adapter?.state === 'ready', 'the third adapter ready');
+      const started = Date.now();
+      await expect(c.engine.getChannel('/ws/doc').count('r', { cluster: true })).rejects.toThrow(
+        'timeout reached: only 0 responses received out of 1',
+      );
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await mute.disconnect().catch(() => {});
       await c.close();
     }
   });
