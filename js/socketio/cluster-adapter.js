@@ -143,6 +143,49 @@ class ClusterAdapter extends Adapter {
     return local;
   }
 
+  // ------------------------------------------- what both protocols answer the same way
+
+  /** This node's sockets of a selection, as a fetchSockets answer carries them. */
+  async _localDetails(opts) {
+    const sockets = await this.nsp.server._fetchSockets(this.nsp, list(opts.rooms), list(opts.except));
+    return sockets.map((s) => {
+      const { sessionStore, ...handshake } = s.handshake || {};
+      return { id: s.id, handshake, rooms: [...s.rooms], data: s.data };
+    });
+  }
+
+  /** A serverSideEmit from another node; `answer` (once) when it asked for acks. */
+  _serverSideEmitHere(packet, answer) {
+    if (!answer) {
+      this.nsp._onServerSideEmit(packet);
+      return;
+    }
+    let called = false;
+    this.nsp._onServerSideEmit([
+      ...packet,
+      (arg) => {
+        if (called) return;
+        called = true;
+        answer(arg);
+      },
+    ]);
+  }
+
+  /** Another node's broadcast with acks, to this node's clients: their count, then each answer. */
+  _broadcastWithAckHere(packet, opts, onCount, onAck) {
+    if (!packet || !Array.isArray(packet.data) || packet.data.length === 0) return;
+    const flags = opts.flags || {};
+    this.nsp._broadcastWithAckLocally(
+      packet.data,
+      list(opts.rooms),
+      list(opts.except),
+      flags,
+      flags.timeout === undefined ? this.requestsTimeout : Number(flags.timeout),
+      onCount,
+      onAck,
+    );
+  }
+
   async _localRooms() {
     const rooms = new Set();
     const stats = this.nsp.server.sidewire._native.sioStats();
@@ -259,48 +302,29 @@ class ClusterAdapter extends Adapter {
         }
         case RequestType.REMOTE_FETCH: {
           if (this.requests.has(request.requestId)) return;
-          const sockets = await nsp.server._fetchSockets(nsp, list(opts.rooms), list(opts.except));
-          this._publishResponse(
-            request,
-            JSON.stringify({
-              requestId: request.requestId,
-              sockets: sockets.map((s) => {
-                const { sessionStore, ...handshake } = s.handshake || {};
-                return { id: s.id, handshake, rooms: [...s.rooms], data: s.data };
-              }),
-            }),
-          );
+          const sockets = await this._localDetails(opts);
+          this._publishResponse(request, JSON.stringify({ requestId: request.requestId, sockets }));
           return;
         }
         case RequestType.SERVER_SIDE_EMIT: {
           if (fromMe || !Array.isArray(request.data)) return;
-          if (request.requestId === undefined) {
-            nsp._onServerSideEmit(request.data);
-            return;
-          }
-          let called = false;
-          const callback = (arg) => {
-            if (called) return;
-            called = true;
-            this.link.publish(
-              this.responseChannel,
-              JSON.stringify({ type: RequestType.SERVER_SIDE_EMIT, requestId: request.requestId, data: arg }),
-            );
-          };
-          nsp._onServerSideEmit([...request.data, callback]);
+          this._serverSideEmitHere(
+            request.data,
+            request.requestId === undefined
+              ? null
+              : (arg) =>
+                  this.link.publish(
+                    this.responseChannel,
+                    JSON.stringify({ type: RequestType.SERVER_SIDE_EMIT, requestId: request.requestId, data: arg }),
+                  ),
+          );
           return;
         }
         case RequestType.BROADCAST: {
           if (this.ackRequests.has(request.requestId) || fromMe) return;
-          const packet = request.packet || {};
-          if (!Array.isArray(packet.data) || packet.data.length === 0) return;
-          const flags = opts.flags || {};
-          nsp._broadcastWithAckLocally(
-            packet.data,
-            list(opts.rooms),
-            list(opts.except),
-            flags,
-            flags.timeout === undefined ? this.requestsTimeout : Number(flags.timeout),
+          this._broadcastWithAckHere(
+            request.packet,
+            opts,
             (clientCount) =>
               this._publishResponse(
                 request,
@@ -365,4 +389,4 @@ class ClusterAdapter extends Adapter {
   }
 }
 
-module.exports = { ClusterAdapter, CLUSTER, RequestType, msgpack };
+module.exports = { ClusterAdapter, CLUSTER, RequestType, msgpack, list, wireFlags };

@@ -9,7 +9,7 @@
 // applies socketsJoin/socketsLeave/disconnectSockets in Redis's order; what comes here is the
 // part that needs JS: fetchSockets, serverSideEmit, broadcasts with acks.
 const crypto = require('node:crypto');
-const { ClusterAdapter, msgpack } = require('./cluster-adapter.js');
+const { ClusterAdapter, msgpack, list, wireFlags } = require('./cluster-adapter.js');
 const { RemoteSocket } = require('./broadcast.js');
 
 const MessageType = {
@@ -48,16 +48,6 @@ function hasBinary(v, depth = 0) {
   for (const k of Object.keys(v)) if (hasBinary(v[k], depth + 1)) return true;
   if (typeof v.toJSON === 'function' && depth === 0) return hasBinary(v.toJSON(), depth + 1);
   return false;
-}
-
-function list(v) {
-  return v ? [...v].map(String) : [];
-}
-
-function wireFlags(flags = {}) {
-  const out = {};
-  for (const k of ['volatile', 'compress', 'local', 'timeout']) if (flags[k] !== undefined) out[k] = flags[k];
-  return out;
 }
 
 class ShardedAdapter extends ClusterAdapter {
@@ -204,23 +194,16 @@ class ShardedAdapter extends ClusterAdapter {
     const opts = data.opts || {};
     try {
       switch (message.type) {
-        case MessageType.BROADCAST: {
+        case MessageType.BROADCAST:
           // A plain broadcast is the engine's; one with acks is answered here.
           if (data.requestId === undefined) return;
-          const packet = data.packet || {};
-          if (!Array.isArray(packet.data) || packet.data.length === 0) return;
-          const flags = opts.flags || {};
-          nsp._broadcastWithAckLocally(
-            packet.data,
-            list(opts.rooms),
-            list(opts.except),
-            flags,
-            flags.timeout === undefined ? this.requestsTimeout : Number(flags.timeout),
+          this._broadcastWithAckHere(
+            data.packet,
+            opts,
             (clientCount) => this._respond(message.uid, MessageType.BROADCAST_CLIENT_COUNT, { requestId: data.requestId, clientCount }),
             (arg) => this._respond(message.uid, MessageType.BROADCAST_ACK, { requestId: data.requestId, packet: arg }),
           );
           return;
-        }
         case MessageType.SOCKETS_JOIN:
           nsp._socketsJoin(list(opts.rooms), list(opts.except), list(data.rooms), applied);
           return;
@@ -230,34 +213,21 @@ class ShardedAdapter extends ClusterAdapter {
         case MessageType.DISCONNECT_SOCKETS:
           nsp._disconnectSockets(list(opts.rooms), list(opts.except), Boolean(data.close), applied);
           return;
-        case MessageType.FETCH_SOCKETS: {
-          const sockets = await nsp.server._fetchSockets(nsp, list(opts.rooms), list(opts.except));
+        case MessageType.FETCH_SOCKETS:
           this._respond(message.uid, MessageType.FETCH_SOCKETS_RESPONSE, {
             requestId: data.requestId,
-            sockets: sockets.map((s) => {
-              const { sessionStore, ...handshake } = s.handshake || {};
-              return { id: s.id, handshake, rooms: [...s.rooms], data: s.data };
-            }),
+            sockets: await this._localDetails(opts),
           });
           return;
-        }
-        case MessageType.SERVER_SIDE_EMIT: {
+        case MessageType.SERVER_SIDE_EMIT:
           if (!Array.isArray(data.packet)) return;
-          if (data.requestId === undefined) {
-            nsp._onServerSideEmit(data.packet);
-            return;
-          }
-          let called = false;
-          nsp._onServerSideEmit([
-            ...data.packet,
-            (arg) => {
-              if (called) return;
-              called = true;
-              this._respond(message.uid, MessageType.SERVER_SIDE_EMIT_RESPONSE, { requestId: data.requestId, packet: arg });
-            },
-          ]);
+          this._serverSideEmitHere(
+            data.packet,
+            data.requestId === undefined
+              ? null
+              : (arg) => this._respond(message.uid, MessageType.SERVER_SIDE_EMIT_RESPONSE, { requestId: data.requestId, packet: arg }),
+          );
           return;
-        }
         default:
           // Answers may come on the namespace's channel too (the official adapter accepts them there).
           this._answer(message);
