@@ -215,7 +215,15 @@ bool decode_cluster_message(std::string_view payload, ClusterMessage& out, std::
   if (auto nsp = m.find("nsp"); nsp != m.end() && nsp->is_string()) out.nsp = nsp->get<std::string>();
   else out.nsp = "/";
   auto data = m.find("data");
-  if (data == m.end() || !data->is_object()) return true;  // heartbeats, ADAPTER_CLOSE
+  if (data == m.end() || !data->is_object()) {
+    // Heartbeats and ADAPTER_CLOSE carry none; a broadcast or a selection must (without one, a
+    // socketsJoin/socketsLeave/disconnectSockets would address every socket).
+    if (out.type >= static_cast<int>(ClusterType::kBroadcast) && out.type <= static_cast<int>(ClusterType::kDisconnectSockets)) {
+      error = "no data";
+      return false;
+    }
+    return true;
+  }
   out.has_request_id = data->contains("requestId");
   switch (static_cast<ClusterType>(out.type)) {
     case ClusterType::kBroadcast: {

@@ -174,3 +174,15 @@ TEST(ClusterWire, DecodesTheShardedAdaptersJsonMessages) {
   EXPECT_FALSE(adapter::decode_cluster_message(R"({"uid":"x","nsp":"/"})", m, error));
   EXPECT_FALSE(adapter::decode_cluster_message(std::string(100000, '\x91'), m, error));
 }
+
+// Found by the fuzzer: a broadcast whose data is missing (a key "dati") was taken for an empty one.
+// A broadcast or a selection without data is refused; a heartbeat needs none.
+TEST(ClusterWire, RefusesAShardedBroadcastOrSelectionWithoutData) {
+  adapter::ClusterMessage m;
+  std::string error;
+  EXPECT_FALSE(adapter::decode_cluster_message(R"({"uid":"u1","nsp":"/","type":3,"dati":{}})", m, error));
+  EXPECT_EQ(error, "no data");
+  EXPECT_FALSE(adapter::decode_cluster_message(R"({"uid":"u1","nsp":"/","type":6})", m, error));
+  EXPECT_TRUE(adapter::decode_cluster_message(R"({"uid":"u1","nsp":"/","type":2})", m, error)) << error;
+  EXPECT_EQ(m.type, 2);
+}
