@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "net/ws_codec.hpp"
 #include "socketio/msgpack.hpp"
 
 namespace sidewire::adapter {
@@ -29,6 +30,8 @@ bool room_list(const json& v, std::vector<std::string>& out) {
   if (!v.is_array()) return false;
   for (const auto& r : v) {
     if (r.is_string()) {
+      // Text only: a room that is not UTF-8 could not be sent on as JSON unchanged.
+      if (!ws::is_valid_utf8(r.get_ref<const std::string&>())) return false;
       out.push_back(r.get<std::string>());
     } else if (r.is_number_integer()) {
       out.push_back(std::to_string(r.get<std::int64_t>()));
@@ -95,6 +98,8 @@ bool read_broadcast(json& packet, const json* opts_p, SioBroadcast& out, std::st
   }
   return true;
 }
+
+bool read_cluster_message(json& m, ClusterMessage& out, std::string& error, std::uint32_t max_binaries);
 
 }  // namespace
 
@@ -165,23 +170,34 @@ std::string sharded_channel(std::string_view prefix, const SioBroadcast& b, Shar
   return channel;
 }
 
-std::string encode_cluster_broadcast(const SioBroadcast& b) {
+namespace {
+
+// The data of a ClusterAdapter BROADCAST: { packet: { type: 2, data, nsp }, opts: { rooms,
+// except, flags } }, binary values inline. (The streams adapter's packet has no nsp: the
+// message's own says it.)
+json cluster_broadcast_data(const SioBroadcast& b, bool packet_nsp = true) {
   json data = json::parse(b.data_json, nullptr, false);
   if (data.is_discarded() || !data.is_array()) throw std::invalid_argument("broadcast data is not a JSON array");
-  const bool binary = !b.attachments.empty();
-  if (binary) sio::insert_binaries(data, b.attachments);
-  json m = json::object();
-  m["uid"] = b.uid;
-  m["nsp"] = b.nsp;
-  m["type"] = static_cast<int>(ClusterType::kBroadcast);
-  m["data"] = json::object();
-  json& d = m["data"];
-  d["packet"] = json{{"type", kEvent}, {"data", std::move(data)}, {"nsp", b.nsp}};
+  if (!b.attachments.empty()) sio::insert_binaries(data, b.attachments);
+  json d = json::object();
+  d["packet"] = json{{"type", kEvent}, {"data", std::move(data)}};
+  if (packet_nsp) d["packet"]["nsp"] = b.nsp;
   json flags = json::object();
   if (b.is_volatile) flags["volatile"] = true;
   if (b.compress) flags["compress"] = *b.compress;
   d["opts"] = json{{"rooms", b.rooms}, {"except", b.except}, {"flags", std::move(flags)}};
-  if (binary) return to_msgpack(m);
+  return d;
+}
+
+}  // namespace
+
+std::string encode_cluster_broadcast(const SioBroadcast& b) {
+  json m = json::object();
+  m["uid"] = b.uid;
+  m["nsp"] = b.nsp;
+  m["type"] = static_cast<int>(ClusterType::kBroadcast);
+  m["data"] = cluster_broadcast_data(b);
+  if (!b.attachments.empty()) return to_msgpack(m);
   return m.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -201,6 +217,12 @@ bool decode_cluster_message(std::string_view payload, ClusterMessage& out, std::
   } else if (!decode(payload, m, error)) {
     return false;
   }
+  return read_cluster_message(m, out, error, max_binaries);
+}
+
+namespace {
+
+bool read_cluster_message(json& m, ClusterMessage& out, std::string& error, std::uint32_t max_binaries) {
   if (!m.is_object()) {
     error = "not a cluster message";
     return false;
@@ -265,6 +287,8 @@ bool decode_cluster_message(std::string_view payload, ClusterMessage& out, std::
   }
 }
 
+}  // namespace
+
 std::string channel_channel(std::string_view channel_key, std::string_view path) {
   std::string channel;
   channel.append(channel_key).append("#").append(path).append("#");
@@ -291,6 +315,165 @@ bool decode_channel_broadcast(std::string_view payload, ChannelBroadcast& out, s
   const auto& b = m[3].get_binary();
   out.payload.assign(reinterpret_cast<const char*>(b.data()), b.size());
   return true;
+}
+
+
+// ------------------------------------------------------------------- the streams adapter
+
+std::string stream_name(std::string_view base, std::uint32_t count, std::string_view nsp) {
+  if (count <= 1) return std::string(base);
+  // JavaScript's hashCode over UTF-16 code units (hash * 31 + unit, kept to a signed 32-bit
+  // integer), and its remainder, negative for a negative hash as in JavaScript.
+  std::int32_t hash = 0;
+  auto add = [&hash](std::uint32_t unit) {
+    hash = static_cast<std::int32_t>(static_cast<std::uint32_t>(hash) * 31u + unit);
+  };
+  for (std::size_t i = 0; i < nsp.size();) {
+    const auto c = static_cast<unsigned char>(nsp[i]);
+    std::uint32_t cp = c;
+    std::size_t len = 1;
+    if (c >= 0xF0 && i + 3 < nsp.size()) {
+      cp = ((c & 0x07u) << 18) | ((static_cast<unsigned char>(nsp[i + 1]) & 0x3Fu) << 12) |
+           ((static_cast<unsigned char>(nsp[i + 2]) & 0x3Fu) << 6) | (static_cast<unsigned char>(nsp[i + 3]) & 0x3Fu);
+      len = 4;
+    } else if (c >= 0xE0 && i + 2 < nsp.size()) {
+      cp = ((c & 0x0Fu) << 12) | ((static_cast<unsigned char>(nsp[i + 1]) & 0x3Fu) << 6) |
+           (static_cast<unsigned char>(nsp[i + 2]) & 0x3Fu);
+      len = 3;
+    } else if (c >= 0xC0 && i + 1 < nsp.size()) {
+      cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(nsp[i + 1]) & 0x3Fu);
+      len = 2;
+    }
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      add(0xD800u + (cp >> 10));
+      add(0xDC00u + (cp & 0x3FFu));
+    } else {
+      add(cp);
+    }
+    i += len;
+  }
+  const std::int32_t index = hash % static_cast<std::int32_t>(count);
+  return std::string(base) + "-" + std::to_string(index);
+}
+
+std::vector<std::string> encode_stream_broadcast(const SioBroadcast& b) {
+  json data = cluster_broadcast_data(b, false);
+  std::string field;
+  if (b.attachments.empty()) {
+    field = data.dump(-1, ' ', false, json::error_handler_t::replace);
+  } else {
+    const std::string bytes = to_msgpack(data);
+    field = ws::base64_encode(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  }
+  return {"uid", b.uid, "nsp", b.nsp, "type", std::to_string(static_cast<int>(ClusterType::kBroadcast)), "data",
+          std::move(field)};
+}
+
+bool decode_stream_message(const StreamFields& f, ClusterMessage& out, std::string& error, std::uint32_t max_binaries) {
+  out = ClusterMessage{};
+  // parseInt(type, 10): the leading digits.
+  std::size_t digits = 0;
+  while (digits < f.type.size() && digits < 6 && f.type[digits] >= '0' && f.type[digits] <= '9') ++digits;
+  if (digits == 0) {
+    error = "no message type";
+    return false;
+  }
+  json m = json::object();
+  m["type"] = std::stoi(f.type.substr(0, digits));
+  m["uid"] = f.uid;
+  m["nsp"] = f.nsp;
+  if (!f.data.empty()) {
+    json data;
+    if (f.data.front() == '{') {
+      if (!json_depth_ok(f.data, kMaxDepth)) {
+        error = "invalid JSON";
+        return false;
+      }
+      data = json::parse(f.data, nullptr, false);
+      if (data.is_discarded()) {
+        error = "invalid JSON";
+        return false;
+      }
+    } else {
+      std::string bytes;
+      if (!ws::base64_decode(f.data, bytes)) {
+        error = "invalid base64";
+        return false;
+      }
+      if (!decode(bytes, data, error)) return false;
+    }
+    m["data"] = std::move(data);
+  }
+  return read_cluster_message(m, out, error, max_binaries);
+}
+
+std::string encode_session(const StreamSession& s) {
+  json data = json::parse(s.data_json.empty() ? std::string_view("{}") : std::string_view(s.data_json), nullptr, false);
+  if (data.is_discarded()) data = json::object();
+  json m = json::object();
+  m["sid"] = s.sid;
+  m["pid"] = s.pid;
+  m["rooms"] = s.rooms;
+  m["data"] = std::move(data);
+  const std::string bytes = to_msgpack(m);
+  return ws::base64_encode(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+}
+
+bool decode_session(std::string_view text, StreamSession& out, std::string& error) {
+  out = StreamSession{};
+  std::string bytes;
+  if (!ws::base64_decode(text, bytes)) {
+    error = "invalid base64";
+    return false;
+  }
+  json m;
+  if (!decode(bytes, m, error)) return false;
+  auto sid = m.find("sid");
+  auto pid = m.find("pid");
+  if (!m.is_object() || sid == m.end() || !sid->is_string() || pid == m.end() || !pid->is_string()) {
+    error = "not a session";
+    return false;
+  }
+  out.sid = sid->get<std::string>();
+  out.pid = pid->get<std::string>();
+  if (auto r = m.find("rooms"); r != m.end() && !room_list(*r, out.rooms)) {
+    error = "invalid rooms";
+    return false;
+  }
+  if (auto d = m.find("data"); d != m.end()) out.data_json = d->dump(-1, ' ', false, json::error_handler_t::replace);
+  return true;
+}
+
+bool valid_stream_offset(std::string_view offset) {
+  const std::size_t dash = offset.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == offset.size() || offset.size() > 41) return false;
+  for (std::size_t i = 0; i < offset.size(); ++i) {
+    if (i != dash && (offset[i] < '0' || offset[i] > '9')) return false;
+  }
+  return true;
+}
+
+std::string next_stream_offset(std::string_view offset) {
+  // "<ms>-<seq+1>" (exclusive ranges need Redis 6.2; the official adapter counts up too).
+  const std::size_t dash = offset.find('-');
+  std::string seq(offset.substr(dash + 1));
+  // Decimal increment of any length: a sequence of 20 nines is still a valid id's neighbour.
+  int i = static_cast<int>(seq.size()) - 1;
+  while (i >= 0 && seq[static_cast<std::size_t>(i)] == '9') seq[static_cast<std::size_t>(i--)] = '0';
+  if (i < 0) seq.insert(seq.begin(), '1');
+  else ++seq[static_cast<std::size_t>(i)];
+  return std::string(offset.substr(0, dash)) + "-" + seq;
+}
+
+bool includes_session(const std::vector<std::string>& session_rooms, const SioBroadcast& b) {
+  auto in = [](const std::vector<std::string>& list, const std::string& room) {
+    return std::find(list.begin(), list.end(), room) != list.end();
+  };
+  const bool included = b.rooms.empty() ||
+                        std::any_of(session_rooms.begin(), session_rooms.end(), [&](const std::string& r) { return in(b.rooms, r); });
+  const bool excluded = std::any_of(session_rooms.begin(), session_rooms.end(), [&](const std::string& r) { return in(b.except, r); });
+  return included && !excluded;
 }
 
 }  // namespace sidewire::adapter

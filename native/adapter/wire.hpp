@@ -31,6 +31,11 @@ struct SioBroadcast {
   std::vector<std::string> attachments;
   bool is_volatile = false;
   std::optional<bool> compress;     // unset: as the sender's default
+  // The streams adapter: the entry's id in the stream, which a client with connection state
+  // recovery gets as the packet's last argument (its offset). Empty: none.
+  std::string offset;
+  // Published by this node and delivered here once Redis has given it its offset.
+  bool deliver_here = false;
 };
 
 // The Redis channel and the payload of a broadcast. Throws std::invalid_argument when
@@ -86,6 +91,41 @@ std::string encode_cluster_broadcast(const SioBroadcast& b);
 // JSON (first byte '{') or MessagePack; false (with `error`) for anything else; never throws.
 bool decode_cluster_message(std::string_view payload, ClusterMessage& out, std::string& error,
                             std::uint32_t max_binaries = 64);
+
+// @socket.io/redis-streams-adapter: the messages that must reach every node in order (plain
+// broadcasts, socketsJoin, socketsLeave, disconnectSockets) are entries of a Redis stream,
+//   XADD <stream> MAXLEN ~ <maxLen> * uid <uid> nsp <nsp> type <type> data <data>
+// where data is the ClusterAdapter message's data as JSON text, or base64 of its MessagePack
+// when it carries binary values; an entry's id is the offset connection state recovery hands to
+// clients. The rest (requests and answers) goes on pub/sub as MessagePack messages.
+struct StreamFields {
+  std::string uid, nsp, type, data;
+};
+// The stream a namespace's entries go to: `base`, or base-<i> over `count` streams, i from the
+// JavaScript hash of the namespace's name, as the official adapter picks it.
+std::string stream_name(std::string_view base, std::uint32_t count, std::string_view nsp);
+// The field/value pairs of an XADD of a plain broadcast. Throws std::invalid_argument when
+// data_json is not a JSON array.
+std::vector<std::string> encode_stream_broadcast(const SioBroadcast& b);
+// An entry read back (XREAD, XRANGE), as decode_cluster_message reads a pub/sub message.
+bool decode_stream_message(const StreamFields& fields, ClusterMessage& out, std::string& error,
+                           std::uint32_t max_binaries = 64);
+
+// A disconnected socket's session, kept in Redis for its recovery on any node:
+//   SET <sessionKeyPrefix><pid> base64(MessagePack { sid, pid, rooms, data }) PX <window>
+struct StreamSession {
+  std::string sid, pid;
+  std::vector<std::string> rooms;  // its own id included
+  std::string data_json;           // socket.data as JSON text
+};
+std::string encode_session(const StreamSession& s);
+bool decode_session(std::string_view text, StreamSession& out, std::string& error);
+// An offset a client may send back: <ms>-<seq>, digits only (anything else is not looked up).
+bool valid_stream_offset(std::string_view offset);
+// The id right after `offset` (a valid one): the start of the range of what came after it.
+std::string next_stream_offset(std::string_view offset);
+// Whether a session in `rooms` was addressed by a broadcast (its rooms, or everyone, minus except).
+bool includes_session(const std::vector<std::string>& rooms, const SioBroadcast& b);
 
 // JSON text nests no deeper than `max_depth` (checked before nlohmann's recursive parser runs).
 bool json_depth_ok(std::string_view text, std::size_t max_depth);

@@ -4,7 +4,9 @@
 // Checked, for what the decoders accept: a broadcast's data is a non-empty JSON array with no
 // more attachments than allowed, and encoding it again decodes to the same broadcast (the same
 // binaries too, unless invalid UTF-8 made two keys one); a channel message round-trips exactly.
-// The sharded adapter's messages (decode_cluster_message) likewise. A refusal always says why.
+// The sharded adapter's messages (decode_cluster_message) likewise. The streams adapter's
+// entries (decode_stream_message: the input split at its first three newlines into uid, nsp,
+// type and data) and its sessions (decode_session) likewise. A refusal always says why.
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -49,6 +51,47 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } else {
     FUZZ_CHECK(!error.empty());
+  }
+  // A stream entry's fields: uid \n nsp \n type \n data (the rest).
+  {
+    adapter::StreamFields f;
+    std::string_view rest = bytes;
+    std::string* parts[] = {&f.uid, &f.nsp, &f.type};
+    for (std::string* part : parts) {
+      const std::size_t nl = rest.find('\n');
+      if (nl == std::string_view::npos) break;
+      part->assign(rest.substr(0, nl));
+      rest.remove_prefix(nl + 1);
+    }
+    f.data.assign(rest);
+    adapter::ClusterMessage sm;
+    error.clear();
+    if (adapter::decode_stream_message(f, sm, error)) {
+      FUZZ_CHECK(sm.type >= -1 && sm.type <= 1000);
+      if (sm.type == 3 && !sm.has_request_id) {
+        const auto fields = adapter::encode_stream_broadcast(sm.broadcast);
+        FUZZ_CHECK(fields.size() == 8);
+        adapter::ClusterMessage again;
+        std::string error2;
+        FUZZ_CHECK(adapter::decode_stream_message({fields[1], fields[3], fields[5], fields[7]}, again, error2));
+        FUZZ_CHECK(again.type == 3 && again.broadcast.rooms == sm.broadcast.rooms && again.broadcast.except == sm.broadcast.except);
+        FUZZ_CHECK(again.broadcast.attachments.size() == sm.broadcast.attachments.size());
+      }
+    } else {
+      FUZZ_CHECK(!error.empty());
+    }
+    adapter::StreamSession session;
+    error.clear();
+    if (adapter::decode_session(f.data, session, error)) {
+      adapter::StreamSession again;
+      std::string error2;
+      FUZZ_CHECK(adapter::decode_session(adapter::encode_session(session), again, error2));
+      FUZZ_CHECK(again.sid == session.sid && again.pid == session.pid && again.rooms == session.rooms);
+    } else {
+      FUZZ_CHECK(!error.empty());
+    }
+    if (adapter::valid_stream_offset(f.data)) FUZZ_CHECK(adapter::valid_stream_offset(adapter::next_stream_offset(f.data)));
+    (void)adapter::stream_name("socket.io", 7, f.nsp);
   }
   adapter::ChannelBroadcast m;
   error.clear();

@@ -186,3 +186,124 @@ TEST(ClusterWire, RefusesAShardedBroadcastOrSelectionWithoutData) {
   EXPECT_TRUE(adapter::decode_cluster_message(R"({"uid":"u1","nsp":"/","type":2})", m, error)) << error;
   EXPECT_EQ(m.type, 2);
 }
+
+// --------------------------------------------------------------- @socket.io/redis-streams-adapter
+
+// The stream of a namespace: the official adapter's JavaScript hash over UTF-16 code units,
+// values computed with node (negative remainders included: "socket.io--1").
+TEST(ClusterWireStreams, PicksTheStreamOfANamespaceAsTheOfficialAdapter) {
+  EXPECT_EQ(adapter::stream_name("socket.io", 1, "/admin"), "socket.io");
+  EXPECT_EQ(adapter::stream_name("socket.io", 3, "/"), "socket.io-2");
+  EXPECT_EQ(adapter::stream_name("socket.io", 3, "/admin"), "socket.io-1");
+  EXPECT_EQ(adapter::stream_name("socket.io", 7, "/admin"), "socket.io-4");
+  EXPECT_EQ(adapter::stream_name("s", 3, "/\xc3\xbcn\xc3\xaf" "code"), "s-0");          // "/ünïcode": -0
+  EXPECT_EQ(adapter::stream_name("s", 7, "/\xc3\xbcn\xc3\xaf" "code"), "s--1");
+  EXPECT_EQ(adapter::stream_name("s", 3, "/\xf0\x9f\x98\x80-room"), "s--1");          // a surrogate pair
+  EXPECT_EQ(adapter::stream_name("s", 7, "/a-very-long-namespace-name-that-overflows-the-hash"), "s--1");
+}
+
+TEST(ClusterWireStreams, AddsAndReadsBackAPlainBroadcast) {
+  adapter::SioBroadcast b;
+  b.uid = "node1";
+  b.nsp = "/chat";
+  b.rooms = {"r1"};
+  b.except = {"r2"};
+  b.data_json = R"(["e",1,"two"])";
+  const auto fields = adapter::encode_stream_broadcast(b);
+  ASSERT_EQ(fields.size(), 8u);
+  EXPECT_EQ(fields[0], "uid");
+  EXPECT_EQ(fields[1], "node1");
+  EXPECT_EQ(fields[3], "/chat");
+  EXPECT_EQ(fields[5], "3");
+  // JSON.stringify(message.data), the packet without its nsp as socket.io's own.
+  EXPECT_EQ(nlohmann::json::parse(fields[7]),
+            nlohmann::json::parse(R"({"packet":{"type":2,"data":["e",1,"two"]},"opts":{"rooms":["r1"],"except":["r2"],"flags":{}}})"));
+  adapter::ClusterMessage m;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_stream_message({fields[1], fields[3], fields[5], fields[7]}, m, error)) << error;
+  EXPECT_EQ(m.type, 3);
+  EXPECT_FALSE(m.has_request_id);
+  EXPECT_EQ(m.broadcast.nsp, "/chat");
+  EXPECT_EQ(m.broadcast.rooms, b.rooms);
+  EXPECT_EQ(m.broadcast.except, b.except);
+  EXPECT_EQ(nlohmann::json::parse(m.broadcast.data_json), nlohmann::json::parse(b.data_json));
+}
+
+// Binary values: base64 of @msgpack/msgpack's encode(data), bytes made with the npm package:
+// encode({ packet: { type: 2, data: ['e', Buffer [0,1,255]] }, opts: { rooms: ['r1'], except: [], flags: {} } })
+TEST(ClusterWireStreams, ReadsTheOfficialBinaryEntryAndWritesOneItReads) {
+  const std::string data = "gqZwYWNrZXSCpHR5cGUCpGRhdGGSoWXEAwAB/6RvcHRzg6Vyb29tc5GicjGmZXhjZXB0kKVmbGFnc4A=";
+  adapter::ClusterMessage m;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_stream_message({"other", "/", "3", data}, m, error)) << error;
+  ASSERT_EQ(m.broadcast.attachments.size(), 1u);
+  EXPECT_EQ(m.broadcast.attachments[0], std::string("\x00\x01\xff", 3));
+  EXPECT_EQ(m.broadcast.rooms, (std::vector<std::string>{"r1"}));
+  const auto fields = adapter::encode_stream_broadcast(m.broadcast);
+  EXPECT_NE(fields[7].front(), '{');  // base64, not JSON
+  adapter::ClusterMessage again;
+  ASSERT_TRUE(adapter::decode_stream_message({fields[1], fields[3], fields[5], fields[7]}, again, error)) << error;
+  EXPECT_EQ(again.broadcast.attachments, m.broadcast.attachments);
+  EXPECT_EQ(again.broadcast.data_json, m.broadcast.data_json);
+}
+
+TEST(ClusterWireStreams, ReadsSelectionsAndRefusesWhatIsNotAnEntry) {
+  adapter::ClusterMessage m;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_stream_message(
+      {"n", "/", "4", R"({"opts":{"rooms":["r1"],"except":["r2"],"flags":{}},"rooms":["r3"]})"}, m, error))
+      << error;
+  EXPECT_EQ(m.type, 4);
+  EXPECT_EQ(m.rooms, (std::vector<std::string>{"r1"}));
+  EXPECT_EQ(m.targets, (std::vector<std::string>{"r3"}));
+  EXPECT_FALSE(adapter::decode_stream_message({"n", "/", "", "{}"}, m, error));       // no type
+  EXPECT_FALSE(adapter::decode_stream_message({"n", "/", "x3", "{}"}, m, error));     // parseInt: NaN
+  EXPECT_FALSE(adapter::decode_stream_message({"n", "/", "3", "{not json"}, m, error));
+  EXPECT_FALSE(adapter::decode_stream_message({"n", "/", "3", "!!!"}, m, error));      // not base64
+  EXPECT_FALSE(adapter::decode_stream_message({"n", "/", "3", "AAAA"}, m, error));     // not a broadcast's data
+  EXPECT_FALSE(adapter::decode_stream_message({"n", "/", "5", ""}, m, error));         // a selection needs data
+  EXPECT_FALSE(adapter::decode_stream_message({"n", "/", "3", std::string(100, '{')}, m, error));
+}
+
+// encode({ sid: 'abc', pid: 'p1', rooms: ['abc', 'r1'], data: { name: 'x' } }), base64, as
+// persistSession writes it.
+TEST(ClusterWireStreams, ReadsAndWritesSessionsAsTheOfficialAdapter) {
+  adapter::StreamSession s;
+  std::string error;
+  ASSERT_TRUE(adapter::decode_session("hKNzaWSjYWJjo3BpZKJwMaVyb29tc5KjYWJjonIxpGRhdGGBpG5hbWWheA==", s, error)) << error;
+  EXPECT_EQ(s.sid, "abc");
+  EXPECT_EQ(s.pid, "p1");
+  EXPECT_EQ(s.rooms, (std::vector<std::string>{"abc", "r1"}));
+  EXPECT_EQ(nlohmann::json::parse(s.data_json), nlohmann::json::parse(R"({"name":"x"})"));
+  // Written back (its keys in another order: MessagePack maps have none to keep).
+  adapter::StreamSession again;
+  ASSERT_TRUE(adapter::decode_session(adapter::encode_session(s), again, error)) << error;
+  EXPECT_EQ(again.sid, s.sid);
+  EXPECT_EQ(again.pid, s.pid);
+  EXPECT_EQ(again.rooms, s.rooms);
+  EXPECT_EQ(again.data_json, s.data_json);
+  EXPECT_FALSE(adapter::decode_session("not base64!", s, error));
+  EXPECT_FALSE(adapter::decode_session("gA==", s, error));  // {}: no sid
+}
+
+TEST(ClusterWireStreams, OffsetsAndWhatASessionMissed) {
+  EXPECT_TRUE(adapter::valid_stream_offset("1700000000000-0"));
+  EXPECT_FALSE(adapter::valid_stream_offset("1700000000000"));
+  EXPECT_FALSE(adapter::valid_stream_offset("-0"));
+  EXPECT_FALSE(adapter::valid_stream_offset("1-"));
+  EXPECT_FALSE(adapter::valid_stream_offset("1-2-3"));
+  EXPECT_FALSE(adapter::valid_stream_offset("+"));
+  EXPECT_FALSE(adapter::valid_stream_offset("1-0x"));
+  EXPECT_EQ(adapter::next_stream_offset("5-0"), "5-1");
+  EXPECT_EQ(adapter::next_stream_offset("5-9"), "5-10");
+  EXPECT_EQ(adapter::next_stream_offset("5-999"), "5-1000");
+  adapter::SioBroadcast b;
+  EXPECT_TRUE(adapter::includes_session({"s1", "r1"}, b));  // everyone
+  b.rooms = {"r2", "r1"};
+  EXPECT_TRUE(adapter::includes_session({"s1", "r1"}, b));
+  b.except = {"s1"};
+  EXPECT_FALSE(adapter::includes_session({"s1", "r1"}, b));
+  b.except.clear();
+  b.rooms = {"r3"};
+  EXPECT_FALSE(adapter::includes_session({"s1", "r1"}, b));
+}
