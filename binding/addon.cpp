@@ -474,6 +474,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
       a.Set("state", Napi::String::New(env, cs.state));
       a.Set("publisher", Napi::String::New(env, cs.publisher));
       a.Set("subscriber", Napi::String::New(env, cs.subscriber));
+      if (!cs.reader.empty()) a.Set("reader", Napi::String::New(env, cs.reader));
       a.Set("published", num(cs.published));
       a.Set("received", num(cs.received));
       a.Set("dropped", num(cs.dropped));
@@ -487,7 +488,8 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     return o;
   }
 
-  // clusterStart({ url, key, channelKey, uid, maxPendingBytes, connectTimeoutMs, mode, subscriptionMode })
+  // clusterStart({ url, key, channelKey, uid, maxPendingBytes, connectTimeoutMs, mode, subscriptionMode,
+  //                streamName, streamCount, maxLen, readCount, blockTimeInMs, sessionKeyPrefix, useShardedPubSub })
   void ClusterStart(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = info[0].As<Napi::Object>();
@@ -503,6 +505,13 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     str("subscriptionMode", c.subscription_mode);
     c.max_pending_bytes = bytes_of(o, "maxPendingBytes", c.max_pending_bytes);
     c.connect_timeout_ms = u32_of(o, "connectTimeoutMs", c.connect_timeout_ms);
+    str("streamName", c.stream_name);
+    str("sessionKeyPrefix", c.session_key_prefix);
+    c.stream_count = u32_of(o, "streamCount", c.stream_count);
+    c.max_len = u32_of(o, "maxLen", c.max_len);
+    c.read_count = u32_of(o, "readCount", c.read_count);
+    c.block_ms = u32_of(o, "blockTimeInMs", c.block_ms);
+    c.sharded_pubsub = o.Has("useShardedPubSub") && o.Get("useShardedPubSub").ToBoolean().Value();
     try {
       engine(env).cluster_start(std::move(c));
     } catch (const std::invalid_argument& e) {

@@ -30,7 +30,10 @@ class ClusterLink {
     this._countPrefix = `${config.channelKey}-count#`;
     this._counts = new Map(); // requestId → { expected, received, total, resolve, reject, timer }
     this._closed = false;
-    this._sharded = config.mode === 'sharded';
+    // The sharded and the streams adapter route the same way (socket.io-adapter's ClusterAdapter
+    // channels); the streams adapter's pub/sub is sharded with useShardedPubSub only.
+    this._clusterChannels = config.mode === 'sharded' || config.mode === 'streams';
+    this._sharded = config.mode === 'sharded' || (config.mode === 'streams' && Boolean(config.useShardedPubSub));
     this._shardPrefix = `${config.key}#`;
     engine._native.clusterStart({
       url: config.url,
@@ -41,6 +44,17 @@ class ClusterLink {
       connectTimeoutMs: config.connectTimeoutMs,
       mode: config.mode || 'pubsub',
       subscriptionMode: config.subscriptionMode || 'dynamic',
+      ...(config.mode === 'streams'
+        ? {
+            streamName: config.streamName,
+            streamCount: config.streamCount,
+            maxLen: config.maxLen,
+            readCount: config.readCount,
+            blockTimeInMs: config.blockTimeInMs,
+            sessionKeyPrefix: config.sessionKeyPrefix,
+            useShardedPubSub: config.useShardedPubSub,
+          }
+        : {}),
     });
   }
 
@@ -51,11 +65,12 @@ class ClusterLink {
       config.key !== this.config.key ||
       config.channelKey !== this.config.channelKey ||
       (config.mode || 'pubsub') !== (this.config.mode || 'pubsub') ||
-      (config.subscriptionMode || 'dynamic') !== (this.config.subscriptionMode || 'dynamic')
+      (config.subscriptionMode || 'dynamic') !== (this.config.subscriptionMode || 'dynamic') ||
+      ['streamName', 'streamCount', 'maxLen', 'sessionKeyPrefix', 'useShardedPubSub'].some((k) => config[k] !== this.config[k])
     ) {
       throw new Error(
         `sidewire: this engine is already in a fleet through ${this.config.url} (key "${this.config.key}", ` +
-          `${this.config.mode === 'sharded' ? 'sharded' : 'pub/sub'}); ` +
+          `${this.config.mode === 'sharded' ? 'sharded' : this.config.mode === 'streams' ? 'streams' : 'pub/sub'}); ` +
           'one engine speaks to one Redis: give every Server and channel of it the same adapter settings',
       );
     }
@@ -213,8 +228,8 @@ class ClusterLink {
     }
   }
 
-  // Sharded: <prefix>#<nsp>#<uid># carries answers to this node, <prefix>#<nsp># the
-  // namespace's requests.
+  // Sharded and streams: <prefix>#<nsp>#<uid># carries answers to this node, <prefix>#<nsp>#
+  // the namespace's requests (and, from the engine, the stream's entries that change rooms).
   _onShardedMessage(channel, payload, applied) {
     if (!channel.startsWith(this._shardPrefix) || !channel.endsWith('#')) return;
     let rest = channel.slice(this._shardPrefix.length, -1);
@@ -232,7 +247,7 @@ class ClusterLink {
       this._onCountMessage(channel, payload);
       return;
     }
-    if (this._sharded) {
+    if (this._clusterChannels) {
       this._onShardedMessage(channel, payload, applied);
       return;
     }

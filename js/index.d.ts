@@ -124,14 +124,16 @@ export interface EngineStats {
 
 export interface AdapterStats {
   type: 'redis';
-  /** 'pubsub' (createAdapter) or 'sharded' (createShardedAdapter, SPUBLISH/SSUBSCRIBE). */
-  mode: 'pubsub' | 'sharded';
+  /** 'pubsub' (createAdapter), 'sharded' (createShardedAdapter, SPUBLISH/SSUBSCRIBE) or 'streams' (createStreamsAdapter). */
+  mode: 'pubsub' | 'sharded' | 'streams';
   /** createShardedAdapter's subscriptionMode. */
   subscriptionMode?: 'static' | 'dynamic' | 'dynamic-private';
-  /** 'ready' when both Redis connections are, else 'connecting' or 'disconnected' ('closed' once closed). */
+  /** 'ready' when every Redis connection is, else 'connecting' or 'disconnected' ('closed' once closed). */
   state: 'ready' | 'connecting' | 'disconnected' | 'closed';
   publisher: string;
   subscriber: string;
+  /** The streams adapter's third connection, which reads the stream (XREAD BLOCK). */
+  reader?: string;
   /** Messages handed to Redis: broadcasts, requests, responses. */
   published: number;
   /** Broadcasts from other nodes delivered here. */

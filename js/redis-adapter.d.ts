@@ -52,3 +52,41 @@ export function createShardedAdapter(
   subClient: object,
   opts?: Omit<ShardedRedisAdapterOptions, 'url'>,
 ): SidewireAdapterFactory;
+
+export interface RedisStreamsAdapterOptions {
+  /** redis://[user:password@]host:port[/db]. Default: $REDIS_URL or redis://127.0.0.1:6379. */
+  url?: string;
+  /** The stream's name (or the streams' prefix with streamCount). Default "socket.io". */
+  streamName?: string;
+  /** Namespaces spread over this many streams (streamName-0 ...), by the hash of their name. Default 1. */
+  streamCount?: number;
+  /** The prefix of the pub/sub channels of requests and answers. Default "socket.io". */
+  channelPrefix?: string;
+  /** Requests and answers on Redis 7's SPUBLISH/SSUBSCRIBE. Default false. */
+  useShardedPubSub?: boolean;
+  /** XADD MAXLEN ~ (the entries a stream keeps, and so how far back a client can recover). Default 10000. */
+  maxLen?: number;
+  /** XREAD COUNT. Default 100. */
+  readCount?: number;
+  /** XREAD BLOCK (ms). Default 5000. */
+  blockTimeInMs?: number;
+  /** The prefix of the keys of disconnected sockets' sessions. Default "sio:session:". */
+  sessionKeyPrefix?: string;
+  /** Accepted for the official adapter's sake; its 0.3 adapter sends no heartbeats either. */
+  heartbeatInterval?: number;
+  heartbeatTimeout?: number;
+  /** How long fetchSockets() and serverSideEmitWithAck() wait for the other nodes (ms). Default 5000. */
+  requestsTimeout?: number;
+  channelKey?: string;
+  maxPendingBytes?: number;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * @socket.io/redis-streams-adapter's createAdapter: broadcasts through a Redis stream, and
+ * connection state recovery across the fleet. A node-redis or ioredis client's settings are
+ * used; the engine opens its own connections.
+ */
+export function createStreamsAdapter(redisClient: object, opts?: Omit<RedisStreamsAdapterOptions, 'url'>): SidewireAdapterFactory;
+export function createStreamsAdapter(url?: string | URL, opts?: Omit<RedisStreamsAdapterOptions, 'url'>): SidewireAdapterFactory;
+export function createStreamsAdapter(opts: RedisStreamsAdapterOptions): SidewireAdapterFactory;

@@ -11,8 +11,12 @@
 //     connections (the clients themselves stay unused).
 //   createShardedAdapter(...)   the same three forms, for Redis 7's sharded pub/sub, as the
 //     official createShardedAdapter (channelPrefix, subscriptionMode).
+//   createStreamsAdapter(redisClient, opts)   @socket.io/redis-streams-adapter's createAdapter
+//     (one client), or (url, opts) / ({ url, ...opts }): Redis streams, with connection state
+//     recovery across the fleet. Also sidewire/redis-streams-adapter's createAdapter.
 const { ClusterAdapter, CLUSTER } = require('./socketio/cluster-adapter.js');
 const { ShardedAdapter } = require('./socketio/sharded-adapter.js');
+const { StreamsAdapter } = require('./socketio/streams-adapter.js');
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 const KNOWN = new Set([
@@ -29,6 +33,24 @@ const KNOWN_SHARDED = new Set([
   'url',
   'channelPrefix',
   'subscriptionMode',
+  'requestsTimeout',
+  'channelKey',
+  'maxPendingBytes',
+  'connectTimeoutMs',
+]);
+const KNOWN_STREAMS = new Set([
+  'url',
+  'streamName',
+  'streamCount',
+  'channelPrefix',
+  'useShardedPubSub',
+  'maxLen',
+  'readCount',
+  'blockTimeInMs',
+  'sessionKeyPrefix',
+  'heartbeatInterval',
+  'heartbeatTimeout',
+  'onlyPlaintext',
   'requestsTimeout',
   'channelKey',
   'maxPendingBytes',
@@ -128,6 +150,41 @@ function settingsOf(opts, url, sharded = false) {
   };
 }
 
+function positiveInteger(opts, name, fallback, max = 0x7fffffff) {
+  if (opts[name] === undefined) return fallback;
+  const n = Number(opts[name]);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new RangeError(`sidewire/redis-adapter: ${name} must be an integer from 1 to ${max}, not ${opts[name]}`);
+  }
+  return n;
+}
+
+// @socket.io/redis-streams-adapter's options, with its defaults.
+function streamsSettingsOf(opts, url) {
+  for (const k of Object.keys(opts)) {
+    if (!KNOWN_STREAMS.has(k)) process.emitWarning(`sidewire/redis-adapter: unknown option "${k}" is ignored`, 'SidewireWarning');
+  }
+  if (opts.onlyPlaintext) {
+    // The official option writes binary values as JSON ({ type: 'Buffer', data: [...] }), which
+    // no receiver turns back into binary: sidewire keeps them binary (base64 MessagePack).
+    throw new TypeError('sidewire/redis-adapter: onlyPlaintext is not supported; binary values travel as MessagePack');
+  }
+  const { channelPrefix, streamName, sessionKeyPrefix, useShardedPubSub, ...rest } = opts;
+  for (const k of ['streamCount', 'maxLen', 'readCount', 'blockTimeInMs', 'heartbeatInterval', 'heartbeatTimeout', 'onlyPlaintext']) delete rest[k];
+  const base = settingsOf({ ...rest, ...(channelPrefix === undefined ? {} : { key: channelPrefix }) }, url);
+  return {
+    ...base,
+    mode: 'streams',
+    streamName: streamName === undefined ? 'socket.io' : String(streamName),
+    streamCount: positiveInteger(opts, 'streamCount', 1, 1024),
+    maxLen: positiveInteger(opts, 'maxLen', 10000),
+    readCount: positiveInteger(opts, 'readCount', 100),
+    blockTimeInMs: positiveInteger(opts, 'blockTimeInMs', 5000),
+    sessionKeyPrefix: sessionKeyPrefix === undefined ? 'sio:session:' : String(sessionKeyPrefix),
+    useShardedPubSub: Boolean(useShardedPubSub),
+  };
+}
+
 function settingsFrom(args, sharded) {
   const [first, second, third] = args;
   const name = sharded ? 'createShardedAdapter' : 'createAdapter';
@@ -141,6 +198,28 @@ function settingsFrom(args, sharded) {
     return settingsOf(opts, opts.url === undefined ? process.env.REDIS_URL || DEFAULT_URL : String(opts.url), sharded);
   }
   throw new TypeError(`sidewire/redis-adapter: ${name}(url | options | pubClient, subClient, opts)`);
+}
+
+/**
+ * @socket.io/redis-streams-adapter's createAdapter on the engine: (redisClient, opts) with a
+ * node-redis or ioredis client (its settings are used, the engine opens its own connections),
+ * (url, opts), or ({ url, ...opts }).
+ */
+function createStreamsAdapter(first, second) {
+  let settings;
+  if (typeof first === 'string' || first instanceof URL) settings = streamsSettingsOf(second || {}, String(first));
+  else if (isClient(first)) settings = streamsSettingsOf(second || {}, urlOfClient(first));
+  else if (first === undefined || (first !== null && typeof first === 'object')) {
+    const opts = first || {};
+    settings = streamsSettingsOf(opts, opts.url === undefined ? process.env.REDIS_URL || DEFAULT_URL : String(opts.url));
+  } else {
+    throw new TypeError('sidewire/redis-adapter: createStreamsAdapter(redisClient | url | options, opts)');
+  }
+  const factory = function SidewireRedisStreamsAdapter(nsp) {
+    return new StreamsAdapter(nsp, settings);
+  };
+  factory[CLUSTER] = settings;
+  return factory;
 }
 
 /**
@@ -166,5 +245,12 @@ function createShardedAdapter(...args) {
   return factory;
 }
 
-module.exports = { createAdapter, createShardedAdapter, RedisAdapter: ClusterAdapter, ShardedRedisAdapter: ShardedAdapter };
+module.exports = {
+  createAdapter,
+  createShardedAdapter,
+  createStreamsAdapter,
+  RedisAdapter: ClusterAdapter,
+  ShardedRedisAdapter: ShardedAdapter,
+  RedisStreamsAdapter: StreamsAdapter,
+};
 module.exports.default = createAdapter;

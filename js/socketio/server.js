@@ -938,7 +938,8 @@ class Server extends EventEmitter {
       // Its data comes back too; the kept copy goes once it is connected (a refused socket may
       // try again).
       const kept = this._recoveryData.get(info.pid);
-      if (kept) socket._data = kept.data;
+      if ('data' in info) socket._data = info.data; // a session the fleet kept
+      else if (kept) socket._data = kept.data;
       if (recovery && recovery.skipMiddlewares) {
         process.nextTick(() => {
           if (socket._gone || this._closed) {
@@ -1024,7 +1025,15 @@ class Server extends EventEmitter {
       socket._gone = true;
       return;
     }
-    if (persisted) this._keepForRecovery(socket);
+    if (persisted) {
+      const adapter = socket.nsp._adapter;
+      if (adapter && adapter._fleetSessions) {
+        // The fleet keeps it (the streams adapter): whichever node the client comes back to.
+        adapter.persistSession({ sid: socket.id, pid: socket.pid, rooms: [...socket.rooms], data: socket.data });
+      } else {
+        this._keepForRecovery(socket);
+      }
+    }
     socket._onclose(reason);
   }
 

@@ -68,6 +68,10 @@ class ShardedAdapter extends ClusterAdapter {
       );
   }
 
+  _decodeBinary(buf) {
+    return msgpack.decode(buf);
+  }
+
   _encode(message) {
     return MAY_CARRY_BINARY.has(message.type) && hasBinary(message.data) ? msgpack.encode(message) : JSON.stringify(message);
   }
@@ -177,7 +181,7 @@ class ShardedAdapter extends ClusterAdapter {
   _decode(payload) {
     try {
       const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
-      const message = buf[0] === 0x7b ? JSON.parse(buf.toString()) : msgpack.decode(buf);
+      const message = buf[0] === 0x7b ? JSON.parse(buf.toString()) : this._decodeBinary(buf);
       return message && typeof message === 'object' && message.uid !== this.uid && message.nsp === this.nsp.name
         ? message
         : null;

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,13 @@ class LocalTarget {
   virtual std::uint64_t room_size(const std::string& nsp, const std::string& room) = 0;
 };
 
+// A session found in the fleet's store (the streams adapter), with the packets it missed: the
+// broadcasts of its namespace that addressed it since its offset, each with its own offset.
+struct RestoredSession {
+  StreamSession session;
+  std::vector<SioBroadcast> missed;
+};
+
 class Cluster {
  public:
   virtual ~Cluster() = default;
@@ -57,12 +66,27 @@ class Cluster {
   // A command on the publishing connection; its reply reaches JS as kClusterReply (number =
   // `id`, data = the reply as JSON: a string, number, null, array, or {"error": message}).
   virtual void command(std::uint64_t id, std::vector<std::string> args) = 0;
+  // Connection state recovery across the fleet (the streams adapter): sessions and the packets
+  // they miss are kept in Redis, not in this engine's store. Then a recoverable broadcast is
+  // published with deliver_here set and comes back to the target once it has its offset.
+  virtual bool keeps_sessions() const { return false; }
+  // Takes the session `pid` left in namespace `nsp` if `offset` is still in the stream, with what
+  // it missed (nothing when that is over `max_bytes`). `done` runs once, on the adapter's thread
+  // (nullopt: connect it as new).
+  virtual void restore_session(std::string nsp, std::string pid, std::string offset, std::size_t max_bytes,
+                               std::function<void(std::optional<RestoredSession>)> done) {
+    (void)nsp, (void)pid, (void)offset, (void)max_bytes;
+    done(std::nullopt);
+  }
+  // Keeps a disconnected socket's session for `ttl_ms`.
+  virtual void persist_session(StreamSession session, std::uint32_t ttl_ms) { (void)session, (void)ttl_ms; }
   virtual ClusterStats stats() const = 0;
   virtual const std::string& uid() const = 0;
 };
 
 // Redis pub/sub, wire-compatible with @socket.io/redis-adapter (its createAdapter, or its
-// createShardedAdapter when config.mode is "sharded"). Its two connections live on `home`'s
+// createShardedAdapter when config.mode is "sharded"), or Redis streams, wire-compatible with
+// @socket.io/redis-streams-adapter (config.mode "streams"). Its two connections live on `home`'s
 // I/O thread. Throws std::invalid_argument for a URL or mode it cannot use.
 std::shared_ptr<Cluster> make_redis_cluster(Worker& home, ClusterConfig config, LocalTarget& target);
 

@@ -48,6 +48,7 @@ void RecoveryStore::configure(const RecoveryConfig& config) {
   std::lock_guard lock(mutex_);
   config_ = config;
   enabled_.store(config.enabled, std::memory_order_relaxed);
+  window_ms_.store(config.max_disconnection_ms, std::memory_order_relaxed);
   if (!config.enabled) {
     namespaces_.clear();
     bytes_ = packets_ = records_ = 0;

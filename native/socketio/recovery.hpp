@@ -44,6 +44,7 @@ class RecoveryStore {
 
   void configure(const RecoveryConfig& config);
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+  std::uint32_t window_ms() const { return window_ms_.load(std::memory_order_relaxed); }
 
   struct Logged {
     std::vector<ws::SharedFrame> frames;
@@ -120,6 +121,7 @@ class RecoveryStore {
   static const Packet* find(const PerNamespace& n, std::string_view offset);
 
   std::atomic<bool> enabled_{false};
+  std::atomic<std::uint32_t> window_ms_{2 * 60 * 1000};
   std::mutex mutex_;
   RecoveryConfig config_;
   std::unordered_map<std::uint32_t, PerNamespace> namespaces_;

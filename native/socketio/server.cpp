@@ -348,12 +348,62 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
     if (a.is_object() && a.contains("pid") && a["pid"].is_string() && a.contains("offset") && a["offset"].is_string()) {
       // What it missed must fit in what its connection may queue, with room to spare.
       const std::size_t max_missed = eio_->config(session.worker()).max_queued_bytes / 4 * 3;
+      adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire);
+      if (cluster && cluster->keeps_sessions()) {
+        // The fleet keeps it (Redis): the CONNECT goes on once it has answered, on this thread.
+        cluster->restore_session(
+            nsp->name, a["pid"].get<std::string>(), a["offset"].get<std::string>(), max_missed,
+            [this, id = s->id, index = nsp->index, name = std::string(nsp_name),
+             auth = std::move(auth)](std::optional<adapter::RestoredSession> r) mutable {
+              auto restored = std::make_shared<std::optional<adapter::RestoredSession>>(std::move(r));
+              on_socket(id, [this, index, name = std::move(name), auth = std::move(auth), restored](Socket& sock) mutable {
+                if (sock.connected) return;
+                Namespace* n = namespace_at(index);
+                if (!n) return remove_socket(sock, "server namespace disconnect", true);
+                if (*restored) restore_from_fleet(sock, *n, std::move(**restored));
+                continue_connect(sock, n, name, std::move(auth));
+              });
+            });
+        return;
+      }
       if (auto t = recovery_.take(nsp->index, a["pid"].get<std::string>(), a["offset"].get<std::string>(), max_missed)) {
         log().debug("session {}: socket {} comes back to {}", session.id(), t->sid, nsp->name);
-        s->recovered = std::make_unique<RecoveredIds>(RecoveredIds{std::move(*t), false, 0});
+        s->recovered = std::make_unique<RecoveredIds>();
+        s->recovered->taken = std::move(*t);
       }
     }
   }
+  continue_connect(*s, nsp, nsp_name, std::move(auth));
+}
+
+// A session the fleet kept: its ids and rooms, its data, and what it missed, framed here.
+void Server::restore_from_fleet(Socket& s, Namespace& nsp, adapter::RestoredSession r) {
+  auto ids = std::make_unique<RecoveredIds>();
+  ids->from_cluster = true;
+  ids->taken.sid = std::move(r.session.sid);
+  ids->taken.pid = std::move(r.session.pid);
+  ids->taken.rooms = std::move(r.session.rooms);
+  if (std::find(ids->taken.rooms.begin(), ids->taken.rooms.end(), ids->taken.sid) == ids->taken.rooms.end()) {
+    ids->taken.rooms.insert(ids->taken.rooms.begin(), ids->taken.sid);
+  }
+  ids->data_json = std::move(r.session.data_json);
+  for (const auto& b : r.missed) {
+    try {
+      std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp.name, -1, with_offset(b.data_json, b.offset), b.attachments, msgpack()));
+      for (auto& f : o->frames) ids->frames.push_back(std::move(f));
+    } catch (const std::exception& e) {
+      log().warn("socket {}: a missed packet not replayed: {}", ids->taken.sid, e.what());
+    }
+  }
+  log().debug("session {}: socket {} comes back to {} from the fleet, {} packets missed", s.session->id(), ids->taken.sid,
+              nsp.name, r.missed.size());
+  s.recovered = std::move(ids);
+}
+
+void Server::continue_connect(Socket& sock, Namespace* nsp, std::string_view nsp_name, std::string auth) {
+  Socket* s = &sock;
+  eio::Session& session = *s->session;
+  PerWorker& pw = *per_worker_[session.worker().index()];
   if (nsp && !nsp->hook_connect.load()) return complete_connect(*s, *nsp);
   // JS decides: middleware, or a dynamic namespace.
   pw.pending_names.emplace(s->id, std::string(nsp_name));
@@ -373,6 +423,10 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   if (s->recovered) {
     info["recovered"] = true;
     info["rooms"] = s->recovered->taken.rooms;
+    if (s->recovered->from_cluster) {
+      json data = json::parse(s->recovered->data_json, nullptr, false);
+      info["data"] = data.is_discarded() ? json::object() : std::move(data);
+    }
   }
   e.text = info.dump(-1, ' ', false, json::error_handler_t::replace);
   sink_->push(std::move(e));
@@ -401,7 +455,12 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
       if (room != r->taken.sid) rooms.push_back(room);
     }
     join_rooms(socket, table, rooms);
-    for (const auto& f : recovery_.missed(nsp.index, r->taken, socket.id, replay_bound, r->replayed_upto)) socket.session->send(f);
+    if (r->from_cluster) {
+      for (const auto& f : r->frames) socket.session->send(f);
+      std::vector<ws::SharedFrame>().swap(r->frames);
+    } else {
+      for (const auto& f : recovery_.missed(nsp.index, r->taken, socket.id, replay_bound, r->replayed_upto)) socket.session->send(f);
+    }
     r->replayed = true;
     std::vector<std::string>().swap(r->taken.rooms);
   }
@@ -414,16 +473,28 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
   PerWorker& pw = *per_worker_[w.index()];
   Namespace* nsp = socket.nsp;
   bool persisted = false;  // JS keeps the socket's data then
+  const bool tell = notify_js && (socket.js_knows || (nsp && nsp->hook_connect.load()));
   if (socket.connected && recovery_.enabled() && is_recoverable(reason)) {
     std::string sid = sid_of(socket);
     std::vector<std::string> rooms{sid};
     for (const auto& m : socket.rooms) {
       if (m.room->name != sid) rooms.push_back(m.room->name);
     }
-    recovery_.persist(nsp->index, pid_of(socket), std::move(sid), socket.id, std::move(rooms));
+    adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire);
+    if (cluster && cluster->keeps_sessions()) {
+      // The fleet keeps it. JS does for the sockets it knows (it has their socket.data); the
+      // engine for the others, with the data a session restored here came with.
+      if (!tell) {
+        adapter::StreamSession session{std::move(sid), pid_of(socket), std::move(rooms),
+                                       socket.recovered ? socket.recovered->data_json : std::string("{}")};
+        cluster->persist_session(std::move(session), recovery_.window_ms());
+      }
+    } else {
+      recovery_.persist(nsp->index, pid_of(socket), std::move(sid), socket.id, std::move(rooms));
+    }
     persisted = true;
   }
-  if (!socket.connected && socket.recovered && !socket.recovered->replayed && nsp) {
+  if (!socket.connected && socket.recovered && !socket.recovered->replayed && !socket.recovered->from_cluster && nsp) {
     // Refused (middleware) or gone before it was connected: the record goes back, for another try.
     recovery_.put_back(nsp->index, socket.recovered->taken);
   }
@@ -438,7 +509,6 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
     nsp->sockets.fetch_sub(1, std::memory_order_relaxed);
     socket.connected = false;
   }
-  const bool tell = notify_js && (socket.js_knows || (nsp && nsp->hook_connect.load()));
   if (tell) {
     Event e(Event::Type::kSioDisconnect);
     e.client = socket.id;
@@ -512,7 +582,8 @@ void Server::reject(ClientId socket, std::string data_json) {
 
 void Server::emit(ClientId socket, std::string data_json, std::vector<std::string> attachments, std::int64_t ack_id,
                   bool is_volatile, std::uint32_t nsp_index, bool compress, std::uint32_t turn) {
-  Namespace* nsp = recovery_.enabled() && ack_id < 0 && !is_volatile ? namespace_at(nsp_index) : nullptr;
+  // (With the fleet keeping sessions, as socket.io's ClusterAdapter: only broadcasts are kept.)
+  Namespace* nsp = recovery_.enabled() && ack_id < 0 && !is_volatile && !fleet_sessions() ? namespace_at(nsp_index) : nullptr;
   if (nsp) {
     // As socket.io with connectionStateRecovery: logged here, in the order of the calls, like a
     // broadcast to the socket's own room, so that a client that dropped gets it back.
@@ -548,9 +619,11 @@ void Server::ack(ClientId socket, std::int64_t ack_id, std::string data_json, st
 }
 
 void Server::broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
-                       std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn, bool local) {
+                       std::int64_t ack_id, bool is_volatile, bool compress, std::uint32_t turn, bool local,
+                       const std::string* offset) {
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
+  const bool fleet = fleet_sessions();
   // A broadcast with acks goes to the other nodes as a request (JS's, it collects the answers).
   if (adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire); cluster && !local && ack_id < 0) {
     adapter::SioBroadcast b;
@@ -561,12 +634,21 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
     b.attachments = attachments;
     b.is_volatile = is_volatile;
     if (!compress) b.compress = false;
+    if (fleet && !is_volatile) {
+      // Recoverable: delivered here too once the stream has given it its offset (deliver_remote).
+      b.deliver_here = true;
+      cluster->publish(std::move(b));
+      return;
+    }
     cluster->publish(std::move(b));
   }
   // Encoded and framed once, for every recipient on every I/O thread (and, for recipients with
   // permessage-deflate, compressed once per I/O thread: ws::DeflateWorkspace).
   std::shared_ptr<Outgoing> made;
-  if (recovery_.enabled() && ack_id < 0 && !is_volatile) {
+  if (fleet) {
+    const bool with = offset && !offset->empty() && ack_id < 0 && !is_volatile;
+    made.reset(make_outgoing_raw(kEvent, nsp->name, ack_id, with ? with_offset(data_json, *offset) : data_json, attachments, msgpack()));
+  } else if (recovery_.enabled() && ack_id < 0 && !is_volatile) {
     made = std::make_shared<Outgoing>();
     auto logged = recovery_.log(nsp->index, selection.rooms, selection.except, 0, [&](const std::string& offset) {
       std::unique_ptr<Outgoing> o(make_outgoing_raw(kEvent, nsp->name, -1, with_offset(data_json, offset), attachments, msgpack()));
@@ -614,7 +696,7 @@ void Server::deliver_remote(adapter::SioBroadcast&& b) {
   selection.rooms = std::move(b.rooms);
   selection.except = std::move(b.except);
   broadcast(std::move(selection), std::move(b.data_json), std::move(b.attachments), -1, b.is_volatile,
-            b.compress.value_or(true), 0, true);
+            b.compress.value_or(true), 0, true, &b.offset);
 }
 
 void Server::join_rooms(Socket& s, RoomTable<Socket>& table, const std::vector<std::string>& rooms) {

@@ -12,14 +12,10 @@
 #include <vector>
 
 #include "engineio/server.hpp"
+#include "adapter/cluster.hpp"
 #include "rooms.hpp"
 #include "socketio/recovery.hpp"
 #include "sidewire/engine.hpp"
-
-namespace sidewire::adapter {
-class Cluster;
-struct SioBroadcast;
-}
 
 namespace sidewire::sio {
 
@@ -33,6 +29,11 @@ struct RecoveredIds {
   RecoveryStore::Taken taken;
   bool replayed = false;
   std::uint64_t replayed_upto = 0;
+  // Restored from the fleet (the streams adapter) instead of this engine's store: what it
+  // missed, framed, and its socket.data as the session kept it.
+  bool from_cluster = false;
+  std::vector<ws::SharedFrame> frames;
+  std::string data_json;
 };
 
 // One namespace on one session.
@@ -99,9 +100,10 @@ class Server final : public eio::Listener {
            std::uint32_t turn = 0);
   // `local`: not carried to the other nodes of a cluster (socket.io's `local` flag, and what
   // came from another node).
+  // `offset`: the one the fleet gave it (the streams adapter), appended for clients that recover.
   void broadcast(Selection selection, std::string data_json, std::vector<std::string> attachments,
                  std::int64_t ack_id, bool is_volatile, bool compress = true, std::uint32_t turn = 0,
-                 bool local = false);
+                 bool local = false, const std::string* offset = nullptr);
   // The cluster adapter: where broadcasts go besides this node, and one from another node
   // (its namespace by name; unknown namespaces have no sockets here).
   void set_cluster(adapter::Cluster* cluster) { cluster_.store(cluster); }
@@ -144,6 +146,14 @@ class Server final : public eio::Listener {
   void on_packet(eio::Session& session, int type, std::string nsp, std::int64_t ack_id, std::string data,
                  std::vector<std::string> attachments);
   void on_connect(eio::Session& session, std::string_view nsp_name, std::string auth);
+  // The rest of a CONNECT once any recovery was looked up: the engine completes it, or JS decides.
+  void continue_connect(Socket& socket, Namespace* nsp, std::string_view nsp_name, std::string auth);
+  void restore_from_fleet(Socket& socket, Namespace& nsp, adapter::RestoredSession restored);
+  // Sessions and missed packets are the fleet's (the streams adapter with connectionStateRecovery).
+  bool fleet_sessions() const {
+    adapter::Cluster* c = cluster_.load(std::memory_order_acquire);
+    return c && c->keeps_sessions() && recovery_.enabled();
+  }
   void violation(eio::Session& session, const std::string& what, const std::string& sio_error);
   // socket.id and the private id (connectionStateRecovery) of a socket: derived from its
   // numeric id, or the ones it recovered.

@@ -2,12 +2,13 @@
 // Raw channels across nodes: two engines (two nodes of a fleet, in one process here: each has
 // its own native engine, its own Redis connections and its own node id) over one redis-server.
 // A document's editors connected to different nodes see each other's relayed updates, and
-// channel.broadcast() on one node reaches the room's members on the other. Both adapters: the
-// classic one (PUBLISH/SUBSCRIBE) and the sharded one (SPUBLISH/SSUBSCRIBE).
+// channel.broadcast() on one node reaches the room's members on the other. Every adapter: the
+// classic one (PUBLISH/SUBSCRIBE), the sharded one (SPUBLISH/SSUBSCRIBE) and the streams one
+// (whose raw channels relay on pub/sub: they keep no history).
 const { createClient } = require('redis');
 const { startServer, open, messages, silent } = require('./helpers/ws');
 const { startRedis } = require('./helpers/redis-server');
-const { createAdapter, createShardedAdapter } = require('../../js/redis-adapter.js');
+const { createAdapter, createShardedAdapter, createStreamsAdapter } = require('../../js/redis-adapter.js');
 
 let redis;
 let a;
@@ -54,6 +55,7 @@ async function linked(from, to) {
 describe.each([
   ['createAdapter', createAdapter, 'pubsub'],
   ['createShardedAdapter', createShardedAdapter, 'sharded'],
+  ['createStreamsAdapter', createStreamsAdapter, 'streams'],
 ])('%s', (_name, factory, mode) => {
   beforeAll(async () => {
     redis = await startRedis();

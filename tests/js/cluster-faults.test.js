@@ -239,3 +239,64 @@ describe('a burst while Redis is up', () => {
     c.close();
   });
 });
+
+// The streams adapter (createStreamsAdapter) with connectionStateRecovery: its third connection
+// reads the stream and must come back too; while Redis is away a recoverable broadcast still
+// reaches the node's own clients at once (without an offset: there is no stream to give one).
+describe('sidewire streams fleet, Redis killed', () => {
+  let redis;
+  let A;
+  let B;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const opts = { redisUrl: redis.url, streams: true, key: 'faults', recovery: 5000, requestsTimeout: REQUESTS_TIMEOUT };
+    [A, B] = await Promise.all([startNode('sidewire', { ...opts, name: 'A' }), startNode('sidewire', { ...opts, name: 'B' })]);
+    await fleetFormed([A, B]);
+  });
+
+  afterAll(async () => {
+    await stopAll();
+    if (redis) await redis.stop();
+  });
+
+  test('local delivery goes on, the reader reconnects and resumes, offsets come back', async () => {
+    const c = {
+      a1: await A.connect('/', { name: 'a1', rooms: ['r'] }),
+      b1: await B.connect('/', { name: 'b1', rooms: ['r'] }),
+    };
+    await stateBecomes(A, (s) => s === 'ready', "'ready'", 3000);
+    const offsets = [];
+    c.a1.on('news', (...args) => offsets.push(args[args.length - 1]));
+    let rec = record(c, 'news');
+    await B.call('emit', { event: 'news', args: ['before'] });
+    expect(counts(await rec.settle(2))).toEqual(once('a1', 'b1'));
+    expect(offsets.pop()).toMatch(/^\d+-\d+$/);
+
+    await redis.kill();
+    for (const node of [A, B]) {
+      const s = await stateBecomes(node, (st) => st !== 'ready', 'not ready while Redis is down', 5000);
+      expect(['connecting', 'disconnected']).toContain(s.state);
+      expect(['connecting', 'disconnected']).toContain(s.reader);
+    }
+    rec = record(c, 'news');
+    await A.call('emit', { to: ['r'], event: 'news', args: ['during'] });
+    expect(counts(await rec.settle(1))).toEqual(once('a1'));
+    expect(offsets.pop()).toBe('during'); // no offset appended
+    expect(Object.values(c).every((s) => s.connected)).toBe(true);
+
+    await redis.restart();
+    for (const node of [A, B]) {
+      const s = await stateBecomes(node, (st) => st === 'ready', "'ready' again");
+      expect(s.reader).toBe('ready');
+    }
+    await crossesAgain(A, c.b1);
+    await crossesAgain(B, c.a1);
+    rec = record(c, 'final');
+    offsets.length = 0;
+    c.a1.on('final', (...args) => offsets.push(args[args.length - 1]));
+    await B.call('emit', { to: ['r'], event: 'final', args: [] });
+    expect(counts(await rec.settle(2))).toEqual(once('a1', 'b1'));
+    expect(offsets[0]).toMatch(/^\d+-\d+$/);
+  });
+});

@@ -9,39 +9,17 @@
 //   static           everything on the namespace's channel
 // socket.io ↔ socket.io checks the suite; the mixed pairs check the wire; sidewire ↔ sidewire
 // the engine's own path.
-const { createClient } = require('redis');
-const { startRedis } = require('./helpers/redis-server');
 const { startNode, stopAll, record, counts, once, poll, fleetFormed } = require('./helpers/cluster');
-const { describeTwoNodeFleet } = require('./helpers/two-node-fleet');
+const { describeTwoNodeFleet, ALL_PAIRS, suiteRedis } = require('./helpers/two-node-fleet');
 
 jest.setTimeout(30000);
 
-const ALL_PAIRS = [
-  ['socket.io', 'socket.io'],
-  ['socket.io', 'sidewire'],
-  ['sidewire', 'socket.io'],
-  ['sidewire', 'sidewire'],
-];
 const MIXED = [
   ['socket.io', 'sidewire'],
   ['sidewire', 'sidewire'],
 ];
 
-let redis;
-let query; // a node-redis client of the test's own, for PUBSUB
-
-beforeAll(async () => {
-  redis = await startRedis();
-  query = createClient({ url: redis.url });
-  query.on('error', () => {});
-  await query.connect();
-});
-
-afterAll(async () => {
-  await stopAll();
-  if (query) await query.disconnect().catch(() => {});
-  if (redis) await redis.stop();
-});
+const redis = suiteRedis(); // with a node-redis client of the test's own, for PUBSUB
 
 describeTwoNodeFleet('sharded dynamic: %s', { pairs: ALL_PAIRS, redisUrl: () => redis.url, nodeOptions: { sharded: 'dynamic' } });
 describeTwoNodeFleet('sharded dynamic-private: %s', { pairs: MIXED, redisUrl: () => redis.url, nodeOptions: { sharded: 'dynamic-private' } });
@@ -70,10 +48,10 @@ describe.each(['dynamic', 'dynamic-private', 'static'])('shard channels, %s mode
 
   /** The shard channels with `prefix#/#` and their subscriber counts. */
   async function channels() {
-    const names = await query.sendCommand(['PUBSUB', 'SHARDCHANNELS', `${prefix}#/#*`]);
+    const names = await redis.query.sendCommand(['PUBSUB', 'SHARDCHANNELS', `${prefix}#/#*`]);
     const out = {};
     for (const name of names) {
-      const reply = await query.sendCommand(['PUBSUB', 'SHARDNUMSUB', name]);
+      const reply = await redis.query.sendCommand(['PUBSUB', 'SHARDNUMSUB', name]);
       out[name.slice(`${prefix}#/#`.length)] = Number(reply[1]);
     }
     return out;
@@ -119,7 +97,7 @@ describe.each(['dynamic', 'dynamic-private', 'static'])('shard channels, %s mode
   test('serverCount() is the subscribers of the namespace channel on both', async () => {
     expect(await S.call('serverCount', {})).toBe(2);
     expect(await W.call('serverCount', {})).toBe(2);
-    const n = await query.sendCommand(['PUBSUB', 'SHARDNUMSUB', `${prefix}#/#`]);
+    const n = await redis.query.sendCommand(['PUBSUB', 'SHARDNUMSUB', `${prefix}#/#`]);
     expect(Number(n[1])).toBe(2);
   });
 

@@ -5,7 +5,8 @@ import sidewire, {
   Server, Namespace, Socket, BroadcastOperator, RemoteSocket, getServer, Engine, Adapter,
   type DisconnectReason, type ServerOptions, type ExtendedError,
 } from '../../js/index.js';
-import { createAdapter, createShardedAdapter } from '../../js/redis-adapter.js';
+import { createAdapter, createShardedAdapter, createStreamsAdapter } from '../../js/redis-adapter.js';
+import { createAdapter as createStreamsAdapterAsOfficial } from '../../js/redis-streams-adapter.js';
 
 interface ServerToClientEvents {
   noArg: () => void;
@@ -167,6 +168,14 @@ void createAdapter({} as object, {} as object, { key: 'socket.io' });
 io.adapter(createShardedAdapter('redis://127.0.0.1:6379', { channelPrefix: 'app', subscriptionMode: 'dynamic-private' }));
 void createShardedAdapter({} as object, {} as object, { subscriptionMode: 'static', requestsTimeout: 1000 });
 void createShardedAdapter({ url: 'redis://127.0.0.1:6379' });
+// The streams adapter: the official module's one-client form, a URL, options.
+const streamsIo = new Server({
+  adapter: createStreamsAdapterAsOfficial({} as object, { streamName: 'app', maxLen: 1000, useShardedPubSub: true }),
+  connectionStateRecovery: { maxDisconnectionDuration: 60000 },
+});
+void streamsIo;
+void createStreamsAdapter('redis://127.0.0.1:6379', { streamCount: 4, sessionKeyPrefix: 'app:session:' });
+void createStreamsAdapter({ url: 'redis://127.0.0.1:6379', blockTimeInMs: 1000, readCount: 50 });
 const fleetChannel = new Engine().channel('/ws/fleet', { adapter: createAdapter('redis://127.0.0.1:6379') });
 const hereNow: number = fleetChannel.count('doc');
 const everywhere: Promise<number> = fleetChannel.count(null, { cluster: true });
@@ -174,6 +183,7 @@ void hereNow;
 void everywhere;
 const fleetStats = new Engine().stats().adapter;
 if (fleetStats) void (fleetStats.state === 'ready' ? fleetStats.published : fleetStats.dropped);
+if (fleetStats && fleetStats.mode === 'streams') void fleetStats.reader;
 const io4 = sidewire(httpServer, { cleanupEmptyChildNamespaces: true });
 const io5: Server = sidewire();
 void io4;

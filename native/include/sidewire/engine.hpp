@@ -246,15 +246,24 @@ struct ClusterConfig {
   // ClusterAdapter messages); `key` is its channelPrefix then.
   std::string mode = "pubsub";
   std::string subscription_mode = "dynamic";  // sharded: "static", "dynamic", "dynamic-private"
+  // "streams": @socket.io/redis-streams-adapter (`key` is its channelPrefix).
+  std::string stream_name = "socket.io";
+  std::uint32_t stream_count = 1;
+  std::uint32_t max_len = 10000;         // XADD MAXLEN ~
+  std::uint32_t read_count = 100;        // XREAD COUNT
+  std::uint32_t block_ms = 5000;         // XREAD BLOCK
+  std::string session_key_prefix = "sio:session:";
+  bool sharded_pubsub = false;           // useShardedPubSub: SPUBLISH/SSUBSCRIBE for requests
 };
 
 struct ClusterStats {
   bool configured = false;
-  std::string mode;       // "pubsub", "sharded"
+  std::string mode;       // "pubsub", "sharded", "streams"
   std::string subscription_mode;  // sharded: "static", "dynamic", "dynamic-private"
   std::string state;      // "ready" (both connections), "connecting", "disconnected", "closed"
   std::string publisher;  // each connection's own state
   std::string subscriber;
+  std::string reader;     // streams: the connection that reads the stream
   std::uint64_t published = 0;      // messages handed to Redis (broadcasts, requests, responses)
   std::uint64_t received = 0;       // broadcasts from other nodes delivered here
   std::uint64_t dropped = 0;        // publishes lost: Redis away and the pending bound reached

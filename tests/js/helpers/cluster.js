@@ -143,7 +143,10 @@ async function forkFixture(script, env, label, readyTimeoutMs = READY_TIMEOUT_MS
  * { impl, name, port, url(nsp), call(op, args), client(nsp, opts), connect(nsp, opts),
  *   serverEvents, waitServerEvents(n), stop() }.
  */
-async function startNode(impl, { redisUrl, client, key, name, requestsTimeout, specificResponse, attach, sharded, readyTimeoutMs } = {}) {
+async function startNode(
+  impl,
+  { redisUrl, client, key, name, requestsTimeout, specificResponse, attach, sharded, streams, streamMaxLen, streamCount, shardedPubSub, recovery, recoverySkip, readyTimeoutMs } = {},
+) {
   const env = { IMPL: impl, REDIS_URL: redisUrl, NAME: name || impl };
   if (client) env.CLIENT = client;
   if (key) env.KEY = key;
@@ -151,7 +154,13 @@ async function startNode(impl, { redisUrl, client, key, name, requestsTimeout, s
   if (specificResponse) env.SPECIFIC_RESPONSE = '1';
   if (attach) env.ATTACH = attach;
   if (sharded) env.SHARDED = sharded;
-  const label = `node ${env.NAME} (${impl}${client ? `, ${client}` : ''}${sharded ? `, sharded ${sharded}` : ''})`;
+  if (streams) env.STREAMS = '1';
+  if (streamMaxLen) env.STREAM_MAXLEN = String(streamMaxLen);
+  if (streamCount) env.STREAM_COUNT = String(streamCount);
+  if (shardedPubSub) env.SHARDED_PUBSUB = '1';
+  if (recovery) env.RECOVERY = String(recovery);
+  if (recoverySkip) env.RECOVERY_SKIP = '1';
+  const label = `node ${env.NAME} (${impl}${client ? `, ${client}` : ''}${sharded ? `, sharded ${sharded}` : ''}${streams ? ', streams' : ''})`;
   const { proc, ready } = await forkFixture(NODE_FIXTURE, env, label, readyTimeoutMs);
   const clients = new Set();
   const node = {

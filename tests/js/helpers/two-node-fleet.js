@@ -5,7 +5,44 @@
 // tests/js/cluster-sharded.test.js with the sharded ones (createShardedAdapter, Redis 7 sharded
 // pub/sub) in each subscription mode; each pair is socket.io and/or sidewire nodes, so a
 // difference between the two shows as a failing pair.
+const { createClient } = require('redis');
 const { startNode, stopAll, record, counts, once, poll, fleetFormed, sleep } = require('./cluster');
+const { startRedis } = require('./redis-server');
+
+// Every pair of the two implementations, both ways: socket.io ↔ socket.io checks the suite itself.
+const ALL_PAIRS = [
+  ['socket.io', 'socket.io'],
+  ['socket.io', 'sidewire'],
+  ['sidewire', 'socket.io'],
+  ['sidewire', 'sidewire'],
+];
+
+/**
+ * A redis-server for the test file (started in beforeAll, stopped in afterAll with every node)
+ * and a node-redis client of the test's own on it: { url, query } once started.
+ */
+function suiteRedis() {
+  const r = { server: null, query: null };
+  beforeAll(async () => {
+    r.server = await startRedis();
+    r.query = createClient({ url: r.server.url });
+    r.query.on('error', () => {});
+    await r.query.connect();
+  });
+  afterAll(async () => {
+    await stopAll();
+    if (r.query) await r.query.disconnect().catch(() => {});
+    if (r.server) await r.server.stop();
+  });
+  return {
+    get url() {
+      return r.server.url;
+    },
+    get query() {
+      return r.query;
+    },
+  };
+}
 
 // The clients of a two-node fleet and their rooms on '/': a* on node A, b* on node B. a1 is in
 // two rooms (a broadcast to both reaches it once); r3 has members on B only; a3/b3 in none.
@@ -53,7 +90,8 @@ function asBuffer(x) {
  * the test file's beforeAll; `nodeOptions` go to every startNode (e.g. { sharded: 'dynamic' }).
  */
 function describeTwoNodeFleet(title, { pairs, redisUrl, nodeOptions = {} }) {
-  const sharded = Boolean(nodeOptions.sharded);
+  // socket.io-adapter's ClusterAdapter: the base of the sharded and the streams adapters.
+  const sharded = Boolean(nodeOptions.sharded || nodeOptions.streams);
   describe.each(pairs.map(([a, b]) => [`${a} → ${b}`, a, b]))(title, (_title, implA, implB) => {
     let A;
     let B;
@@ -327,4 +365,4 @@ function describeTwoNodeFleet(title, { pairs, redisUrl, nodeOptions = {} }) {
   });
 }
 
-module.exports = { describeTwoNodeFleet, LAYOUT, MAIN, BYTES, asBuffer };
+module.exports = { ALL_PAIRS, suiteRedis, describeTwoNodeFleet, LAYOUT, MAIN, BYTES, asBuffer };
