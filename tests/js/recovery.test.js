@@ -223,6 +223,9 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
     await waitFor(() => events.length === 1, 2000);
     await dropAndReturn(c, () => recorded.reasons.length === 1);
     await waitFor(() => recorded.connections.length === 2, 5000);
+    // The server's handler runs before its CONNECT reaches the client (a later turn, or later
+    // still under a sanitizer): the client says whether it was recovered once it is connected.
+    await waitFor(() => c.connected, 3000);
     expect(c.recovered).toBe(true);
     expect(middleware).toBe(runs);
   });
@@ -239,7 +242,7 @@ describe.each(IMPLS)('connection state recovery (%s)', (kind) => {
     const firstId = c.id;
     c.io.engine.close();
     await waitFor(() => recorded.connections.length === 2, 5000);
-    await sleep(50);
+    await waitFor(() => c.connected, 3000);
     expect(c.recovered).toBeFalsy(); // the client leaves it undefined when the server sent no pid
     expect(c.id).not.toBe(firstId);
   });
