@@ -122,8 +122,9 @@ struct Engine::Impl {
       Channel* ch = impl.channel_by_path(b.path);
       if (!ch || ch->cluster.load() == nullptr) return;
       const ws::SharedFrame frame = ws::make_shared_frame(b.binary ? ws::kBinary : ws::kText, b.payload);
+      auto rooms = std::make_shared<const std::vector<std::string>>(std::move(b.rooms));
       for (auto& w : impl.workers) {
-        w->command([ch, index = w->index(), room = b.room, frame] { ch->broadcast_local(index, room, frame, 0); });
+        w->command([ch, index = w->index(), rooms, frame] { ch->broadcast_local(index, *rooms, frame, 0); });
       }
     }
     void to_js(Event e) override { impl.sink->push(std::move(e)); }
@@ -432,13 +433,15 @@ void Engine::broadcast(std::uint32_t channel, const std::string& room, std::stri
   Channel* ch = impl_->channel(channel);
   if (!ch) return;
   const ws::SharedFrame frame = ws::make_shared_frame(binary ? ws::kBinary : ws::kText, payload);
+  auto rooms = std::make_shared<const std::vector<std::string>>();
+  if (!room.empty()) rooms = std::make_shared<const std::vector<std::string>>(1, room);
   for (auto& w : impl_->workers) {
-    w->command([ch, index = w->index(), room, frame, except] { ch->broadcast_local(index, room, frame, except); });
+    w->command([ch, index = w->index(), rooms, frame, except] { ch->broadcast_local(index, *rooms, frame, except); });
   }
   if (adapter::Cluster* cluster = ch->cluster.load(std::memory_order_acquire)) {
     adapter::ChannelBroadcast b;
     b.path = ch->config().path;
-    b.room = room;
+    b.rooms = *rooms;
     b.payload = std::move(payload);
     b.binary = binary;
     cluster->publish(std::move(b));
@@ -652,7 +655,7 @@ std::uint64_t Engine::connection_count(std::uint32_t channel) const {
 
 std::uint64_t Engine::room_size(std::uint32_t channel, const std::string& room) const {
   Channel* ch = impl_->channel(channel);
-  return ch ? ch->counts().size(room) : 0;
+  return ch ? ch->rooms().size(room) : 0;
 }
 
 EngineStats Engine::stats() const {
@@ -675,7 +678,7 @@ EngineStats Engine::stats() const {
   const std::uint32_t n = impl_->channel_count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < n; ++i) {
     const Channel& ch = *impl_->channels[i];
-    s.channels.push_back({ch.config().path, ch.connections.load(), ch.counts().all()});
+    s.channels.push_back({ch.config().path, ch.connections.load(), ch.rooms().rooms()});
   }
   return s;
 }

@@ -1,8 +1,8 @@
 // The adapter seam: what the engine asks of the rest of the fleet, and how the fleet's
-// messages come back in. The local fan-out (per-thread room tables of Socket.IO namespaces
-// and raw channels) is the engine's own; a Cluster carries what happens here to the other
-// nodes and hands what they did to the engine's LocalTarget. Redis (redis_adapter.cpp) is
-// the one implementation today.
+// messages come back in. The local fan-out is the local adapter (adapter/local.hpp), one per
+// Socket.IO namespace and raw channel; a Cluster wraps those: it carries what happens here to
+// the other nodes and hands what they did to the engine's LocalTarget, which applies it through
+// the local adapters. Redis (redis_adapter.cpp) is the one implementation today.
 #pragma once
 
 #include <cstdint>

@@ -297,20 +297,33 @@ std::string channel_channel(std::string_view channel_key, std::string_view path)
 
 std::string encode_channel_broadcast(const ChannelBroadcast& b) {
   json bytes = json::binary(std::vector<std::uint8_t>(b.payload.begin(), b.payload.end()));
-  return to_msgpack(json::array({b.uid, b.room, b.binary, std::move(bytes)}));
+  json rooms = b.rooms.size() > 1 ? json(b.rooms) : json(b.rooms.empty() ? std::string() : b.rooms[0]);
+  return to_msgpack(json::array({b.uid, std::move(rooms), b.binary, std::move(bytes)}));
 }
 
 bool decode_channel_broadcast(std::string_view payload, ChannelBroadcast& out, std::string& error) {
   out = ChannelBroadcast{};
   json m;
   if (!decode(payload, m, error)) return false;
-  if (!m.is_array() || m.size() != 4 || !m[0].is_string() || !m[1].is_string() || !m[2].is_boolean() ||
+  auto rooms_ok = [](const json& r) {
+    if (r.is_string()) return true;
+    if (!r.is_array() || r.empty()) return false;
+    for (const auto& x : r) {
+      if (!x.is_string() || x.get_ref<const std::string&>().empty()) return false;
+    }
+    return true;
+  };
+  if (!m.is_array() || m.size() != 4 || !m[0].is_string() || !rooms_ok(m[1]) || !m[2].is_boolean() ||
       !m[3].is_binary()) {
     error = "not a channel message";
     return false;
   }
   out.uid = m[0].get<std::string>();
-  out.room = m[1].get<std::string>();
+  if (m[1].is_string()) {
+    if (!m[1].get_ref<const std::string&>().empty()) out.rooms.push_back(m[1].get<std::string>());
+  } else {
+    out.rooms = m[1].get<std::vector<std::string>>();
+  }
   out.binary = m[2].get<bool>();
   const auto& b = m[3].get_binary();
   out.payload.assign(reinterpret_cast<const char*>(b.data()), b.size());

@@ -133,7 +133,9 @@ bool json_depth_ok(std::string_view text, std::size_t max_depth);
 struct ChannelBroadcast {
   std::string uid;
   std::string path;
-  std::string room;  // "" = every client of the channel
+  // Every client of the channel when empty. On the wire one room is a string ("" for none), as
+  // nodes before several rooms wrote it; several are an array.
+  std::vector<std::string> rooms;
   std::string payload;
   bool binary = false;
 };

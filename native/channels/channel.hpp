@@ -1,5 +1,5 @@
 // Raw WebSocket channels: a path such as /ws/fabric, its rooms, and its clients.
-// Rooms live per I/O thread (each thread knows only its own members), so relaying and
+// Rooms are the channel's local adapter (adapter/local.hpp), per I/O thread, so relaying and
 // broadcasting touch no lock; a broadcast from JS is posted to every thread.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "net/ws_connection.hpp"
-#include "rooms.hpp"
+#include "adapter/local.hpp"
 #include "sidewire/engine.hpp"
 
 namespace sidewire::adapter {
@@ -21,8 +21,7 @@ class Cluster;
 namespace sidewire {
 
 class ChannelClient;
-using ChannelRoom = Room<ChannelClient>;
-using ChannelRooms = RoomTable<ChannelClient>;
+using ChannelRooms = adapter::LocalAdapter<ChannelClient>;
 
 class Channel {
  public:
@@ -33,12 +32,17 @@ class Channel {
   const ChannelConfig& config() const { return config_; }
   const WsSettings& settings() const { return settings_; }
   EventSink& sink() { return *sink_; }
-  ChannelRooms& rooms_on(unsigned worker) { return *tables_[worker]; }
+  // Its rooms on every I/O thread, and their sizes summed (any thread).
+  ChannelRooms& rooms() { return rooms_; }
+  const ChannelRooms& rooms() const { return rooms_; }
 
-  // Queues `frame` to the members of `room` ("" = every client) on thread `worker`. Runs there.
-  void broadcast_local(unsigned worker, const std::string& room, const ws::SharedFrame& frame, ClientId except);
-  // From thread `from`: this thread's members now, the other threads' by posting.
-  void relay(unsigned from, ChannelRoom& room, const ws::SharedFrame& frame, ClientId except);
+  // Queues `frame` to the members of any of `rooms` (every client when empty) on thread
+  // `worker`, each once, `except` not. Runs there.
+  void broadcast_local(unsigned worker, const std::vector<std::string>& rooms, const ws::SharedFrame& frame,
+                       ClientId except);
+  // A message of `sender` (on thread `from`) to everyone who shares a room with it, once each:
+  // this thread's members now, the other threads' by posting.
+  void relay(unsigned from, ChannelClient& sender, const ws::SharedFrame& frame);
 
   std::atomic<bool> hook_open{false};
   std::atomic<bool> gated{false};  // upgrades go through JS first (Engine::listen leaves them to Node)
@@ -49,18 +53,13 @@ class Channel {
   // the room's members on the other nodes too.
   std::atomic<adapter::Cluster*> cluster{nullptr};
 
-  // Room sizes across all threads, for JS to read synchronously.
-  RoomCounts& counts() { return counts_; }
-  const RoomCounts& counts() const { return counts_; }
-
  private:
   std::uint32_t index_;
   ChannelConfig config_;
   WsSettings settings_;
   std::vector<Worker*> workers_;
   std::shared_ptr<EventSink> sink_;
-  std::vector<std::unique_ptr<ChannelRooms>> tables_;
-  RoomCounts counts_;
+  ChannelRooms rooms_;
 };
 
 class ChannelClient final : public WsConnection {
@@ -78,12 +77,16 @@ class ChannelClient final : public WsConnection {
 
  private:
   friend class RoomTable<ChannelClient>;
+  friend class adapter::LocalAdapter<ChannelClient>;
   std::vector<Membership<ChannelClient>>& memberships() { return rooms_; }
   std::uint32_t& everyone_slot() { return everyone_slot_; }
+  std::uint32_t& mark() { return mark_; }
+  bool selectable() const { return true; }
   bool handle_join_message(std::string_view payload);
 
   Channel& channel_;
   std::uint32_t everyone_slot_ = 0;
+  std::uint32_t mark_ = 0;
   std::vector<Membership<ChannelClient>> rooms_;
   bool in_everyone_ = false;
 };

@@ -92,7 +92,10 @@ std::uint32_t Server::add_namespace(const std::string& name) {
   auto nsp = std::make_unique<Namespace>();
   nsp->name = name;
   nsp->index = index;
-  for (std::size_t i = 0; i < workers_.size(); ++i) nsp->tables.push_back(std::make_unique<RoomTable<Socket>>());
+  // A room that appears or goes is news for the sharded adapter's dynamic modes.
+  nsp->rooms = std::make_unique<SocketRooms>(workers_.size(), [this, n = nsp.get()](const std::string& room) {
+    if (adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire)) cluster->room_changed(n->name, room);
+  });
   namespaces_.push_back(std::move(nsp));
   namespace_count_.store(index + 1, std::memory_order_release);
   return index;
@@ -175,39 +178,14 @@ template <typename F>
 void Server::select(Worker& worker, const Selection& selection, F&& f) {
   Namespace* nsp = namespace_at(selection.nsp);
   if (!nsp) return;
-  PerWorker& pw = *per_worker_[worker.index()];
-  RoomTable<Socket>& table = *nsp->tables[worker.index()];
-  std::uint32_t epoch = ++pw.epoch;
-  if (epoch == 0) {  // the stamp wrapped: clear every mark once
-    for (auto& [id, s] : pw.sockets) s->mark = 0;
-    epoch = pw.epoch = 1;
-  }
   // A room is a joined room, or a socket's own id (every socket is in the room of its id).
-  auto members_of = [&](const std::string& room, auto&& g) {
-    if (Room<Socket>* r = table.find(room)) {
-      for (Socket* s : r->members) g(s);
-      return;
-    }
+  auto own_id = [&](const std::string& room, auto&& g) {
     ClientId id;
     if (eio_->parse_public_id(room, kSocketTag, id) && worker_of(id) % workers_.size() == worker.index()) {
       if (Socket* s = find(worker, id); s && s->nsp == nsp) g(s);
     }
   };
-  for (const auto& room : selection.except) members_of(room, [&](Socket* s) { s->mark = epoch; });
-  if (selection.rooms.empty()) {
-    for (Socket* s : table.everyone().members) {
-      if (s->mark != epoch) f(*s);
-    }
-    return;
-  }
-  for (const auto& room : selection.rooms) {
-    members_of(room, [&](Socket* s) {
-      if (s->mark != epoch && s->connected) {
-        s->mark = epoch;
-        f(*s);
-      }
-    });
-  }
+  nsp->rooms->select(worker.index(), selection.rooms, selection.except, own_id, std::forward<F>(f));
 }
 
 // As engine.io: a volatile packet goes out only if the transport can take it now, and a
@@ -437,7 +415,7 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
   per_worker_[w.index()]->pending_names.erase(socket.id);
   socket.nsp = &nsp;
   socket.connected = true;
-  nsp.tables[w.index()]->add_to_everyone(&socket);
+  nsp.rooms->add(w.index(), &socket);
   nsp.sockets.fetch_add(1, std::memory_order_relaxed);
   socket_changed(nsp, socket, true);
   socket.session->mark_established();
@@ -448,13 +426,12 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
     // finds it on whichever thread it is now; then what it missed, in order, before the
     // CONNECT: the client delivers those once it is connected. A logged packet up to the bound
     // whose delivery is still queued behind this is skipped then.
-    RoomTable<Socket>& table = *nsp.tables[w.index()];
-    table.join(&socket, r->taken.sid);
+    nsp.rooms->join(w.index(), &socket, r->taken.sid, SIZE_MAX, false);
     std::vector<std::string> rooms;
     for (const auto& room : r->taken.rooms) {
       if (room != r->taken.sid) rooms.push_back(room);
     }
-    join_rooms(socket, table, rooms);
+    join_rooms(socket, rooms);
     if (r->from_cluster) {
       for (const auto& f : r->frames) socket.session->send(f);
       std::vector<ws::SharedFrame>().swap(r->frames);
@@ -477,9 +454,9 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
   if (socket.connected && recovery_.enabled() && is_recoverable(reason)) {
     std::string sid = sid_of(socket);
     std::vector<std::string> rooms{sid};
-    for (const auto& m : socket.rooms) {
-      if (m.room->name != sid) rooms.push_back(m.room->name);
-    }
+    SocketRooms::each_room(socket, [&](const std::string& room) {
+      if (room != sid) rooms.push_back(room);
+    });
     adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire);
     if (cluster && cluster->keeps_sessions()) {
       // The fleet keeps it. JS does for the sockets it knows (it has their socket.data); the
@@ -499,13 +476,8 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
     recovery_.put_back(nsp->index, socket.recovered->taken);
   }
   if (socket.connected) {
-    RoomTable<Socket>& table = *nsp->tables[w.index()];
-    const std::string* alias = socket.recovered ? &socket.recovered->taken.sid : nullptr;  // its old id: uncounted
-    table.leave_all(&socket, [this, nsp, alias](const std::string& room) {
-      if (!alias || room != *alias) count_room(*nsp, room, -1);
-    });
+    nsp->rooms->remove(w.index(), &socket);
     socket_changed(*nsp, socket, false);
-    table.remove_from_everyone(&socket);
     nsp->sockets.fetch_sub(1, std::memory_order_relaxed);
     socket.connected = false;
   }
@@ -676,12 +648,6 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   });
 }
 
-void Server::count_room(Namespace& nsp, const std::string& room, int delta) {
-  if (nsp.counts.add(room, delta)) {
-    if (adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire)) cluster->room_changed(nsp.name, room);
-  }
-}
-
 void Server::socket_changed(Namespace& nsp, const Socket& socket, bool connected) {
   if (adapter::Cluster* cluster = cluster_.load(std::memory_order_acquire)) {
     cluster->socket_changed(nsp.name, sid_of(socket), connected);
@@ -699,28 +665,27 @@ void Server::deliver_remote(adapter::SioBroadcast&& b) {
             b.compress.value_or(true), 0, true, &b.offset);
 }
 
-void Server::join_rooms(Socket& s, RoomTable<Socket>& table, const std::vector<std::string>& rooms) {
+void Server::join_rooms(Socket& s, const std::vector<std::string>& rooms) {
+  const unsigned t = s.session->worker().index();
+  const std::uint32_t max_rooms = max_rooms_.load(std::memory_order_relaxed);
   for (const auto& r : rooms) {
-    if (s.rooms.size() >= max_rooms_.load(std::memory_order_relaxed) && !table.is_member(&s, r)) {
+    if (s.nsp->rooms->join(t, &s, r, max_rooms) == SocketRooms::Joined::kTooMany) {
       count_limit(metrics_, Limit::kRooms);
-      log().warn("socket {}: already in {} rooms, join of another refused", s.id, s.rooms.size());
+      log().warn("socket {}: already in {} rooms, join of another refused", s.id, SocketRooms::room_count(s));
       return;
     }
-    if (table.join(&s, r)) count_room(*s.nsp, r, +1);
   }
 }
 
 void Server::join(ClientId socket, std::vector<std::string> rooms) {
   on_socket(socket, [this, rooms = std::move(rooms)](Socket& s) {
-    if (!s.nsp) return;
-    join_rooms(s, *s.nsp->tables[s.session->worker().index()], rooms);
+    if (s.nsp) join_rooms(s, rooms);
   });
 }
 
 void Server::leave(ClientId socket, std::string room) {
-  on_socket(socket, [this, room = std::move(room)](Socket& s) {
-    if (!s.nsp) return;
-    if (s.nsp->tables[s.session->worker().index()]->leave(&s, room)) count_room(*s.nsp, room, -1);
+  on_socket(socket, [room = std::move(room)](Socket& s) {
+    if (s.nsp) s.nsp->rooms->leave(s.session->worker().index(), &s, room);
   });
 }
 
@@ -763,7 +728,7 @@ void Server::sockets_join(Selection selection, std::vector<std::string> rooms) {
   auto list = std::make_shared<const std::vector<std::string>>(std::move(rooms));
   on_each_worker([this, sel, list](Worker& w) {
     for (ClientId id : collect(*this, [&](auto&& f) { select(w, *sel, f); })) {
-      if (Socket* s = find(w, id)) join_rooms(*s, *s->nsp->tables[w.index()], *list);
+      if (Socket* s = find(w, id)) join_rooms(*s, *list);
     }
   });
 }
@@ -774,10 +739,7 @@ void Server::sockets_leave(Selection selection, std::vector<std::string> rooms) 
   on_each_worker([this, sel, list](Worker& w) {
     for (ClientId id : collect(*this, [&](auto&& f) { select(w, *sel, f); })) {
       if (Socket* s = find(w, id)) {
-        RoomTable<Socket>& table = *s->nsp->tables[w.index()];
-        for (const auto& r : *list) {
-          if (table.leave(s, r)) count_room(*s->nsp, r, -1);
-        }
+        for (const auto& r : *list) s->nsp->rooms->leave(w.index(), s, r);
       }
     }
   });
@@ -806,9 +768,9 @@ void Server::fetch_sockets(std::uint64_t request_id, Selection selection) {
     select(w, *sel, [&](Socket& s) {
       const std::string sid = sid_of(s);
       json rooms = json::array({sid});
-      for (const auto& m : s.rooms) {
-        if (m.room->name != sid) rooms.push_back(m.room->name);
-      }
+      SocketRooms::each_room(s, [&](const std::string& room) {
+        if (room != sid) rooms.push_back(room);
+      });
       part.push_back({{"id", sid},
                       {"socket", s.id},
                       {"conn", s.session->id()},
@@ -834,7 +796,7 @@ SocketIoStats Server::stats() const {
   for (std::uint32_t i = 0; i < n; ++i) {
     const Namespace& nsp = *namespaces_[i];
     s.sockets += nsp.sockets.load();
-    s.namespaces.push_back({nsp.name, nsp.sockets.load(), nsp.counts.all()});
+    s.namespaces.push_back({nsp.name, nsp.sockets.load(), nsp.rooms->rooms()});
   }
   const RecoveryStore::Stats r = recovery_.stats();
   s.recovery = {r.sessions, r.packets, r.bytes, r.recovered, r.expired, r.evicted};

@@ -13,7 +13,7 @@
 
 #include "engineio/server.hpp"
 #include "adapter/cluster.hpp"
-#include "rooms.hpp"
+#include "adapter/local.hpp"
 #include "socketio/recovery.hpp"
 #include "sidewire/engine.hpp"
 
@@ -41,16 +41,20 @@ struct Socket {
   ClientId id = 0;
   eio::Session* session = nullptr;
   Namespace* nsp = nullptr;
-  std::vector<Membership<Socket>> rooms;
+  std::vector<Membership<Socket>> rooms;  // the namespace's adapter keeps it
   std::uint32_t everyone = 0;  // slot in the namespace's everyone room
-  std::uint32_t mark = 0;      // broadcast selection stamp
+  std::uint32_t stamp = 0;     // selection stamp
   bool connected = false;
   bool js_knows = false;       // a kSioConnect went to JS for it
   std::unique_ptr<RecoveredIds> recovered;  // only for a socket recovered from an earlier connection
 
   std::vector<Membership<Socket>>& memberships() { return rooms; }
   std::uint32_t& everyone_slot() { return everyone; }
+  std::uint32_t& mark() { return stamp; }
+  bool selectable() const { return connected; }
 };
+
+using SocketRooms = adapter::LocalAdapter<Socket>;
 
 struct Namespace {
   std::string name;
@@ -58,8 +62,7 @@ struct Namespace {
   std::atomic<bool> hook_connect{false};
   std::atomic<bool> hook_events{false};
   std::atomic<std::uint64_t> sockets{0};
-  std::vector<std::unique_ptr<RoomTable<Socket>>> tables;  // per I/O thread
-  RoomCounts counts;
+  std::unique_ptr<SocketRooms> rooms;  // its local adapter
 };
 
 // What a broadcast (or a utility method) selects: the union of `rooms` (all sockets when
@@ -110,7 +113,7 @@ class Server final : public eio::Listener {
   void deliver_remote(adapter::SioBroadcast&& b);
   std::uint64_t room_size(std::string_view nsp, const std::string& room) const {
     const Namespace* n = namespace_named(nsp);
-    return n ? n->counts.size(room) : 0;
+    return n ? n->rooms->size(room) : 0;
   }
   std::optional<std::uint32_t> namespace_index(std::string_view name) const {
     const Namespace* n = namespace_named(name);
@@ -134,7 +137,6 @@ class Server final : public eio::Listener {
   struct PerWorker {
     std::unordered_map<ClientId, Socket*> sockets;
     std::unordered_map<ClientId, std::string> pending_names;  // namespace asked for, until connected
-    std::uint32_t epoch = 0;
   };
 
  public:
@@ -167,7 +169,7 @@ class Server final : public eio::Listener {
   void disconnect_socket(Socket& socket, bool close);
   Socket* find(Worker& worker, ClientId id);
   bool send_to(Socket& socket, const Outgoing& out, bool is_volatile, std::uint32_t turn = 0);
-  void join_rooms(Socket& socket, RoomTable<Socket>& table, const std::vector<std::string>& rooms);
+  void join_rooms(Socket& socket, const std::vector<std::string>& rooms);
 
  public:
   template <typename F>
@@ -178,8 +180,6 @@ class Server final : public eio::Listener {
   void on_socket(ClientId id, F&& f);
   template <typename F>
   void on_each_worker(F&& f);
-  // A room that appears or goes is news for the sharded adapter's dynamic modes.
-  void count_room(Namespace& nsp, const std::string& room, int delta);
   void socket_changed(Namespace& nsp, const Socket& socket, bool connected);
 
   std::vector<Worker*> workers_;

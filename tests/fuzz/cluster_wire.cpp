@@ -99,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     adapter::ChannelBroadcast n;
     std::string error2;
     FUZZ_CHECK(adapter::decode_channel_broadcast(adapter::encode_channel_broadcast(m), n, error2));
-    FUZZ_CHECK(n.uid == m.uid && n.room == m.room && n.binary == m.binary && n.payload == m.payload);
+    FUZZ_CHECK(n.uid == m.uid && n.rooms == m.rooms && n.binary == m.binary && n.payload == m.payload);
   } else {
     FUZZ_CHECK(!error.empty());
   }

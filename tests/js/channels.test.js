@@ -104,6 +104,46 @@ describe('relay channel', () => {
   });
 });
 
+describe('relay over several rooms', () => {
+  let t;
+  beforeAll(async () => {
+    t = await startServer((engine) => {
+      engine.channel('/ws/multi', { relay: true, joinMessages: true });
+    });
+  });
+  afterAll(() => t.close());
+
+  test('a peer sharing several rooms with the sender gets each message once; others per room', async () => {
+    const ch = t.engine.getChannel('/ws/multi');
+    const [a, b, c, d] = await Promise.all([1, 2, 3, 4].map(() => open(t.url('/ws/multi'))));
+    for (const [ws, rooms] of [[a, ['x', 'y']], [b, ['x', 'y']], [c, ['y']], [d, ['z']]]) {
+      for (const room of rooms) ws.send(JSON.stringify({ join: room }));
+    }
+    await waitFor(() => ch.count('x') === 2 && ch.count('y') === 3 && ch.count('z') === 1);
+    const toB = messages(b, 2);
+    const toC = messages(c, 2);
+    a.send('one');
+    a.send(Buffer.from([7, 8]));
+    expect((await toB).map(([m]) => String(m))).toEqual(['one', '\x07\x08']);
+    expect((await toC).map(([m]) => String(m))).toEqual(['one', '\x07\x08']);
+    // Nothing more: no second copy for b, nothing for d, nothing back to a.
+    const quiet = await Promise.all([silent(a, 300), silent(b, 300), silent(c, 300), silent(d, 300)]);
+    expect(quiet).toEqual([true, true, true, true]);
+    // Leaving one of the shared rooms still leaves the other.
+    b.send(JSON.stringify({ leave: 'y' }));
+    await waitFor(() => ch.count('y') === 2);
+    const again = messages(b, 1);
+    const cAgain = messages(c, 1);
+    a.send('two');
+    expect((await again)[0][0].toString()).toBe('two');
+    expect((await cAgain)[0][0].toString()).toBe('two');
+    expect(await silent(b, 200)).toBe(true);
+    for (const ws of [a, b, c, d]) ws.close();
+    await waitFor(() => ch.count() === 0);
+    expect(ch.count('x') + ch.count('y') + ch.count('z')).toBe(0);
+  });
+});
+
 describe('channel with JS hooks', () => {
   let t;
   let fabric;

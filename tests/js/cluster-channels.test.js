@@ -17,7 +17,7 @@ const sockets = [];
 
 function node(factory, url, extra = {}) {
   return startServer((engine) => {
-    engine.channel('/ws/doc', { relay: true, roomQuery: 'doc', adapter: factory(url, extra) });
+    engine.channel('/ws/doc', { relay: true, roomQuery: 'doc', joinMessages: true, adapter: factory(url, extra) });
     engine.channel('/ws/local', { relay: true, roomQuery: 'doc' }); // no adapter: this node only
   });
 }
@@ -96,6 +96,24 @@ describe.each([
     // The sender never hears itself back, across the fleet either; another room hears nothing.
     expect(await silent(onA, 300)).toBe(true);
     expect(await silent(otherRoomB, 300)).toBe(true);
+  });
+
+  test('a member of several of the sender\'s rooms on the other node gets a relayed message once', async () => {
+    const onA = await client(a, '/ws/doc?doc=m1');
+    const onB = await client(b, '/ws/doc?doc=m1');
+    const onlyM2 = await client(b, '/ws/doc?doc=m2');
+    await linked(onA, onB);
+    onA.send(JSON.stringify({ join: 'm2' }));
+    onB.send(JSON.stringify({ join: 'm2' }));
+    const rooms = (n) => n.engine.getChannel('/ws/doc');
+    await until(() => rooms(a).count('m2') === 1 && rooms(b).count('m2') === 2, 'the joins');
+    const toB = messages(onB, 1);
+    const toM2 = messages(onlyM2, 1);
+    onA.send('to m1 and m2');
+    expect(await toB).toEqual([['to m1 and m2', false]]);
+    expect(await toM2).toEqual([['to m1 and m2', false]]);
+    expect(await silent(onB, 400)).toBe(true);
+    expect(await silent(onlyM2, 100)).toBe(true);
   });
 
   test('channel.broadcast() on one node reaches the room on every node, and the whole channel', async () => {

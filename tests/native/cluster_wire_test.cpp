@@ -94,7 +94,7 @@ TEST(ClusterWire, RefusesWhatIsNotABroadcast) {
 TEST(ClusterWire, ChannelMessagesRoundTrip) {
   adapter::ChannelBroadcast m;
   m.uid = "u";
-  m.room = "doc-1";
+  m.rooms = {"doc-1"};
   m.payload = std::string("\x00\x01 y.js update", 14);
   m.binary = true;
   EXPECT_EQ(adapter::channel_channel("sidewire-channel", "/ws/fabric"), "sidewire-channel#/ws/fabric#");
@@ -102,10 +102,25 @@ TEST(ClusterWire, ChannelMessagesRoundTrip) {
   std::string error;
   ASSERT_TRUE(adapter::decode_channel_broadcast(adapter::encode_channel_broadcast(m), n, error)) << error;
   EXPECT_EQ(n.uid, m.uid);
-  EXPECT_EQ(n.room, m.room);
+  EXPECT_EQ(n.rooms, m.rooms);
   EXPECT_EQ(n.payload, m.payload);
   EXPECT_TRUE(n.binary);
   EXPECT_FALSE(adapter::decode_channel_broadcast(from_hex("93a175a0c2"), n, error));
+  // One room is a string, as nodes before several rooms wrote it; none is "".
+  EXPECT_EQ(adapter::encode_channel_broadcast(m).substr(0, 9), from_hex("94a175a5646f632d31"));
+  m.rooms.clear();
+  EXPECT_EQ(adapter::encode_channel_broadcast(m).substr(0, 4), from_hex("94a175a0"));
+  ASSERT_TRUE(adapter::decode_channel_broadcast(adapter::encode_channel_broadcast(m), n, error)) << error;
+  EXPECT_TRUE(n.rooms.empty());
+  // A relayed message of a member of several rooms goes once, with all of them.
+  m.rooms = {"doc-1", "doc-2"};
+  EXPECT_EQ(adapter::encode_channel_broadcast(m).substr(0, 16), from_hex("94a17592a5646f632d31a5646f632d32"));
+  ASSERT_TRUE(adapter::decode_channel_broadcast(adapter::encode_channel_broadcast(m), n, error)) << error;
+  EXPECT_EQ(n.rooms, m.rooms);
+  // Rooms that are not strings, or an empty one among several, are refused.
+  EXPECT_FALSE(adapter::decode_channel_broadcast(from_hex("94a17591c3c2c400"), n, error));
+  EXPECT_FALSE(adapter::decode_channel_broadcast(from_hex("94a17592a161a0c2c400"), n, error));
+  EXPECT_FALSE(adapter::decode_channel_broadcast(from_hex("94a17590c2c400"), n, error));
 }
 
 // The sharded adapter's messages (socket.io-adapter's ClusterAdapter): notepack.io's encoding of

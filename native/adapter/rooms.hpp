@@ -1,4 +1,4 @@
-// Rooms of one I/O thread, shared by raw channels and Socket.IO namespaces. A member keeps
+// The rooms of one I/O thread, the local adapter's (adapter/local.hpp) data. A member keeps
 // the list of its memberships with its slot in each room, so joining and leaving are O(1)
 // (swap with the last member) and fan-out walks a plain vector.
 // Member types provide: std::vector<Membership<M>>& memberships(); std::uint32_t& everyone_slot().
@@ -23,6 +23,7 @@ template <typename M>
 struct Membership {
   Room<M>* room;
   std::uint32_t slot;
+  bool counted;  // in the room sizes summed over threads (a recovered socket's old id is not)
 };
 
 template <typename M>
@@ -48,7 +49,7 @@ class RoomTable {
 
   // False when already a member. One hash lookup, then a scan of the member's own rooms by
   // pointer, which its room limit keeps short (a room that did not exist needs no scan).
-  bool join(M* m, const std::string& name) {
+  bool join(M* m, const std::string& name, bool counted = true) {
     auto& list = m->memberships();
     auto& slot = rooms_[name];
     if (!slot) {
@@ -59,7 +60,7 @@ class RoomTable {
         if (ms.room == slot.get()) return false;
       }
     }
-    list.push_back({slot.get(), static_cast<std::uint32_t>(slot->members.size())});
+    list.push_back({slot.get(), static_cast<std::uint32_t>(slot->members.size()), counted});
     slot->members.push_back(m);
     return true;
   }
@@ -73,28 +74,30 @@ class RoomTable {
     return false;
   }
 
-  // False when not a member.
-  bool leave(M* m, const std::string& name) {
+  enum class Left : std::uint8_t { kNotMember, kCounted, kUncounted };
+  Left leave(M* m, const std::string& name) {
     Room<M>* room = find(name);
-    if (!room) return false;
+    if (!room) return Left::kNotMember;
     auto& list = m->memberships();
     for (std::size_t i = 0; i < list.size(); ++i) {
       if (list[i].room == room) {
+        const bool counted = list[i].counted;
         remove(m, i);
-        return true;
+        return counted ? Left::kCounted : Left::kUncounted;
       }
     }
-    return false;
+    return Left::kNotMember;
   }
 
-  // Calls on_left(name) for each room left.
+  // Calls on_left(name, counted) for each room left.
   template <typename F>
   void leave_all(M* m, F&& on_left) {
     auto& list = m->memberships();
     while (!list.empty()) {
       const std::string name = list.back().room->name;
+      const bool counted = list.back().counted;
       remove(m, list.size() - 1);
-      on_left(name);
+      on_left(name, counted);
     }
   }
 
@@ -125,9 +128,26 @@ class RoomTable {
 class RoomCounts {
  public:
   // True when the room appeared (0 to some) or went (to 0).
-  bool add(const std::string& room, int delta);
-  std::uint64_t size(const std::string& room) const;
-  std::vector<std::pair<std::string, std::uint64_t>> all() const;
+  bool add(const std::string& room, int delta) {
+    std::lock_guard lock(mutex_);
+    auto& n = counts_[room];
+    const bool appeared = n == 0;
+    n += delta;
+    if (n == 0) {
+      counts_.erase(room);
+      return true;
+    }
+    return appeared;
+  }
+  std::uint64_t size(const std::string& room) const {
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(room);
+    return it == counts_.end() ? 0 : it->second;
+  }
+  std::vector<std::pair<std::string, std::uint64_t>> all() const {
+    std::lock_guard lock(mutex_);
+    return {counts_.begin(), counts_.end()};
+  }
 
  private:
   mutable std::mutex mutex_;
