@@ -18,7 +18,7 @@ root=$PWD
 say() { printf '[fuzz] %s\n' "$*"; }
 usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-ALL=(ws_frame http_head eio_payload sio_packet json_shape msgpack cluster_wire inflate connection)
+ALL=(ws_frame http_head eio_payload sio_packet json_shape msgpack cluster_wire jwt inflate connection)
 ci=0
 build_only=0
 time_per=""

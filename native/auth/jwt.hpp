@@ -1,0 +1,68 @@
+// JSON Web Tokens (RFC 7519) in compact JWS form (RFC 7515), verified in the engine before a
+// connection costs JS anything. The cryptography is OpenSSL's; what is ours is choosing the key:
+// the algorithm a token names must be one the server allows AND one its key is for, so an
+// HS256 token "signed" with an RSA public key, `alg: none`, or a key of the wrong curve never
+// verifies. Keys rotate by `kid`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sidewire::auth {
+
+// One verification key: a shared secret (HS256/384/512), or a public key as PEM: SPKI
+// ("PUBLIC KEY"), an X.509 certificate, or a private key whose public half is used. RSA keys
+// check RS256/384/512, EC keys ES256 (P-256), ES384 (P-384) or ES512 (P-521), Ed25519 keys EdDSA.
+struct JwtKey {
+  std::string kid;       // empty: a key for tokens with any kid or none
+  std::string material;  // the secret's bytes, or PEM text
+};
+
+struct JwtConfig {
+  std::vector<JwtKey> keys;
+  std::vector<std::string> algorithms;  // empty: each algorithm some key can check
+  std::string issuer;                   // empty: any
+  std::vector<std::string> audience;    // empty: any; else the token's aud must name one of them
+  std::uint32_t clock_tolerance_s = 0;  // leeway for exp and nbf
+  std::size_t max_token_bytes = 8192;
+  bool require_exp = false;
+};
+
+// What a refusal tells the client (socket.io's CONNECT_ERROR data.reason, a channel's 401).
+enum class JwtReason : std::uint8_t { kOk, kMissing, kInvalid, kExpired, kNotYetValid };
+const char* reason_name(JwtReason r);  // "ok", "missing", "invalid", "expired", "not_yet_valid"
+
+struct JwtResult {
+  JwtReason reason = JwtReason::kInvalid;
+  std::string detail;           // why, for the log line (and the client's data.detail)
+  nlohmann::json claims;        // the payload, when ok
+  std::int64_t expires_at = 0;  // exp in seconds since the epoch, 0 without one
+  bool ok() const { return reason == JwtReason::kOk; }
+};
+
+class JwtVerifier {
+ public:
+  // Throws std::invalid_argument for a key that is none, an unknown algorithm, "none", or an
+  // allowed algorithm that no key can check.
+  explicit JwtVerifier(JwtConfig config);
+  ~JwtVerifier();
+  JwtVerifier(const JwtVerifier&) = delete;
+  JwtVerifier& operator=(const JwtVerifier&) = delete;
+
+  // Any thread. `now_s`: seconds since the epoch.
+  JwtResult verify(std::string_view token, std::int64_t now_s) const;
+  const JwtConfig& config() const { return config_; }
+
+ private:
+  struct Key;
+  JwtConfig config_;
+  std::vector<std::unique_ptr<Key>> keys_;
+  std::uint32_t allowed_ = 0;  // bit per algorithm
+};
+
+}  // namespace sidewire::auth
