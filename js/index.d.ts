@@ -113,7 +113,7 @@ export interface EngineStats {
   /** Times a connection was not read because JS was behind with its events. */
   jsBackpressurePauses: number;
   /** Refusals by limit (README, Security). */
-  limits: Record<'namespaces' | 'rooms' | 'attachments' | 'headers' | 'query' | 'outgoingQueue' | 'unfinishedMessage' | 'eventsForJs' | 'payload', number>;
+  limits: Record<'namespaces' | 'rooms' | 'attachments' | 'headers' | 'query' | 'outgoingQueue' | 'unfinishedMessage' | 'eventsForJs' | 'payload' | 'tokenMissing' | 'tokenInvalid' | 'tokenExpired' | 'tokenNotYetValid', number>;
   /** The process's malloc: bytes in use and held from the system. */
   mallocInUse: number;
   mallocHeld: number;
@@ -325,7 +325,44 @@ export interface CorsOptions {
   optionsSuccessStatus?: number;
 }
 
+/** A verification key: a shared secret (HS*) or a PEM public key, certificate or KeyObject (RS*, ES*, EdDSA). */
+export type JwtKeyMaterial = string | Buffer | import('crypto').KeyObject;
+
+/** sidewire: JWT authentication, verified in the engine at every CONNECT (README, JWT authentication). */
+export interface JwtOptions {
+  secret?: JwtKeyMaterial | JwtKeyMaterial[];
+  publicKey?: JwtKeyMaterial | JwtKeyMaterial[];
+  /** Keys rotated by kid: a key with a kid checks only tokens that name it. */
+  keys?: Array<{ kid?: string; secret?: JwtKeyMaterial; publicKey?: JwtKeyMaterial }>;
+  /** A JWK set, read with Node's crypto when the Server is made. */
+  jwks?: { keys: object[] };
+  /** Default: every algorithm the keys can check. */
+  algorithms?: Array<'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA'>;
+  issuer?: string;
+  audience?: string | string[];
+  /** Leeway for exp and nbf. Default 0. */
+  clockToleranceSec?: number;
+  /** Default 8192. */
+  maxTokenBytes?: number;
+  /** A token without exp is refused. Default false. */
+  requireExp?: boolean;
+  /** Where the token is looked for, in order. Default ['auth', 'query', 'header', 'cookie']. */
+  from?: Array<'auth' | 'query' | 'header' | 'cookie'>;
+  /** auth[authField]. Default 'token'. */
+  authField?: string;
+  /** ?queryParam=. Default 'token'. */
+  queryParam?: string;
+  /** The cookie's name. Default 'token'. */
+  cookie?: string;
+  /** The room each socket joins: prefix + sub. Default 'user:'; false for none. */
+  userRoom?: string | false;
+  /** The event a client sends a fresh token with. Default 'auth:refresh'; false for none. */
+  refreshEvent?: string | false;
+}
+
 export interface ServerOptions {
+  /** sidewire: authentication in the engine. */
+  auth: { jwt?: JwtOptions };
   /** Default '/socket.io'. */
   path: string;
   /** Serve the socket.io-client bundle at <path>/socket.io.js etc. Default true. */

@@ -83,6 +83,35 @@ const CORS = {
   },
 };
 
+const JWT = {
+  label: 'Socket.IO option',
+  options: {
+    secret: {},
+    publicKey: {},
+    keys: {},
+    jwks: {},
+    algorithms: {},
+    issuer: {},
+    audience: {},
+    clockToleranceSec: {},
+    maxTokenBytes: {},
+    requireExp: {},
+    from: {},
+    authField: {},
+    queryParam: {},
+    cookie: {},
+    userRoom: {},
+    refreshEvent: {},
+  },
+};
+
+const AUTH = {
+  label: 'Socket.IO option',
+  options: {
+    jwt: { nested: JWT }, // sidewire: tokens verified in the engine (js/auth.js)
+  },
+};
+
 const TRANSPORTS = new Set(['polling', 'websocket']);
 
 const SOCKETIO = {
@@ -156,6 +185,7 @@ const SOCKETIO = {
     // sidewire's
     engine: {},
     maxRoomsPerSocket: {},
+    auth: { nested: AUTH },
   },
 };
 

@@ -509,6 +509,44 @@ void Engine::leave(ClientId client, std::string room) {
 
 // ---------------------------------------------------------------------------- Socket.IO
 
+// Throws std::invalid_argument for keys or settings that cannot work (JS shows the message).
+static std::shared_ptr<const sio::JwtSetup> make_jwt_setup(const SocketIoConfig::Jwt& j) {
+  auth::JwtConfig config;
+  for (const auto& [kid, material] : j.keys) config.keys.push_back({kid, material});
+  config.algorithms = j.algorithms;
+  config.issuer = j.issuer;
+  config.audience = j.audience;
+  config.clock_tolerance_s = j.clock_tolerance_s;
+  config.max_token_bytes = j.max_token_bytes;
+  config.require_exp = j.require_exp;
+  auto setup = std::make_shared<sio::JwtSetup>(std::move(config));
+  for (const auto& from : j.from) {
+    using From = sio::JwtSetup::From;
+    if (from == "auth") {
+      setup->from.push_back(From::kAuth);
+    } else if (from == "query") {
+      setup->from.push_back(From::kQuery);
+      setup->query_param = j.query_param;
+    } else if (from == "header") {
+      setup->from.push_back(From::kHeader);
+      setup->header = true;
+    } else if (from == "cookie") {
+      setup->from.push_back(From::kCookie);
+      setup->cookie = j.cookie;
+    } else {
+      throw std::invalid_argument("jwt.from: " + from + " is none of auth, query, header, cookie");
+    }
+  }
+  if (setup->from.empty()) throw std::invalid_argument("jwt.from names nowhere to look for a token");
+  setup->auth_field = j.auth_field;
+  setup->user_room_prefix = j.user_room_prefix;
+  if (!j.refresh_event.empty()) {
+    setup->refresh_prefix = nlohmann::json::array({j.refresh_event}).dump();  // ["name"], as clients write it
+    setup->refresh_prefix.pop_back();                                          // then "," or "]"
+  }
+  return setup;
+}
+
 void Engine::configure_socketio(SocketIoConfig c) {
   eio::Config config;
   config.path = c.path;
@@ -547,6 +585,7 @@ void Engine::configure_socketio(SocketIoConfig c) {
   impl_->sio_owner->set_max_rooms(c.max_rooms);
   impl_->sio_owner->set_msgpack(c.msgpack);
   impl_->sio_owner->set_recovery({c.recovery, c.recovery_window_ms, c.recovery_max_bytes});
+  impl_->sio_owner->set_jwt(c.jwt.enabled ? make_jwt_setup(c.jwt) : nullptr);
 }
 
 static sio::Server& socketio_of(const std::atomic<sio::Server*>& p) {

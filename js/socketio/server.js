@@ -15,6 +15,7 @@ const { RemoteSocket } = require('./broadcast.js');
 const { Adapter } = require('./adapter.js');
 const { CLUSTER } = require('./cluster-adapter.js');
 const { decode } = require('./parser-helpers.js');
+const { jwtSettings } = require('../auth.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('../options.js');
@@ -163,6 +164,7 @@ class Server extends EventEmitter {
     // Before anything is made: an option that must not be ignored throws here.
     this._warnedOptions = new Set();
     checkOptions(OPTION_GROUPS.SOCKETIO, this.opts, this._warnedOptions);
+    this._jwt = this.opts.auth && this.opts.auth.jwt ? jwtSettings(this.opts.auth.jwt) : null;
     this._ownOpts = this.opts; // the constructor's: they win over attach()'s, as in socket.io
     this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
     this._connectTimeout = this.opts.connectTimeout || 45000;
@@ -261,6 +263,7 @@ class Server extends EventEmitter {
       ...(o.maxRoomsPerSocket !== undefined ? { maxRooms: o.maxRoomsPerSocket } : {}),
       msgpack: this._msgpack,
       perMessageDeflate: perMessageDeflateSettings(o.perMessageDeflate, (m) => this._log('warn', m)),
+      ...(this._jwt ? { jwt: this._jwt } : {}),
       ...(o.connectionStateRecovery
         ? {
             recovery: true,
@@ -931,6 +934,12 @@ class Server extends EventEmitter {
     nsp._preConnectSockets.set(publicId, socket);
     const recovery = this.opts.connectionStateRecovery;
     if (info && info.pid) socket.pid = info.pid;
+    if (info && info.user) {
+      socket.data.user = info.user; // the claims of its verified token
+      // The engine put it in its user's room when it connects: the mirror says so too.
+      const prefix = this._jwt && this._jwt.userRoomPrefix !== undefined ? this._jwt.userRoomPrefix : 'user:';
+      if (prefix && typeof info.user.sub === 'string' && info.user.sub) socket._rooms = roomsAdd(socket._rooms, prefix + info.user.sub);
+    }
     if (info && info.recovered) {
       // The engine gave it back its id and rooms, and holds what it missed for its CONNECT.
       socket.recovered = true;
@@ -940,6 +949,7 @@ class Server extends EventEmitter {
       const kept = this._recoveryData.get(info.pid);
       if ('data' in info) socket._data = info.data; // a session the fleet kept
       else if (kept) socket._data = kept.data;
+      if (info.user) socket.data.user = info.user; // what its token says now, over what it kept
       if (recovery && recovery.skipMiddlewares) {
         process.nextTick(() => {
           if (socket._gone || this._closed) {

@@ -638,10 +638,11 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
   }
   if (request.method != "GET") return refuse(Error::kBadHandshakeMethod);
   Worker* w = workers_[worker % workers_.size()];
-  w->command([this, w, request_id, new_id] {
+  w->command([this, w, request_id, new_id, request = std::make_shared<HttpRequest>(std::move(request))] {
     auto session = std::make_shared<Session>(*this, *w, new_id, Session::Transport::kPolling);
     per_worker_[w->index()]->sessions.emplace(new_id, session);
     sessions_total_.fetch_add(1, std::memory_order_relaxed);
+    listener_.on_handshake(*session, request->target, request->headers);
     report_open(*session);
     respond(request_id, 200, "text/plain; charset=UTF-8", open_packet(*session));
   });
@@ -744,6 +745,7 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   if (deflate) ws->enable_deflate(*deflate);
   worker.add(ws);
   session->ws_ = ws;
+  listener_.on_handshake(*session, request.target, request.headers);
   report_open(*session);
   ws->start(response, request.head, ws::make_shared_frame(ws::kText, open_packet(*session)));
 }

@@ -39,6 +39,12 @@ class Listener {
   virtual ~Listener() = default;
   virtual void on_message(Session& session, bool binary, std::string data) = 0;
   virtual void on_close(Session& session, std::string_view reason) = 0;
+  // A session opened by this handshake request (its first GET, or its WebSocket upgrade): what
+  // the protocol above may want of it later (Socket.IO's JWT reads a token from it).
+  virtual void on_handshake(Session& session, std::string_view target,
+                            const std::vector<std::pair<std::string, std::string>>& headers) {
+    (void)session, (void)target, (void)headers;
+  }
 };
 
 // Whatever the protocol above keeps per session.

@@ -41,6 +41,11 @@ std::string_view path_of(std::string_view target);
 std::string_view query_of(std::string_view target);
 // The first value of `key` in a query string, percent-decoded ('+' is a space).
 std::optional<std::string> query_param(std::string_view query, std::string_view key);
+// ASCII case-insensitive equality (header names), and optional whitespace trimmed (RFC 9110 OWS).
+bool iequals(std::string_view a, std::string_view b);
+std::string_view trim(std::string_view s);
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), as sent, without its quotes.
+std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name);
 // How many times `key` appears in a query string.
 std::size_t query_param_count(std::string_view query, std::string_view key);
 

@@ -29,6 +29,10 @@ const char* limit_name(Limit limit) {
     case Limit::kUnfinishedMessage: return "unfinishedMessage";
     case Limit::kEventsForJs: return "eventsForJs";
     case Limit::kPayload: return "payload";
+    case Limit::kTokenMissing: return "tokenMissing";
+    case Limit::kTokenInvalid: return "tokenInvalid";
+    case Limit::kTokenExpired: return "tokenExpired";
+    case Limit::kTokenNotYetValid: return "tokenNotYetValid";
     case Limit::kCount: break;
   }
   return "?";

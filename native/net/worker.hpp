@@ -57,6 +57,10 @@ enum class Limit : unsigned {
   kUnfinishedMessage, // a fragmented WebSocket message not completed in time
   kEventsForJs,       // events waiting for JS over the bound: reading paused (see js_backpressure_pauses)
   kPayload,           // a message, frame or polling body over its size limit
+  kTokenMissing,      // JWT: a CONNECT (or upgrade) without a token
+  kTokenInvalid,      // JWT: a token that does not verify (signature, algorithm, key, claims)
+  kTokenExpired,      // JWT: an expired token, at CONNECT or while connected
+  kTokenNotYetValid,  // JWT: a token before its nbf
   kCount
 };
 const char* limit_name(Limit limit);

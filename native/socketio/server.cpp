@@ -5,7 +5,10 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+
 #include "log.hpp"
+#include "net/http_upgrade.hpp"
 #include "socketio/msgpack.hpp"
 #include "socketio/packet.hpp"
 
@@ -54,7 +57,19 @@ struct ClientState : eio::UserData {
     std::size_t bytes = 0;  // the packet and its attachments so far
   };
   std::unique_ptr<PendingBinary> pending;  // a binary packet waiting for its attachments
+  // JWT: what the handshake request carried where a token may be (only when JWT is on).
+  struct Credentials {
+    std::string query;
+    std::string bearer;
+    std::string cookie;
+  };
+  std::unique_ptr<Credentials> credentials;
 };
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 
 ClientState& state_of(eio::Session& session) {
   if (!session.user) session.user = std::make_unique<ClientState>();
@@ -78,6 +93,136 @@ Server::Server(eio::Config config, std::vector<Worker*> workers, std::shared_ptr
   for (std::size_t i = 0; i < workers_.size(); ++i) per_worker_.push_back(std::make_unique<PerWorker>());
   eio_ = std::make_unique<eio::Server>(std::move(config), workers_, sink_, *this);
   add_namespace("/");
+  for (Worker* w : workers_) {
+    asio::post(w->io(), [this, w] {
+      w->add_tick_hook([this, w](std::uint32_t now) {
+        if (!jwt_on_.load(std::memory_order_relaxed)) return;
+        PerWorker& pw = *per_worker_[w->index()];
+        if (now - pw.swept_at < 1000) return;
+        pw.swept_at = now;
+        sweep_expired(*w);
+      });
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------- JWT
+
+void Server::set_jwt(std::shared_ptr<const JwtSetup> jwt) {
+  std::lock_guard lock(jwt_mutex_);
+  jwt_on_.store(jwt != nullptr);
+  jwt_ = std::move(jwt);
+}
+
+void Server::on_handshake(eio::Session& session, std::string_view target,
+                          const std::vector<std::pair<std::string, std::string>>& headers) {
+  if (!jwt_on_.load(std::memory_order_relaxed)) return;
+  const std::shared_ptr<const JwtSetup> setup = jwt();
+  if (!setup || (setup->query_param.empty() && !setup->header && setup->cookie.empty())) return;
+  auto c = std::make_unique<ClientState::Credentials>();
+  if (!setup->query_param.empty()) {
+    if (auto v = http::query_param(http::query_of(target), setup->query_param)) c->query = std::move(*v);
+  }
+  for (const auto& [name, value] : headers) {
+    if (setup->header && http::iequals(name, "authorization")) {
+      const std::string_view v = http::trim(value);
+      if (v.size() > 7 && http::iequals(v.substr(0, 7), "bearer ")) c->bearer.assign(http::trim(v.substr(7)));
+    } else if (!setup->cookie.empty() && http::iequals(name, "cookie") && c->cookie.empty()) {
+      if (auto v = http::cookie_value(value, setup->cookie)) c->cookie.assign(*v);
+    }
+  }
+  state_of(session).credentials = std::move(c);
+}
+
+auth::JwtResult Server::authenticate(const JwtSetup& jwt, eio::Session& session, const std::string& auth) const {
+  const ClientState& st = state_of(session);
+  const ClientState::Credentials* c = st.credentials.get();
+  std::string token;
+  for (JwtSetup::From from : jwt.from) {
+    switch (from) {
+      case JwtSetup::From::kAuth:
+        if (!auth.empty()) {
+          const json a = json::parse(auth, nullptr, false);
+          if (a.is_object()) {
+            if (auto it = a.find(jwt.auth_field); it != a.end() && it->is_string()) token = it->get<std::string>();
+          }
+        }
+        break;
+      case JwtSetup::From::kQuery:
+        if (c) token = c->query;
+        break;
+      case JwtSetup::From::kHeader:
+        if (c) token = c->bearer;
+        break;
+      case JwtSetup::From::kCookie:
+        if (c) token = c->cookie;
+        break;
+    }
+    if (!token.empty()) break;
+  }
+  return jwt.verifier.verify(token, now_seconds());
+}
+
+namespace {
+Limit limit_of(auth::JwtReason r) {
+  switch (r) {
+    case auth::JwtReason::kMissing: return Limit::kTokenMissing;
+    case auth::JwtReason::kExpired: return Limit::kTokenExpired;
+    case auth::JwtReason::kNotYetValid: return Limit::kTokenNotYetValid;
+    default: return Limit::kTokenInvalid;
+  }
+}
+}  // namespace
+
+void Server::refresh_token(Socket& s, const std::string& data, std::int64_t ack_id) {
+  const JwtSetup& jwt = *s.user->jwt;
+  const json args = json::parse(data, nullptr, false);
+  auth::JwtResult r;
+  if (!args.is_array() || args.size() < 2 || !args[1].is_string()) {
+    r.reason = auth::JwtReason::kMissing;
+    r.detail = "no token";
+  } else {
+    r = jwt.verifier.verify(args[1].get<std::string>(), now_seconds());
+    if (r.ok() && r.claims.value("sub", std::string()) != s.user->sub) {
+      r.reason = auth::JwtReason::kInvalid;
+      r.detail = "another subject";
+    }
+  }
+  json answer;
+  if (r.ok()) {
+    log().debug("socket {}: token refreshed, now until {}", s.id, r.expires_at);
+    s.user->claims = std::move(r.claims);
+    s.user->expires_at = r.expires_at;
+    answer = {{"ok", true}, {"exp", r.expires_at}};
+  } else {
+    count_limit(metrics_, limit_of(r.reason));
+    log().info("socket {}: token refresh refused: {} ({})", s.id, auth::reason_name(r.reason), r.detail);
+    answer = {{"ok", false}, {"reason", auth::reason_name(r.reason)}, {"detail", r.detail}};
+  }
+  if (ack_id < 0) return;
+  const std::string reply = json::array({answer}).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::unique_ptr<Outgoing> out(make_outgoing_raw(kAck, s.nsp->name, ack_id, reply, {}, msgpack()));
+  send_to(s, *out, false);
+}
+
+void Server::sweep_expired(Worker& w) {
+  PerWorker& pw = *per_worker_[w.index()];
+  const std::int64_t now = now_seconds();
+  std::vector<ClientId> expired;
+  for (const auto& [id, s] : pw.sockets) {
+    if (!s->connected || !s->user || s->user->expires_at == 0) continue;
+    if (now - static_cast<std::int64_t>(s->user->jwt->verifier.config().clock_tolerance_s) >= s->user->expires_at) {
+      expired.push_back(id);
+    }
+  }
+  for (ClientId id : expired) {
+    Socket* s = find(w, id);
+    if (!s || !s->connected) continue;
+    count_limit(metrics_, Limit::kTokenExpired);
+    log().info("session {}: socket {} of {}: token expired, disconnecting", s->session->id(), sid_of(*s), s->nsp->name);
+    s->session->send(control_frame(kDisconnect, s->nsp->name, ""));
+    remove_socket(*s, "token expired", true);
+  }
 }
 
 Server::~Server() = default;
@@ -276,6 +421,10 @@ void Server::on_packet(eio::Session& session, int type, std::string nsp_name, st
     // socket.io's "invalid state": the connection is closed, without an 'error' event.
     return violation(session, "packet for a namespace it has not joined (" + nsp_name + ")", "");
   }
+  if (socket->user && type == kEvent && !socket->user->jwt->refresh_prefix.empty() &&
+      data.compare(0, socket->user->jwt->refresh_prefix.size(), socket->user->jwt->refresh_prefix) == 0) {
+    return refresh_token(*socket, data, ack_id);  // the engine's, never JS's
+  }
   if (!socket->nsp->hook_events.load(std::memory_order_relaxed)) return;  // nobody listens
   Event e(type == kEvent || type == kBinaryEvent ? Event::Type::kSioEvent : Event::Type::kSioAck);
   e.client = socket->id;
@@ -312,8 +461,29 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
     log().warn("session {}: CONNECT to a new dynamic namespace while {} exist, refused", session.id(), kMaxNamespaces);
     return refuse(R"({"message":"Invalid namespace"})");
   }
+  std::unique_ptr<SocketUser> user;
+  if (jwt_on_.load(std::memory_order_relaxed)) {
+    if (std::shared_ptr<const JwtSetup> setup = jwt()) {
+      auth::JwtResult r = authenticate(*setup, session, auth);
+      if (!r.ok()) {
+        count_limit(metrics_, limit_of(r.reason));
+        log().info("session {}: CONNECT to {} refused: token {} ({})", session.id(), nsp_name, auth::reason_name(r.reason),
+                   r.detail);
+        const json error{{"message", "unauthorized"},
+                         {"data", {{"reason", auth::reason_name(r.reason)}, {"detail", r.detail}}}};
+        session.send(control_frame(kConnectError, nsp_name, error.dump(-1, ' ', false, json::error_handler_t::replace)));
+        return;
+      }
+      user = std::make_unique<SocketUser>();
+      user->sub = r.claims.value("sub", std::string());
+      user->claims = std::move(r.claims);
+      user->expires_at = r.expires_at;
+      user->jwt = std::move(setup);
+    }
+  }
   auto owned = std::make_unique<Socket>();
   Socket* s = owned.get();
+  s->user = std::move(user);
   s->id = (next_socket_.fetch_add(1) << 8) | session.worker().index();
   s->session = &session;
   s->nsp = nsp;
@@ -398,6 +568,7 @@ void Server::continue_connect(Socket& sock, Namespace* nsp, std::string_view nsp
             {"sid", eio_->public_id(session.id(), 'e')},
             {"transport", session.transport_name()}};
   if (recovery_.enabled()) info["pid"] = pid_of(*s);
+  if (s->user) info["user"] = s->user->claims;
   if (s->recovered) {
     info["recovered"] = true;
     info["rooms"] = s->recovered->taken.rooms;
@@ -416,6 +587,9 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
   socket.nsp = &nsp;
   socket.connected = true;
   nsp.rooms->add(w.index(), &socket);
+  if (socket.user && !socket.user->sub.empty() && !socket.user->jwt->user_room_prefix.empty()) {
+    join_rooms(socket, {socket.user->jwt->user_room_prefix + socket.user->sub});  // every device of the user
+  }
   nsp.sockets.fetch_add(1, std::memory_order_relaxed);
   socket_changed(nsp, socket, true);
   socket.session->mark_established();

@@ -14,6 +14,7 @@
 #include "engineio/server.hpp"
 #include "adapter/cluster.hpp"
 #include "adapter/local.hpp"
+#include "auth/jwt.hpp"
 #include "socketio/recovery.hpp"
 #include "sidewire/engine.hpp"
 
@@ -36,6 +37,28 @@ struct RecoveredIds {
   std::string data_json;
 };
 
+// JWT authentication (SocketIoConfig::Jwt), fixed once made: set_jwt swaps the whole.
+struct JwtSetup {
+  explicit JwtSetup(auth::JwtConfig config) : verifier(std::move(config)) {}
+  auth::JwtVerifier verifier;
+  enum class From : std::uint8_t { kAuth, kQuery, kHeader, kCookie };
+  std::vector<From> from;  // where a token is looked for, in order
+  std::string auth_field;
+  std::string query_param;  // "" unless read from the query
+  bool header = false;
+  std::string cookie;  // "" unless read from a cookie
+  std::string user_room_prefix;
+  std::string refresh_prefix;  // an EVENT's JSON text starts with it when it is the refresh event
+};
+
+// Who a socket's token says it is, and until when.
+struct SocketUser {
+  nlohmann::json claims;
+  std::string sub;
+  std::int64_t expires_at = 0;  // seconds since the epoch, 0: never
+  std::shared_ptr<const JwtSetup> jwt;
+};
+
 // One namespace on one session.
 struct Socket {
   ClientId id = 0;
@@ -47,6 +70,7 @@ struct Socket {
   bool connected = false;
   bool js_knows = false;       // a kSioConnect went to JS for it
   std::unique_ptr<RecoveredIds> recovered;  // only for a socket recovered from an earlier connection
+  std::unique_ptr<SocketUser> user;         // only with JWT authentication
 
   std::vector<Membership<Socket>>& memberships() { return rooms; }
   std::uint32_t& everyone_slot() { return everyone; }
@@ -85,6 +109,9 @@ class Server final : public eio::Listener {
   void set_msgpack(bool on) { msgpack_ = on; }
   bool msgpack() const { return msgpack_.load(std::memory_order_relaxed); }
   void set_recovery(const RecoveryConfig& config) { recovery_.configure(config); }
+  // JWT authentication for every namespace (nullptr: none). Sessions opened before it keep
+  // what their handshake had.
+  void set_jwt(std::shared_ptr<const JwtSetup> jwt);
   RecoveryStore::Stats recovery_stats() { return recovery_.stats(); }
 
   static constexpr std::size_t kMaxNamespaces = 4096;               // in all, dynamic ones included
@@ -132,11 +159,14 @@ class Server final : public eio::Listener {
   // eio::Listener (I/O thread)
   void on_message(eio::Session& session, bool binary, std::string data) override;
   void on_close(eio::Session& session, std::string_view reason) override;
+  void on_handshake(eio::Session& session, std::string_view target,
+                    const std::vector<std::pair<std::string, std::string>>& headers) override;
 
  private:
   struct PerWorker {
     std::unordered_map<ClientId, Socket*> sockets;
     std::unordered_map<ClientId, std::string> pending_names;  // namespace asked for, until connected
+    std::uint32_t swept_at = 0;  // the last look for expired tokens
   };
 
  public:
@@ -157,6 +187,16 @@ class Server final : public eio::Listener {
     return c && c->keeps_sessions() && recovery_.enabled();
   }
   void violation(eio::Session& session, const std::string& what, const std::string& sio_error);
+  std::shared_ptr<const JwtSetup> jwt() const {
+    std::lock_guard lock(jwt_mutex_);
+    return jwt_;
+  }
+  // The token of a CONNECT, from where the setup says, verified.
+  auth::JwtResult authenticate(const JwtSetup& jwt, eio::Session& session, const std::string& auth) const;
+  // The refresh event: a fresh token for the same user, answered by its ack.
+  void refresh_token(Socket& socket, const std::string& data, std::int64_t ack_id);
+  // Sockets whose token expired are disconnected ("token expired").
+  void sweep_expired(Worker& worker);
   // socket.id and the private id (connectionStateRecovery) of a socket: derived from its
   // numeric id, or the ones it recovered.
   std::string sid_of(const Socket& socket) const;
@@ -196,6 +236,9 @@ class Server final : public eio::Listener {
   std::atomic<adapter::Cluster*> cluster_{nullptr};
   std::atomic<std::uint64_t> next_socket_{1};
   mutable RecoveryStore recovery_;
+  mutable std::mutex jwt_mutex_;
+  std::shared_ptr<const JwtSetup> jwt_;
+  std::atomic<bool> jwt_on_{false};
 };
 
 }  // namespace sidewire::sio

@@ -313,3 +313,15 @@ TEST(ParseRequestHead, WhatNodeRefusesIsLeftToNode) {
   EXPECT_NE(http::find_header(*ok, "!#$%&'*+-.^_`|~09az"), nullptr);
   EXPECT_EQ(http::check_websocket_upgrade(*ok).status, 101);
 }
+
+TEST(HttpHelpers, CookieValue) {
+  EXPECT_EQ(http::cookie_value("token=abc.def.ghi", "token"), "abc.def.ghi");
+  EXPECT_EQ(http::cookie_value("theme=dark;  token = \"q.r.s\" ; x=1", "token"), "q.r.s");
+  EXPECT_EQ(http::cookie_value("mytoken=1; token=2", "token"), "2");  // whole names only
+  EXPECT_EQ(http::cookie_value("token=", "token"), "");
+  EXPECT_FALSE(http::cookie_value("tokenless; a=b", "token").has_value());
+  EXPECT_FALSE(http::cookie_value("", "token").has_value());
+  EXPECT_TRUE(http::iequals("Authorization", "authorization"));
+  EXPECT_FALSE(http::iequals("Authorization", "authorizatio"));
+  EXPECT_EQ(http::trim(" \t Bearer x \t"), "Bearer x");
+}

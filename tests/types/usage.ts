@@ -172,6 +172,7 @@ void createShardedAdapter({ url: 'redis://127.0.0.1:6379' });
 const streamsIo = new Server({
   adapter: createStreamsAdapterAsOfficial({} as object, { streamName: 'app', maxLen: 1000, useShardedPubSub: true }),
   connectionStateRecovery: { maxDisconnectionDuration: 60000 },
+  auth: { jwt: { secret: 'a secret', algorithms: ['HS256'], audience: ['agents'], from: ['auth', 'cookie'], userRoom: false } },
 });
 void streamsIo;
 void createStreamsAdapter('redis://127.0.0.1:6379', { streamCount: 4, sessionKeyPrefix: 'app:session:' });

@@ -191,6 +191,28 @@ struct SocketIoConfig {
   bool recovery = false;
   std::uint32_t recovery_window_ms = 2 * 60 * 1000;
   std::size_t recovery_max_bytes = 32u << 20;
+  // JWT authentication (auth.jwt): every CONNECT carries a token the engine verifies before JS
+  // hears of the socket; the claims reach JS as socket.data.user, the socket joins
+  // <user_room_prefix><sub>, and it is disconnected when the token expires unless it sent a fresh
+  // one as <refresh_event>.
+  struct Jwt {
+    bool enabled = false;
+    std::vector<std::pair<std::string, std::string>> keys;  // kid ("" for any), secret or PEM
+    std::vector<std::string> algorithms;                    // empty: what the keys can check
+    std::string issuer;
+    std::vector<std::string> audience;
+    std::uint32_t clock_tolerance_s = 0;
+    std::size_t max_token_bytes = 8192;
+    bool require_exp = false;
+    // Where the token is looked for, in order: "auth" (the CONNECT's auth[auth_field]), "query"
+    // (the handshake's query_param), "header" (Authorization: Bearer), "cookie" (cookie).
+    std::vector<std::string> from{"auth", "query", "header", "cookie"};
+    std::string auth_field = "token";
+    std::string query_param = "token";
+    std::string cookie = "token";
+    std::string user_room_prefix = "user:";   // "": no room
+    std::string refresh_event = "auth:refresh";  // "": tokens are not refreshed
+  } jwt;
   // permessage-deflate (RFC 7692) on the WebSocket transport: socket.io's perMessageDeflate,
   // ws's parameters. Off unless `enabled`.
   struct PerMessageDeflate {
