@@ -240,6 +240,38 @@ std::uint32_t u32_of(const Napi::Object& o, const char* key, std::uint32_t fallb
   return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().Uint32Value() : fallback;
 }
 
+// JWT settings, already checked and their keys gathered by js/auth.js.
+sidewire::JwtOptions jwt_of(const Napi::Object& j) {
+  sidewire::JwtOptions t;
+  t.enabled = true;
+  const auto text = [&j](const char* key, std::string fallback) {
+    return j.Has(key) && j.Get(key).IsString() ? j.Get(key).As<Napi::String>().Utf8Value() : fallback;
+  };
+  if (j.Has("keys") && j.Get("keys").IsArray()) {
+    const Napi::Array keys = j.Get("keys").As<Napi::Array>();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      const Napi::Object k = keys.Get(i).As<Napi::Object>();
+      std::string material;
+      payload_of(k.Get("key"), material);
+      t.keys.emplace_back(k.Has("kid") && k.Get("kid").IsString() ? k.Get("kid").As<Napi::String>().Utf8Value() : "",
+                          std::move(material));
+    }
+  }
+  if (j.Has("algorithms")) t.algorithms = strings_of(j.Get("algorithms"));
+  t.issuer = text("issuer", "");
+  if (j.Has("audience")) t.audience = strings_of(j.Get("audience"));
+  t.clock_tolerance_s = u32_of(j, "clockTolerance", t.clock_tolerance_s);
+  t.max_token_bytes = static_cast<std::size_t>(bytes_of(j, "maxTokenBytes", t.max_token_bytes));
+  t.require_exp = bool_of(j, "requireExp", t.require_exp);
+  if (j.Has("from")) t.from = strings_of(j.Get("from"));
+  t.auth_field = text("authField", t.auth_field);
+  t.query_param = text("queryParam", t.query_param);
+  t.cookie = text("cookie", t.cookie);
+  t.user_room_prefix = text("userRoomPrefix", t.user_room_prefix);
+  t.refresh_event = text("refreshEvent", t.refresh_event);
+  return t;
+}
+
 class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -334,6 +366,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.max_queued_bytes = static_cast<std::size_t>(bytes_of(o, "maxQueuedBytes", c.max_queued_bytes));
     c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
     c.message_timeout_ms = u32_of(o, "messageTimeout", c.message_timeout_ms);
+    if (o.Has("jwt") && o.Get("jwt").IsObject()) c.jwt = jwt_of(o.Get("jwt").As<Napi::Object>());
     const std::string path = c.path;
     auto index = engine(info.Env()).add_channel(std::move(c));
     if (!index) throw Napi::Error::New(info.Env(), "a channel already exists at " + path + " (or too many channels)");
@@ -583,37 +616,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.recovery = bool_of(o, "recovery", c.recovery);
     c.recovery_window_ms = u32_of(o, "recoveryWindow", c.recovery_window_ms);
     c.recovery_max_bytes = static_cast<std::size_t>(bytes_of(o, "recoveryMaxBytes", c.recovery_max_bytes));
-    if (o.Has("jwt") && o.Get("jwt").IsObject()) {
-      // Already checked and its keys gathered by js/auth.js.
-      const Napi::Object j = o.Get("jwt").As<Napi::Object>();
-      auto& t = c.jwt;
-      t.enabled = true;
-      const auto text = [&j](const char* key, std::string fallback) {
-        return j.Has(key) && j.Get(key).IsString() ? j.Get(key).As<Napi::String>().Utf8Value() : fallback;
-      };
-      if (j.Has("keys") && j.Get("keys").IsArray()) {
-        const Napi::Array keys = j.Get("keys").As<Napi::Array>();
-        for (uint32_t i = 0; i < keys.Length(); ++i) {
-          const Napi::Object k = keys.Get(i).As<Napi::Object>();
-          std::string material;
-          payload_of(k.Get("key"), material);
-          t.keys.emplace_back(k.Has("kid") && k.Get("kid").IsString() ? k.Get("kid").As<Napi::String>().Utf8Value() : "",
-                              std::move(material));
-        }
-      }
-      if (j.Has("algorithms")) t.algorithms = strings_of(j.Get("algorithms"));
-      t.issuer = text("issuer", "");
-      if (j.Has("audience")) t.audience = strings_of(j.Get("audience"));
-      t.clock_tolerance_s = u32_of(j, "clockTolerance", t.clock_tolerance_s);
-      t.max_token_bytes = static_cast<std::size_t>(bytes_of(j, "maxTokenBytes", t.max_token_bytes));
-      t.require_exp = bool_of(j, "requireExp", t.require_exp);
-      if (j.Has("from")) t.from = strings_of(j.Get("from"));
-      t.auth_field = text("authField", t.auth_field);
-      t.query_param = text("queryParam", t.query_param);
-      t.cookie = text("cookie", t.cookie);
-      t.user_room_prefix = text("userRoomPrefix", t.user_room_prefix);
-      t.refresh_event = text("refreshEvent", t.refresh_event);
-    }
+    if (o.Has("jwt") && o.Get("jwt").IsObject()) c.jwt = jwt_of(o.Get("jwt").As<Napi::Object>());
     if (o.Has("perMessageDeflate") && o.Get("perMessageDeflate").IsObject()) {
       // Already checked and filled in by js/socketio/compression.js.
       const Napi::Object d = o.Get("perMessageDeflate").As<Napi::Object>();

@@ -65,8 +65,11 @@ function list(value) {
   return Array.isArray(value) ? value : [value];
 }
 
-/** The engine's jwt settings from `auth.jwt`; throws a TypeError for what cannot work. */
-function jwtSettings(o) {
+/**
+ * The engine's jwt settings from `auth.jwt`; throws a TypeError for what cannot work. A raw
+ * channel (`channel: true`) reads tokens from the upgrade request only: no 'auth', no refresh.
+ */
+function jwtSettings(o, { channel = false } = {}) {
   if (!o || typeof o !== 'object') fail('must be an object');
   const keys = [];
   for (const s of list(o.secret)) keys.push({ kid: '', key: material(s, 'secret') });
@@ -116,11 +119,16 @@ function jwtSettings(o) {
     out.maxTokenBytes = o.maxTokenBytes;
   }
   if (o.requireExp !== undefined) out.requireExp = Boolean(o.requireExp);
+  const sources = channel ? [...SOURCES].filter((f) => f !== 'auth') : [...SOURCES];
   if (o.from !== undefined) {
     const from = list(o.from);
-    if (from.length === 0 || from.some((f) => !SOURCES.has(f))) fail(`from must list some of ${[...SOURCES].join(', ')}`);
+    if (from.length === 0 || from.some((f) => !sources.includes(f))) fail(`from must list some of ${sources.join(', ')}`);
     out.from = from;
+  } else if (channel) {
+    out.from = sources;
   }
+  if (channel && o.refreshEvent !== undefined) fail('refreshEvent is Socket.IO\'s: a raw channel has no events');
+  if (channel && o.authField !== undefined) fail('authField is Socket.IO\'s: a raw channel reads the query, a header or a cookie');
   for (const name of ['authField', 'queryParam', 'cookie']) {
     if (o[name] === undefined) continue;
     if (typeof o[name] !== 'string' || !o[name]) fail(`${name} must be a non-empty string`);

@@ -27,6 +27,8 @@ export interface EngineOptions {
 export type AuthorizeVerdict = boolean | undefined | { status?: number; message?: string };
 
 export interface ChannelOptions {
+  /** JWT in the engine: an upgrade without a valid token (query, Bearer header or cookie) is refused 401. */
+  auth?: { jwt?: Omit<JwtOptions, 'authField' | 'refreshEvent'> };
   /** sidewire/redis-adapter's createAdapter(): broadcast() and the relay reach the room's members on every node. */
   adapter?: (nsp: any) => unknown;
   /** Query key whose value names the room a client joins on connect (e.g. 'documentId'). */
@@ -61,6 +63,8 @@ export declare class Client {
   readonly headers: IncomingMessage['headers'];
   readonly url: string;
   readonly remoteAddress: string | undefined;
+  /** The claims of its verified token (a channel with auth.jwt). */
+  readonly user: Record<string, unknown> | undefined;
   readonly query: Record<string, string>;
   /** Rooms joined through JS, and the room from the query. */
   readonly rooms: Set<string>;

@@ -8,6 +8,7 @@ const dns = require('node:dns/promises');
 const { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey } = require('./http-head.js');
 const native = require('./native.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('./options.js');
+const { jwtSettings } = require('./auth.js');
 
 const EVENT_OPEN = 0;
 const EVENT_MESSAGE = 1;
@@ -62,8 +63,10 @@ function refuseSocket(socket, status, message) {
 
 /** One connection of a channel, as JS sees it. Exists only on channels with JS listeners. */
 class Client {
-  constructor(channel, id, request) {
+  constructor(channel, id, request, user) {
     this.id = id;
+    /** The claims of its verified token (a channel with auth.jwt), else undefined. */
+    this.user = user;
     this.channel = channel;
     this.request = request || null;
     this.headers = request ? request.headers : {};
@@ -76,6 +79,9 @@ class Client {
     this.rooms = new Set();
     const key = channel.options.roomQuery;
     if (key && typeof this.query[key] === 'string' && this.query[key] !== '') this.rooms.add(this.query[key]);
+    const jwt = channel._jwt;
+    const prefix = jwt && jwt.userRoomPrefix !== undefined ? jwt.userRoomPrefix : 'user:';
+    if (user && prefix && typeof user.sub === 'string' && user.sub) this.rooms.add(prefix + user.sub); // joined in the engine
     this.connected = true;
   }
 
@@ -121,7 +127,9 @@ class Channel extends EventEmitter {
       maxRooms: options.maxRooms ?? 1000,
       messageTimeout: options.messageTimeout ?? 30000,
     };
-    this.index = engine._native.addChannel({ path, ...this.options });
+    // JWT in the engine: an upgrade without a valid token is refused 401 before JS hears of it.
+    this._jwt = options.auth && options.auth.jwt ? jwtSettings(options.auth.jwt, { channel: true }) : null;
+    this.index = engine._native.addChannel({ path, ...this.options, ...(this._jwt ? { jwt: this._jwt } : {}) });
     if (options.adapter) {
       const settings = typeof options.adapter === 'function' ? options.adapter[CLUSTER] : undefined;
       if (!settings) {
@@ -535,7 +543,15 @@ class Engine extends EventEmitter {
         const pending = this._pending.get(id);
         this._pending.delete(id);
         if (!channel) return;
-        const client = new Client(channel, id, pending && pending.req);
+        let user;
+        if (typeof data === 'string' && data) {
+          try {
+            user = JSON.parse(data);
+          } catch {
+            user = undefined;
+          }
+        }
+        const client = new Client(channel, id, pending && pending.req, user);
         channel.clients.set(id, client);
         channel.emit('connection', client, client.request);
         return;

@@ -222,6 +222,7 @@ const CHANNEL = {
     maxRooms: {},
     messageTimeout: {},
     adapter: {}, // sidewire/redis-adapter's createAdapter(): broadcasts and the relay reach every node
+    auth: { nested: AUTH }, // JWT in the engine (js/auth.js)
     authorize: {},
     connection: {},
     message: {},

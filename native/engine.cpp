@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -23,6 +24,52 @@
 namespace sidewire {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// Throws std::invalid_argument for keys or settings that cannot work (JS shows the message).
+std::shared_ptr<const auth::JwtSetup> make_jwt_setup(const JwtOptions& j) {
+  auth::JwtConfig config;
+  for (const auto& [kid, material] : j.keys) config.keys.push_back({kid, material});
+  config.algorithms = j.algorithms;
+  config.issuer = j.issuer;
+  config.audience = j.audience;
+  config.clock_tolerance_s = j.clock_tolerance_s;
+  config.max_token_bytes = j.max_token_bytes;
+  config.require_exp = j.require_exp;
+  auto setup = std::make_shared<auth::JwtSetup>(std::move(config));
+  for (const auto& from : j.from) {
+    using From = auth::JwtSetup::From;
+    if (from == "auth") {
+      setup->from.push_back(From::kAuth);
+    } else if (from == "query") {
+      setup->from.push_back(From::kQuery);
+      setup->query_param = j.query_param;
+    } else if (from == "header") {
+      setup->from.push_back(From::kHeader);
+      setup->header = true;
+    } else if (from == "cookie") {
+      setup->from.push_back(From::kCookie);
+      setup->cookie = j.cookie;
+    } else {
+      throw std::invalid_argument("jwt.from: " + from + " is none of auth, query, header, cookie");
+    }
+  }
+  if (setup->from.empty()) throw std::invalid_argument("jwt.from names nowhere to look for a token");
+  setup->auth_field = j.auth_field;
+  setup->user_room_prefix = j.user_room_prefix;
+  if (!j.refresh_event.empty()) {
+    setup->refresh_prefix = nlohmann::json::array({j.refresh_event}).dump();  // ["name"], as clients write it
+    setup->refresh_prefix.pop_back();                                          // then "," or "]"
+  }
+  return setup;
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
 
 spdlog::logger& log() {
   static std::shared_ptr<spdlog::logger> logger = [] {
@@ -327,6 +374,21 @@ struct Engine::Impl {
       }
     }
 
+    std::string user_json;  // the claims of its token, for JS
+    std::string user_room;
+    if (ch && ch->jwt) {
+      auth::JwtResult r = ch->jwt->verifier.verify(ch->jwt->request_token(request.target, request.headers), now_seconds());
+      if (!r.ok()) {
+        count_limit(metrics, sio::token_limit(r.reason));
+        return refuse(fd.release(), id, channel_index, request, 401,
+                      std::string("unauthorized: token ") + auth::reason_name(r.reason) + " (" + r.detail + ")");
+      }
+      if (auto it = r.claims.find("sub"); it != r.claims.end() && it->is_string() && !ch->jwt->user_room_prefix.empty()) {
+        user_room = ch->jwt->user_room_prefix + it->get<std::string>();
+      }
+      user_json = r.claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     const bool v6 = ::getsockname(fd.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 && addr.ss_family == AF_INET6;
@@ -350,10 +412,12 @@ struct Engine::Impl {
     metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
     ch->connections.fetch_add(1, std::memory_order_relaxed);
     if (room) client->join(*room);
+    if (!user_room.empty()) client->join(user_room);
     if (ch->hook_open.load(std::memory_order_relaxed)) {
       Event e(Event::Type::kOpen);
       e.channel = ch->index();
       e.client = id;
+      e.data = std::move(user_json);
       sink->push(std::move(e));
     }
     log().debug("connection {} opened on {} from {}", id, ch->config().path, request.remote_address);
@@ -392,7 +456,9 @@ std::optional<std::uint32_t> Engine::add_channel(ChannelConfig config) {
   std::lock_guard lock(impl_->channels_mutex);
   const std::uint32_t n = impl_->channel_count.load();
   if (n >= Impl::kMaxChannels || impl_->channel_by_path(config.path)) return std::nullopt;
+  std::shared_ptr<const auth::JwtSetup> jwt = config.jwt.enabled ? make_jwt_setup(config.jwt) : nullptr;
   impl_->channels.push_back(std::make_unique<Channel>(n, std::move(config), impl_->worker_ptrs, impl_->sink));
+  impl_->channels.back()->jwt = std::move(jwt);
   impl_->channel_count.store(n + 1, std::memory_order_release);
   return n;
 }
@@ -508,44 +574,6 @@ void Engine::leave(ClientId client, std::string room) {
 }
 
 // ---------------------------------------------------------------------------- Socket.IO
-
-// Throws std::invalid_argument for keys or settings that cannot work (JS shows the message).
-static std::shared_ptr<const sio::JwtSetup> make_jwt_setup(const SocketIoConfig::Jwt& j) {
-  auth::JwtConfig config;
-  for (const auto& [kid, material] : j.keys) config.keys.push_back({kid, material});
-  config.algorithms = j.algorithms;
-  config.issuer = j.issuer;
-  config.audience = j.audience;
-  config.clock_tolerance_s = j.clock_tolerance_s;
-  config.max_token_bytes = j.max_token_bytes;
-  config.require_exp = j.require_exp;
-  auto setup = std::make_shared<sio::JwtSetup>(std::move(config));
-  for (const auto& from : j.from) {
-    using From = sio::JwtSetup::From;
-    if (from == "auth") {
-      setup->from.push_back(From::kAuth);
-    } else if (from == "query") {
-      setup->from.push_back(From::kQuery);
-      setup->query_param = j.query_param;
-    } else if (from == "header") {
-      setup->from.push_back(From::kHeader);
-      setup->header = true;
-    } else if (from == "cookie") {
-      setup->from.push_back(From::kCookie);
-      setup->cookie = j.cookie;
-    } else {
-      throw std::invalid_argument("jwt.from: " + from + " is none of auth, query, header, cookie");
-    }
-  }
-  if (setup->from.empty()) throw std::invalid_argument("jwt.from names nowhere to look for a token");
-  setup->auth_field = j.auth_field;
-  setup->user_room_prefix = j.user_room_prefix;
-  if (!j.refresh_event.empty()) {
-    setup->refresh_prefix = nlohmann::json::array({j.refresh_event}).dump();  // ["name"], as clients write it
-    setup->refresh_prefix.pop_back();                                          // then "," or "]"
-  }
-  return setup;
-}
 
 void Engine::configure_socketio(SocketIoConfig c) {
   eio::Config config;

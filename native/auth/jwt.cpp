@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "net/http_upgrade.hpp"
 #include "net/ws_codec.hpp"
 
 namespace sidewire::auth {
@@ -317,6 +318,41 @@ JwtResult JwtVerifier::verify(std::string_view token, std::int64_t now_s) const 
   r.claims = std::move(claims);
   r.expires_at = exp;
   return r;
+}
+
+std::string JwtSetup::request_token(From f, std::string_view target,
+                                    const std::vector<std::pair<std::string, std::string>>& headers) const {
+  switch (f) {
+    case From::kQuery:
+      if (query_param.empty()) return {};
+      return http::query_param(http::query_of(target), query_param).value_or(std::string());
+    case From::kHeader:
+      if (!header) return {};
+      for (const auto& [name, value] : headers) {
+        if (!http::iequals(name, "authorization")) continue;
+        const std::string_view v = http::trim(value);
+        if (v.size() > 7 && http::iequals(v.substr(0, 7), "bearer ")) return std::string(http::trim(v.substr(7)));
+      }
+      return {};
+    case From::kCookie:
+      if (cookie.empty()) return {};
+      for (const auto& [name, value] : headers) {
+        if (!http::iequals(name, "cookie")) continue;
+        if (auto v = http::cookie_value(value, cookie)) return std::string(*v);
+      }
+      return {};
+    case From::kAuth: break;
+  }
+  return {};
+}
+
+std::string JwtSetup::request_token(std::string_view target,
+                                    const std::vector<std::pair<std::string, std::string>>& headers) const {
+  for (From f : from) {
+    std::string token = request_token(f, target, headers);
+    if (!token.empty()) return token;
+  }
+  return {};
 }
 
 }  // namespace sidewire::auth

@@ -65,4 +65,25 @@ class JwtVerifier {
   std::uint32_t allowed_ = 0;  // bit per algorithm
 };
 
+// JWT authentication as a server or a channel is set up for it: the verifier, where tokens
+// come from, and what a verified token does. Fixed once made (shared by its connections).
+struct JwtSetup {
+  explicit JwtSetup(JwtConfig config) : verifier(std::move(config)) {}
+  JwtVerifier verifier;
+  enum class From : std::uint8_t { kAuth, kQuery, kHeader, kCookie };
+  std::vector<From> from;     // where a token is looked for, in order
+  std::string auth_field;     // Socket.IO: the CONNECT's auth[auth_field]
+  std::string query_param;    // "" unless read from the query
+  bool header = false;        // Authorization: Bearer
+  std::string cookie;         // "" unless read from a cookie
+  std::string user_room_prefix;
+  std::string refresh_prefix;  // Socket.IO: an EVENT's JSON text starts with it when it is the refresh event
+
+  // The token a handshake request carries at `from` (kQuery, kHeader, kCookie), "" if none.
+  std::string request_token(From from, std::string_view target,
+                            const std::vector<std::pair<std::string, std::string>>& headers) const;
+  // The first of them in `from` order.
+  std::string request_token(std::string_view target, const std::vector<std::pair<std::string, std::string>>& headers) const;
+};
+
 }  // namespace sidewire::auth

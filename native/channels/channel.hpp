@@ -12,6 +12,7 @@
 
 #include "net/ws_connection.hpp"
 #include "adapter/local.hpp"
+#include "auth/jwt.hpp"
 #include "sidewire/engine.hpp"
 
 namespace sidewire::adapter {
@@ -52,6 +53,8 @@ class Channel {
   // The cluster adapter, once the channel joined it: broadcasts and relayed messages go to
   // the room's members on the other nodes too.
   std::atomic<adapter::Cluster*> cluster{nullptr};
+  // JWT authentication (ChannelConfig::jwt), set once when the channel is made.
+  std::shared_ptr<const auth::JwtSetup> jwt;
 
  private:
   std::uint32_t index_;

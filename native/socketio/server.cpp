@@ -8,7 +8,6 @@
 #include <chrono>
 
 #include "log.hpp"
-#include "net/http_upgrade.hpp"
 #include "socketio/msgpack.hpp"
 #include "socketio/packet.hpp"
 
@@ -120,17 +119,9 @@ void Server::on_handshake(eio::Session& session, std::string_view target,
   const std::shared_ptr<const JwtSetup> setup = jwt();
   if (!setup || (setup->query_param.empty() && !setup->header && setup->cookie.empty())) return;
   auto c = std::make_unique<ClientState::Credentials>();
-  if (!setup->query_param.empty()) {
-    if (auto v = http::query_param(http::query_of(target), setup->query_param)) c->query = std::move(*v);
-  }
-  for (const auto& [name, value] : headers) {
-    if (setup->header && http::iequals(name, "authorization")) {
-      const std::string_view v = http::trim(value);
-      if (v.size() > 7 && http::iequals(v.substr(0, 7), "bearer ")) c->bearer.assign(http::trim(v.substr(7)));
-    } else if (!setup->cookie.empty() && http::iequals(name, "cookie") && c->cookie.empty()) {
-      if (auto v = http::cookie_value(value, setup->cookie)) c->cookie.assign(*v);
-    }
-  }
+  c->query = setup->request_token(JwtSetup::From::kQuery, target, headers);
+  c->bearer = setup->request_token(JwtSetup::From::kHeader, target, headers);
+  c->cookie = setup->request_token(JwtSetup::From::kCookie, target, headers);
   state_of(session).credentials = std::move(c);
 }
 
@@ -163,8 +154,7 @@ auth::JwtResult Server::authenticate(const JwtSetup& jwt, eio::Session& session,
   return jwt.verifier.verify(token, now_seconds());
 }
 
-namespace {
-Limit limit_of(auth::JwtReason r) {
+Limit token_limit(auth::JwtReason r) {
   switch (r) {
     case auth::JwtReason::kMissing: return Limit::kTokenMissing;
     case auth::JwtReason::kExpired: return Limit::kTokenExpired;
@@ -172,7 +162,6 @@ Limit limit_of(auth::JwtReason r) {
     default: return Limit::kTokenInvalid;
   }
 }
-}  // namespace
 
 void Server::refresh_token(Socket& s, const std::string& data, std::int64_t ack_id) {
   const JwtSetup& jwt = *s.user->jwt;
@@ -195,7 +184,7 @@ void Server::refresh_token(Socket& s, const std::string& data, std::int64_t ack_
     s.user->expires_at = r.expires_at;
     answer = {{"ok", true}, {"exp", r.expires_at}};
   } else {
-    count_limit(metrics_, limit_of(r.reason));
+    count_limit(metrics_, token_limit(r.reason));
     log().info("socket {}: token refresh refused: {} ({})", s.id, auth::reason_name(r.reason), r.detail);
     answer = {{"ok", false}, {"reason", auth::reason_name(r.reason)}, {"detail", r.detail}};
   }
@@ -466,7 +455,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
     if (std::shared_ptr<const JwtSetup> setup = jwt()) {
       auth::JwtResult r = authenticate(*setup, session, auth);
       if (!r.ok()) {
-        count_limit(metrics_, limit_of(r.reason));
+        count_limit(metrics_, token_limit(r.reason));
         log().info("session {}: CONNECT to {} refused: token {} ({})", session.id(), nsp_name, auth::reason_name(r.reason),
                    r.detail);
         const json error{{"message", "unauthorized"},

@@ -37,19 +37,9 @@ struct RecoveredIds {
   std::string data_json;
 };
 
-// JWT authentication (SocketIoConfig::Jwt), fixed once made: set_jwt swaps the whole.
-struct JwtSetup {
-  explicit JwtSetup(auth::JwtConfig config) : verifier(std::move(config)) {}
-  auth::JwtVerifier verifier;
-  enum class From : std::uint8_t { kAuth, kQuery, kHeader, kCookie };
-  std::vector<From> from;  // where a token is looked for, in order
-  std::string auth_field;
-  std::string query_param;  // "" unless read from the query
-  bool header = false;
-  std::string cookie;  // "" unless read from a cookie
-  std::string user_room_prefix;
-  std::string refresh_prefix;  // an EVENT's JSON text starts with it when it is the refresh event
-};
+using JwtSetup = auth::JwtSetup;
+// The refusal counter of a token refused for `reason` (engine.stats().limits).
+Limit token_limit(auth::JwtReason reason);
 
 // Who a socket's token says it is, and until when.
 struct SocketUser {

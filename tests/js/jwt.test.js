@@ -237,3 +237,64 @@ describe('JWT authentication: what only the engine does (sidewire)', () => {
     }
   });
 });
+
+describe('JWT authentication of a raw channel (sidewire)', () => {
+  const ws = require('./helpers/ws');
+  let t;
+  beforeAll(async () => {
+    t = await ws.startServer((engine) => {
+      const ch = engine.channel('/ws/desk', { auth: { jwt: { secret: SECRET, issuer: 'desk' } } });
+      ch.on('connection', (client) => client.send(JSON.stringify({ user: client.user, rooms: [...client.rooms] })));
+    });
+  });
+  afterAll(() => t.close());
+
+  const deskToken = (claims = {}) => sign({ iss: 'desk', ...claims });
+
+  test('a token in the query, a Bearer header or a cookie opens; the claims reach JS, the user room is joined', async () => {
+    // Listening before the open: the hello may come in the same read as the 101.
+    const opened = async (url, o) => {
+      const c = new ws.WebSocket(url, o);
+      const hello = ws.messages(c, 1);
+      await new Promise((resolve, reject) => {
+        c.once('open', resolve);
+        c.once('error', reject);
+      });
+      return { c, hello };
+    };
+    const made = [
+      await opened(t.url(`/ws/desk?token=${deskToken()}`)),
+      await opened(t.url('/ws/desk'), { headers: { authorization: `Bearer ${deskToken()}` } }),
+      await opened(t.url('/ws/desk'), { headers: { cookie: `a=b; token=${deskToken({ sub: 'grace' })}` } }),
+    ];
+    const clients = made.map((m) => m.c);
+    const hello = await Promise.all(made.map((m) => m.hello));
+    const said = hello.map(([[text]]) => JSON.parse(text));
+    expect(said.map((s) => s.user.sub)).toEqual(['ada', 'ada', 'grace']);
+    expect(said[0].rooms).toEqual(['user:ada']);
+    const ch = t.engine.getChannel('/ws/desk');
+    expect(ch.count('user:ada')).toBe(2);
+    // Every device of ada, not grace's.
+    const both = [ws.messages(clients[0], 1), ws.messages(clients[1], 1)];
+    const graceQuiet = ws.silent(clients[2], 300);
+    ch.broadcast('user:ada', 'for ada');
+    expect((await Promise.all(both)).map(([[m]]) => m)).toEqual(['for ada', 'for ada']);
+    expect(await graceQuiet).toBe(true);
+    for (const c of clients) c.close();
+  });
+
+  test.each([
+    ['no token', '/ws/desk', {}, 'missing'],
+    ['an expired token', `/ws/desk?token=${sign({ iss: 'desk', exp: now() - 5 })}`, {}, 'expired'],
+    ['another issuer', `/ws/desk?token=${sign({ iss: 'elsewhere' })}`, {}, 'invalid'],
+    ['a bad Bearer', '/ws/desk', { Authorization: 'Bearer abc.def.ghi' }, 'invalid'],
+  ])('%s: HTTP 401 with the reason, nothing reaches JS', async (_name, path, headers, reason) => {
+    const before = t.engine.stats().limits;
+    const { data } = await ws.rawExchange(t.port, ws.upgradeRequest(path, headers));
+    const text = data.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 401/);
+    expect(text).toContain(`unauthorized: token ${reason}`);
+    const key = { missing: 'tokenMissing', expired: 'tokenExpired', invalid: 'tokenInvalid' }[reason];
+    await waitFor(() => t.engine.stats().limits[key] === before[key] + 1, 2000);
+  });
+});

@@ -18,6 +18,26 @@ namespace sidewire {
 using ClientId = std::uint64_t;
 inline unsigned worker_of(ClientId id) { return static_cast<unsigned>(id & 0xFF); }
 
+// JWT authentication of a Socket.IO server or a raw channel (js/auth.js fills it in).
+struct JwtOptions {
+  bool enabled = false;
+  std::vector<std::pair<std::string, std::string>> keys;  // kid ("" for any), secret or PEM
+  std::vector<std::string> algorithms;                    // empty: what the keys can check
+  std::string issuer;
+  std::vector<std::string> audience;
+  std::uint32_t clock_tolerance_s = 0;
+  std::size_t max_token_bytes = 8192;
+  bool require_exp = false;
+  // Where the token is looked for, in order: "auth" (Socket.IO: the CONNECT's auth[auth_field]),
+  // "query" (the handshake's query_param), "header" (Authorization: Bearer), "cookie" (cookie).
+  std::vector<std::string> from{"auth", "query", "header", "cookie"};
+  std::string auth_field = "token";
+  std::string query_param = "token";
+  std::string cookie = "token";
+  std::string user_room_prefix = "user:";      // "": no room
+  std::string refresh_event = "auth:refresh";  // Socket.IO; "": tokens are not refreshed
+};
+
 struct ChannelConfig {
   std::string path;                    // exact URL path, e.g. "/ws/fabric"
   std::string room_query;              // query key naming the room to join on connect ("" = none)
@@ -31,6 +51,9 @@ struct ChannelConfig {
   // a join from JS past it is refused with a warning.
   std::uint32_t max_rooms = 1000;
   std::uint32_t message_timeout_ms = 30000;  // a fragmented message must be complete within this
+  // An upgrade without a valid token is refused 401; the claims reach JS with the connection and
+  // the client joins <user_room_prefix><sub>.
+  JwtOptions jwt;
 };
 
 // The parts of an HTTP upgrade request the engine needs. Node has already parsed it.
@@ -195,24 +218,7 @@ struct SocketIoConfig {
   // hears of the socket; the claims reach JS as socket.data.user, the socket joins
   // <user_room_prefix><sub>, and it is disconnected when the token expires unless it sent a fresh
   // one as <refresh_event>.
-  struct Jwt {
-    bool enabled = false;
-    std::vector<std::pair<std::string, std::string>> keys;  // kid ("" for any), secret or PEM
-    std::vector<std::string> algorithms;                    // empty: what the keys can check
-    std::string issuer;
-    std::vector<std::string> audience;
-    std::uint32_t clock_tolerance_s = 0;
-    std::size_t max_token_bytes = 8192;
-    bool require_exp = false;
-    // Where the token is looked for, in order: "auth" (the CONNECT's auth[auth_field]), "query"
-    // (the handshake's query_param), "header" (Authorization: Bearer), "cookie" (cookie).
-    std::vector<std::string> from{"auth", "query", "header", "cookie"};
-    std::string auth_field = "token";
-    std::string query_param = "token";
-    std::string cookie = "token";
-    std::string user_room_prefix = "user:";   // "": no room
-    std::string refresh_event = "auth:refresh";  // "": tokens are not refreshed
-  } jwt;
+  JwtOptions jwt;
   // permessage-deflate (RFC 7692) on the WebSocket transport: socket.io's perMessageDeflate,
   // ws's parameters. Off unless `enabled`.
   struct PerMessageDeflate {
