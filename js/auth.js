@@ -124,8 +124,9 @@ function jwtSettings(o, { channel = false } = {}) {
     const from = list(o.from);
     if (from.length === 0 || from.some((f) => !sources.includes(f))) fail(`from must list some of ${sources.join(', ')}`);
     out.from = from;
-  } else if (channel) {
-    out.from = sources;
+  } else {
+    // A cookie only when asked for: browsers send it cross-site, and a WebSocket has no CORS.
+    out.from = sources.filter((f) => f !== 'cookie');
   }
   if (channel && o.refreshEvent !== undefined) fail('refreshEvent is Socket.IO\'s: a raw channel has no events');
   if (channel && o.authField !== undefined) fail('authField is Socket.IO\'s: a raw channel reads the query, a header or a cookie');

@@ -228,7 +228,9 @@ struct Engine::Impl {
   void refuse(int fd, ClientId id, std::uint32_t channel, const UpgradeRequest& request, int status,
               const std::string& message) {
     metrics.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
-    log().warn("upgrade refused: {} {} from {}: {} {}", request.method, request.target,
+    const Channel* ch = channel < UINT32_MAX ? this->channel(channel) : nullptr;
+    log().warn("upgrade refused: {} {} from {}: {} {}", request.method,
+               http::redact_query(request.target, ch && ch->jwt ? std::string_view(ch->jwt->query_param) : std::string_view()),
                request.remote_address.empty() ? "?" : request.remote_address, status, message);
     http::send_and_close(fd, http::error_response(status, message));
     Event e(Event::Type::kRefused);
@@ -374,6 +376,10 @@ struct Engine::Impl {
       }
     }
 
+    if (room && ch && ch->reserved_room(*room)) {
+      // The users' rooms are the engine's: a client naming one would hear another user's messages.
+      return refuse(fd.release(), id, channel_index, request, 403, "the room '" + *room + "' is reserved");
+    }
     std::string user_json;  // the claims of its token, for JS
     std::string user_room;
     if (ch && ch->jwt) {
@@ -383,7 +389,8 @@ struct Engine::Impl {
         return refuse(fd.release(), id, channel_index, request, 401,
                       std::string("unauthorized: token ") + auth::reason_name(r.reason) + " (" + r.detail + ")");
       }
-      if (auto it = r.claims.find("sub"); it != r.claims.end() && it->is_string() && !ch->jwt->user_room_prefix.empty()) {
+      if (auto it = r.claims.find("sub");
+          it != r.claims.end() && it->is_string() && !it->get_ref<const std::string&>().empty() && !ch->jwt->user_room_prefix.empty()) {
         user_room = ch->jwt->user_room_prefix + it->get<std::string>();
       }
       user_json = r.claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -589,6 +596,7 @@ void Engine::configure_socketio(SocketIoConfig c) {
   config.hooks = c.hooks;
   config.open_events = c.open_events;
   config.connection_errors = c.connection_errors;
+  if (c.jwt.enabled) config.secret_query_param = c.jwt.query_param;
   config.max_queued_bytes = c.max_queued_bytes;
   const auto& d = c.per_message_deflate;
   config.deflate = {d.enabled, d.threshold, d.level, d.mem_level, d.strategy, d.server_no_context_takeover,

@@ -86,9 +86,24 @@ KeyKind kind_of(EVP_PKEY* key) {
   throw std::invalid_argument("jwt: a public key of a type no JWS algorithm here uses (RSA, EC or Ed25519)");
 }
 
-// base64url without padding (RFC 7515 section 2), strictly: no padding, no other characters.
+int base64url_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+// base64url without padding (RFC 7515 section 2), strictly: no padding, no other characters, and
+// the unused bits of the last character zero, so that one token has one spelling.
 bool base64url_decode(std::string_view in, std::string& out) {
   if (in.size() % 4 == 1) return false;
+  if (!in.empty() && in.size() % 4 != 0) {
+    const int last = base64url_value(in.back());
+    const int unused = in.size() % 4 == 2 ? 0x0f : 0x03;
+    if (last < 0 || (last & unused) != 0) return false;
+  }
   std::string std_alphabet;
   std_alphabet.reserve(in.size() + 3);
   for (char c : in) {
@@ -151,6 +166,16 @@ bool numeric_date(const json& v, std::int64_t& out) {
     return true;
   }
   return false;
+}
+
+// Text from a token, fit for a log line and the client's reply: at most `max` bytes, control
+// characters and non-ASCII as '?'.
+std::string printable(std::string_view text, std::size_t max) {
+  std::string out(text.substr(0, max));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  }
+  return out;
 }
 
 JwtResult refuse(JwtReason reason, std::string detail) {
@@ -237,7 +262,7 @@ JwtResult JwtVerifier::verify(std::string_view token, std::int64_t now_s) const 
   const std::string& alg_name = alg_it->get_ref<const std::string&>();
   const int alg_index = algorithm_index(alg_name);
   if (alg_index < 0 || !(allowed_ & (1u << alg_index))) {
-    return refuse(JwtReason::kInvalid, "algorithm " + alg_name.substr(0, 16) + " not allowed");
+    return refuse(JwtReason::kInvalid, "algorithm " + printable(alg_name, 16) + " not allowed");
   }
   if (header.contains("crit")) return refuse(JwtReason::kInvalid, "critical header extensions are not understood");
   const Algorithm& alg = kAlgorithms[alg_index];
@@ -270,7 +295,7 @@ JwtResult JwtVerifier::verify(std::string_view token, std::int64_t now_s) const 
     }
     if (verified) break;
   }
-  if (!any_key) return refuse(JwtReason::kInvalid, kid ? "no key with kid " + kid->substr(0, 64) : "no key for " + alg_name);
+  if (!any_key) return refuse(JwtReason::kInvalid, kid ? "no key with kid " + printable(*kid, 64) : "no key for " + alg_name);
   if (!verified) return refuse(JwtReason::kInvalid, "bad signature");
 
   json claims = json::parse(payload_text, nullptr, false);

@@ -78,6 +78,10 @@ bool ChannelClient::handle_join_message(std::string_view payload) {
   if (json.is_discarded() || !json.is_object() || json.size() != 1) return false;
   if (auto it = json.find("join"); it != json.end() && it->is_string()) {
     const std::string room = it->get<std::string>();
+    if (channel_.reserved_room(room)) {
+      log().warn("connection {} on {}: join message for the reserved room {} ignored", id(), channel_.config().path, room);
+      return true;
+    }
     if (!join(room) && rooms_.size() >= channel_.config().max_rooms &&
         !channel_.rooms().is_member(worker_.index(), this, room)) {
       close(ws::kPolicyViolation, "too many rooms");

@@ -55,6 +55,10 @@ class Channel {
   std::atomic<adapter::Cluster*> cluster{nullptr};
   // JWT authentication (ChannelConfig::jwt), set once when the channel is made.
   std::shared_ptr<const auth::JwtSetup> jwt;
+  // A users' room (<user_room_prefix><sub>), which only the engine joins clients to.
+  bool reserved_room(std::string_view room) const {
+    return jwt && !jwt->user_room_prefix.empty() && room.substr(0, jwt->user_room_prefix.size()) == jwt->user_room_prefix;
+  }
 
  private:
   std::uint32_t index_;

@@ -611,7 +611,8 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
   const auto transport = http::query_param(query, "transport");
   const auto sid = http::query_param(query, "sid");
   auto refuse = [&](Error e) {
-    log().warn("engine.io request refused: {} {}: {}", request.method, request.target, error_message(e));
+    log().warn("engine.io request refused: {} {}: {}", request.method,
+               http::redact_query(request.target, front().secret_query_param), error_message(e));
     respond_error(request_id, e, true);
     return ClientId{0};
   };
@@ -688,7 +689,8 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   const auto transport = http::query_param(query, "transport");
   const auto sid = http::query_param(query, "sid");
   auto refuse = [&](Error e) {
-    log().warn("engine.io upgrade refused: {}: {}", request.target, error_message(e));
+    log().warn("engine.io upgrade refused: {}: {}",
+               http::redact_query(request.target, per_worker_[worker.index()]->config.secret_query_param), error_message(e));
     // The engine counted it as a connection when it took the upgrade: it never was one.
     Metrics& m = worker.metrics();
     m.connections.fetch_sub(1, std::memory_order_relaxed);

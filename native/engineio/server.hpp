@@ -176,6 +176,7 @@ struct Config {
   bool open_events = false;        // JS wants kEioOpen
   bool connection_errors = false;  // JS wants kEioConnectionError (refused upgrades)
   ws::DeflateOptions deflate;  // permessage-deflate on the WebSocket transport
+  std::string secret_query_param;  // its values are blanked out of log lines (a JWT's ?token=)
 };
 
 class Server {

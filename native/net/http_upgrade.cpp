@@ -23,6 +23,29 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+std::string redact_query(std::string_view target, std::string_view key) {
+  const std::size_t q = target.find('?');
+  if (key.empty() || q == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, q + 1));
+  std::string_view rest = target.substr(q + 1);
+  bool first = true;
+  while (true) {
+    const std::size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    if (!first) out.push_back('&');
+    first = false;
+    const std::size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == key) {
+      out.append(pair.substr(0, eq + 1)).append("***");
+    } else {
+      out.append(pair);
+    }
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return out;
+}
+
 std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {
     const std::size_t semi = header.find(';');

@@ -41,6 +41,9 @@ std::string_view path_of(std::string_view target);
 std::string_view query_of(std::string_view target);
 // The first value of `key` in a query string, percent-decoded ('+' is a space).
 std::optional<std::string> query_param(std::string_view query, std::string_view key);
+// `target` with the values of query parameter `key` replaced by "***" (a token kept out of log
+// lines); `target` itself when `key` is empty or absent.
+std::string redact_query(std::string_view target, std::string_view key);
 // ASCII case-insensitive equality (header names), and optional whitespace trimmed (RFC 9110 OWS).
 bool iequals(std::string_view a, std::string_view b);
 std::string_view trim(std::string_view s);

@@ -63,7 +63,11 @@ struct ClientState : eio::UserData {
     std::string cookie;
   };
   std::unique_ptr<Credentials> credentials;
+  std::uint32_t refused_tokens = 0;
 };
+
+// CONNECTs with a refused token one session may send before it is closed.
+constexpr std::uint32_t kMaxTokenRefusals = 10;
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -170,9 +174,17 @@ void Server::refresh_token(Socket& s, const std::string& data, std::int64_t ack_
   if (!args.is_array() || args.size() < 2 || !args[1].is_string()) {
     r.reason = auth::JwtReason::kMissing;
     r.detail = "no token";
+  } else if (s.user->sub.empty()) {
+    // Nothing ties a new token to the old one: no other user's token may extend this connection.
+    r.reason = auth::JwtReason::kInvalid;
+    r.detail = "the connection's token has no sub";
   } else {
     r = jwt.verifier.verify(args[1].get<std::string>(), now_seconds());
-    if (r.ok() && r.claims.value("sub", std::string()) != s.user->sub) {
+    const auto text = [](const json& claims, const char* key) {
+      auto it = claims.find(key);
+      return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    if (r.ok() && (text(r.claims, "sub") != s.user->sub || text(r.claims, "iss") != text(s.user->claims, "iss"))) {
       r.reason = auth::JwtReason::kInvalid;
       r.detail = "another subject";
     }
@@ -192,6 +204,23 @@ void Server::refresh_token(Socket& s, const std::string& data, std::int64_t ack_
   const std::string reply = json::array({answer}).dump(-1, ' ', false, json::error_handler_t::replace);
   std::unique_ptr<Outgoing> out(make_outgoing_raw(kAck, s.nsp->name, ack_id, reply, {}, msgpack()));
   send_to(s, *out, false);
+}
+
+void Server::forget_other_users_session(Socket& s) {
+  if (!s.user || !s.recovered) return;
+  const std::string& prefix = s.user->jwt->user_room_prefix;
+  if (prefix.empty()) return;  // nothing says whose it was
+  const std::string own = prefix + s.user->sub;
+  for (const auto& room : s.recovered->taken.rooms) {
+    if (room.compare(0, prefix.size(), prefix) == 0 && room != own) {
+      // Another user's session (a shared device, a new login): its rooms and missed packets are
+      // not this user's to have. It connects as new.
+      log().info("session {}: socket {} was another user's ({}); connecting as new", s.session->id(), s.recovered->taken.sid,
+                 room);
+      s.recovered.reset();
+      return;
+    }
+  }
 }
 
 void Server::sweep_expired(Worker& w) {
@@ -461,6 +490,11 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
         const json error{{"message", "unauthorized"},
                          {"data", {{"reason", auth::reason_name(r.reason)}, {"detail", r.detail}}}};
         session.send(control_frame(kConnectError, nsp_name, error.dump(-1, ' ', false, json::error_handler_t::replace)));
+        // A client may try again with another token, but not forever: each try costs a signature check.
+        if (++st.refused_tokens >= kMaxTokenRefusals) {
+          log().warn("session {}: {} tokens refused, closing", session.id(), kMaxTokenRefusals);
+          session.close_gracefully("forced server close");
+        }
         return;
       }
       user = std::make_unique<SocketUser>();
@@ -497,7 +531,10 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
                 if (sock.connected) return;
                 Namespace* n = namespace_at(index);
                 if (!n) return remove_socket(sock, "server namespace disconnect", true);
-                if (*restored) restore_from_fleet(sock, *n, std::move(**restored));
+                if (*restored) {
+                  restore_from_fleet(sock, *n, std::move(**restored));
+                  forget_other_users_session(sock);
+                }
                 continue_connect(sock, n, name, std::move(auth));
               });
             });
@@ -507,6 +544,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
         log().debug("session {}: socket {} comes back to {}", session.id(), t->sid, nsp->name);
         s->recovered = std::make_unique<RecoveredIds>();
         s->recovered->taken = std::move(*t);
+        forget_other_users_session(*s);
       }
     }
   }

@@ -187,6 +187,8 @@ class Server final : public eio::Listener {
   void refresh_token(Socket& socket, const std::string& data, std::int64_t ack_id);
   // Sockets whose token expired are disconnected ("token expired").
   void sweep_expired(Worker& worker);
+  // A session recovered with another user's token is not recovered (JWT's user rooms tell).
+  void forget_other_users_session(Socket& socket);
   // socket.id and the private id (connectionStateRecovery) of a socket: derived from its
   // numeric id, or the ones it recovered.
   std::string sid_of(const Socket& socket) const;

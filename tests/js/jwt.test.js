@@ -66,7 +66,7 @@ describe.each(IMPLS)('JWT authentication (%s)', (kind) => {
 
   test('a token in auth, the query, a Bearer header or a cookie connects; claims in socket.data.user', async () => {
     const users = [];
-    t = await start(kind, { secret: SECRET }, (io) => {
+    t = await start(kind, { secret: SECRET, from: ['auth', 'query', 'header', 'cookie'] }, (io) => {
       io.on('connection', (socket) => users.push({ user: socket.data.user, rooms: [...socket.rooms] }));
     });
     const token = sign({});
@@ -222,6 +222,72 @@ describe('JWT authentication: what only the engine does (sidewire)', () => {
     expect(t.engine.stats().limits.tokenExpired).toBe(1);
   }, 15000);
 
+  test('a cookie is read only when from names it', async () => {
+    t = await startImpl('sidewire', { auth: { jwt: { secret: SECRET } } });
+    const err = await connectError(t.client({ transports: ['websocket'], extraHeaders: { cookie: `token=${sign({})}` } }));
+    expect(err.data.reason).toBe('missing');
+  });
+
+  test('ten refused tokens on one connection close it', async () => {
+    t = await startImpl('sidewire', { auth: { jwt: { secret: SECRET } } });
+    const c = t.client({ transports: ['websocket'], auth: { token: 'x.y.z' } });
+    const closed = new Promise((resolve) => c.io.on('close', resolve));
+    for (let i = 0; i < 10; i += 1) {
+      await connectError(c);
+      if (i < 9) c.connect();
+    }
+    expect(await closed).toBe('forced close');
+  });
+
+  test('a refresh needs a sub and the same issuer', async () => {
+    t = await startImpl('sidewire', { auth: { jwt: { secret: SECRET } } });
+    const anonymous = t.client({ auth: { token: jsonwebtoken.sign({ role: 'guest' }, SECRET, { expiresIn: 60 }) } });
+    await connected(anonymous);
+    expect(await anonymous.timeout(2000).emitWithAck('auth:refresh', jsonwebtoken.sign({ role: 'admin' }, SECRET, { expiresIn: 3600 })))
+      .toMatchObject({ ok: false, detail: "the connection's token has no sub" });
+    const ada = t.client({ auth: { token: sign({ iss: 'desk' }) } });
+    await connected(ada);
+    expect(await ada.timeout(2000).emitWithAck('auth:refresh', sign({ iss: 'elsewhere' }))).toMatchObject({ ok: false, detail: 'another subject' });
+    expect(await ada.timeout(2000).emitWithAck('auth:refresh', sign({ iss: 'desk' }))).toMatchObject({ ok: true });
+  });
+
+  test("a session recovered with another user's token connects as new", async () => {
+    const connections = [];
+    t = await startImpl('sidewire', { auth: { jwt: { secret: SECRET } }, connectionStateRecovery: {} }, (io) => {
+      io.on('connection', (socket) => {
+        connections.push({ sub: socket.data.user.sub, recovered: socket.recovered, rooms: [...socket.rooms] });
+        if (!socket.recovered) socket.join(`${socket.data.user.sub}-only`);
+        socket.emit('hello'); // an offset for the client to come back with
+      });
+    });
+    const c = t.client({ transports: ['websocket'], auth: { token: sign({}) } });
+    let hellos = 0;
+    c.on('hello', () => {
+      hellos += 1;
+    });
+    await connected(c);
+    await waitFor(() => connections.length === 1 && hellos === 1, 2000);
+    // Same device, another login: the client comes back with the old pid and offset.
+    c.auth = { token: sign({ sub: 'grace' }) };
+    c.io.engine.close();
+    await sleep(100);
+    c.connect();
+    await connected(c);
+    await waitFor(() => connections.length === 2, 3000);
+    expect(connections[1]).toMatchObject({ sub: 'grace', recovered: false });
+    expect(connections[1].rooms).not.toContain('ada-only');
+    expect(connections[1].rooms).not.toContain('user:ada');
+    await waitFor(() => hellos === 2, 2000);
+    // The same user comes back recovered, with its rooms.
+    c.io.engine.close();
+    await sleep(100);
+    c.connect();
+    await connected(c);
+    await waitFor(() => connections.length === 3, 3000);
+    expect(connections[2]).toMatchObject({ sub: 'grace', recovered: true });
+    expect(connections[2].rooms).toEqual(expect.arrayContaining(['grace-only', 'user:grace']));
+  });
+
   test('options that cannot work throw when the Server is made, before it takes the engine', async () => {
     const { Engine, Server } = require('../../js/index.js');
     const engine = new Engine({ global: false, logLevel: 'off' });
@@ -243,7 +309,11 @@ describe('JWT authentication of a raw channel (sidewire)', () => {
   let t;
   beforeAll(async () => {
     t = await ws.startServer((engine) => {
-      const ch = engine.channel('/ws/desk', { auth: { jwt: { secret: SECRET, issuer: 'desk' } } });
+      const ch = engine.channel('/ws/desk', {
+        roomQuery: 'doc',
+        joinMessages: true,
+        auth: { jwt: { secret: SECRET, issuer: 'desk', from: ['query', 'header', 'cookie'] } },
+      });
       ch.on('connection', (client) => client.send(JSON.stringify({ user: client.user, rooms: [...client.rooms] })));
     });
   });
@@ -281,6 +351,23 @@ describe('JWT authentication of a raw channel (sidewire)', () => {
     expect((await Promise.all(both)).map(([[m]]) => m)).toEqual(['for ada', 'for ada']);
     expect(await graceQuiet).toBe(true);
     for (const c of clients) c.close();
+  });
+
+  test("the users' rooms are the engine's: a client cannot name one", async () => {
+    const { data } = await ws.rawExchange(t.port, ws.upgradeRequest(`/ws/desk?doc=user:grace&token=${deskToken()}`));
+    expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 403[^]*reserved/);
+    const ada = new ws.WebSocket(t.url(`/ws/desk?token=${deskToken()}`));
+    const hello = ws.messages(ada, 1);
+    await new Promise((resolve) => ada.once('open', resolve));
+    await hello;
+    ada.send(JSON.stringify({ join: 'user:grace' }));
+    const ch = t.engine.getChannel('/ws/desk');
+    await sleep(200);
+    expect(ch.count('user:grace')).toBe(0);
+    const quiet = ws.silent(ada, 300);
+    ch.broadcast('user:grace', 'for grace');
+    expect(await quiet).toBe(true);
+    ada.close();
   });
 
   test.each([

@@ -324,4 +324,9 @@ TEST(HttpHelpers, CookieValue) {
   EXPECT_TRUE(http::iequals("Authorization", "authorization"));
   EXPECT_FALSE(http::iequals("Authorization", "authorizatio"));
   EXPECT_EQ(http::trim(" \t Bearer x \t"), "Bearer x");
+  EXPECT_EQ(http::redact_query("/ws/desk?doc=1&token=a.b.c&x", "token"), "/ws/desk?doc=1&token=***&x");
+  EXPECT_EQ(http::redact_query("/socket.io/?token=t&token=u", "token"), "/socket.io/?token=***&token=***");
+  EXPECT_EQ(http::redact_query("/ws/desk?mytoken=1", "token"), "/ws/desk?mytoken=1");
+  EXPECT_EQ(http::redact_query("/ws/desk", "token"), "/ws/desk");
+  EXPECT_EQ(http::redact_query("/ws/desk?token=1", ""), "/ws/desk?token=1");
 }

@@ -137,6 +137,16 @@ TEST(Jwt, RefusesTheClassicAttacks) {
   for (const std::string t : {"@@@.###.$$$", "a.b", "a.b.c.d", "....", "e30.e30.", "e30=.e30.AAAA", "\xff\xfe.\x01.\x02"}) {
     EXPECT_EQ(reason(hs, t), JwtReason::kInvalid) << t;
   }
+  // A kid with control characters is named printably; one token has one spelling: the same
+  // header with the unused low bits of its last character set is refused.
+  {
+    const std::string kid_header = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImFcbmIifQ";  // {"alg":"HS256","kid":"a\nb"}
+    const JwtVerifier with_kid(with_keys({{"k", kSecret}}));
+    EXPECT_EQ(with_kid.verify(kid_header + ".e30.AAAA", kNow).detail, "no key with kid a?b");
+    std::string respelled = kid_header;
+    respelled.back() = 'R';  // Q is 010000, R 010001: the same bytes
+    EXPECT_EQ(with_kid.verify(respelled + ".e30.AAAA", kNow).detail, "not base64url");
+  }
   std::string bad_sig(kHS256);
   bad_sig.back() = bad_sig.back() == 'A' ? 'B' : 'A';
   EXPECT_EQ(reason(hs, bad_sig), JwtReason::kInvalid);

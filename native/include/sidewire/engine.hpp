@@ -29,8 +29,9 @@ struct JwtOptions {
   std::size_t max_token_bytes = 8192;
   bool require_exp = false;
   // Where the token is looked for, in order: "auth" (Socket.IO: the CONNECT's auth[auth_field]),
-  // "query" (the handshake's query_param), "header" (Authorization: Bearer), "cookie" (cookie).
-  std::vector<std::string> from{"auth", "query", "header", "cookie"};
+  // "query" (the handshake's query_param), "header" (Authorization: Bearer), "cookie" (cookie;
+  // only when asked for: a browser sends cookies cross-site, WebSocket has no CORS).
+  std::vector<std::string> from{"auth", "query", "header"};
   std::string auth_field = "token";
   std::string query_param = "token";
   std::string cookie = "token";
