@@ -135,6 +135,7 @@ function jwtSettings(o, { channel = false } = {}) {
     if (typeof o[name] !== 'string' || !o[name]) fail(`${name} must be a non-empty string`);
     out[name] = o[name];
   }
+  out.userRoomPrefix = 'user:';
   if (o.userRoom !== undefined) {
     if (o.userRoom === false) out.userRoomPrefix = '';
     else if (typeof o.userRoom === 'string') out.userRoomPrefix = o.userRoom;

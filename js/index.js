@@ -79,8 +79,7 @@ class Client {
     this.rooms = new Set();
     const key = channel.options.roomQuery;
     if (key && typeof this.query[key] === 'string' && this.query[key] !== '') this.rooms.add(this.query[key]);
-    const jwt = channel._jwt;
-    const prefix = jwt && jwt.userRoomPrefix !== undefined ? jwt.userRoomPrefix : 'user:';
+    const prefix = channel._jwt ? channel._jwt.userRoomPrefix : '';
     if (user && prefix && typeof user.sub === 'string' && user.sub) this.rooms.add(prefix + user.sub); // joined in the engine
     this.connected = true;
   }

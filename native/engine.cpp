@@ -65,10 +65,6 @@ std::shared_ptr<const auth::JwtSetup> make_jwt_setup(const JwtOptions& j) {
   return setup;
 }
 
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 spdlog::logger& log() {
@@ -383,7 +379,7 @@ struct Engine::Impl {
     std::string user_json;  // the claims of its token, for JS
     std::string user_room;
     if (ch && ch->jwt) {
-      auth::JwtResult r = ch->jwt->verifier.verify(ch->jwt->request_token(request.target, request.headers), now_seconds());
+      auth::JwtResult r = ch->jwt->verifier.verify(ch->jwt->request_token(request.target, request.headers), auth::now_seconds());
       if (!r.ok()) {
         count_limit(metrics, sio::token_limit(r.reason));
         return refuse(fd.release(), id, channel_index, request, 401,

@@ -937,7 +937,7 @@ class Server extends EventEmitter {
     if (info && info.user) {
       socket.data.user = info.user; // the claims of its verified token
       // The engine put it in its user's room when it connects: the mirror says so too.
-      const prefix = this._jwt && this._jwt.userRoomPrefix !== undefined ? this._jwt.userRoomPrefix : 'user:';
+      const prefix = this._jwt ? this._jwt.userRoomPrefix : '';
       if (prefix && typeof info.user.sub === 'string' && info.user.sub) socket._rooms = roomsAdd(socket._rooms, prefix + info.user.sub);
     }
     if (info && info.recovered) {

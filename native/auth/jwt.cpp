@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -107,15 +108,9 @@ bool base64url_decode(std::string_view in, std::string& out) {
   std::string std_alphabet;
   std_alphabet.reserve(in.size() + 3);
   for (char c : in) {
-    if (c == '-') {
-      std_alphabet.push_back('+');
-    } else if (c == '_') {
-      std_alphabet.push_back('/');
-    } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-      std_alphabet.push_back(c);
-    } else {
-      return false;
-    }
+    const int v = base64url_value(c);
+    if (v < 0) return false;
+    std_alphabet.push_back(v == 62 ? '+' : v == 63 ? '/' : c);
   }
   while (std_alphabet.size() % 4) std_alphabet.push_back('=');
   return ws::base64_decode(std_alphabet, out);
@@ -193,6 +188,10 @@ struct JwtVerifier::Key {
   std::string secret;
   Pkey pkey;
 };
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 const char* reason_name(JwtReason r) {
   switch (r) {

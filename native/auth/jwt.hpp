@@ -35,7 +35,9 @@ struct JwtConfig {
 
 // What a refusal tells the client (socket.io's CONNECT_ERROR data.reason, a channel's 401).
 enum class JwtReason : std::uint8_t { kOk, kMissing, kInvalid, kExpired, kNotYetValid };
-const char* reason_name(JwtReason r);  // "ok", "missing", "invalid", "expired", "not_yet_valid"
+const char* reason_name(JwtReason r);
+// The clock tokens are checked against: seconds since the epoch.
+std::int64_t now_seconds();  // "ok", "missing", "invalid", "expired", "not_yet_valid"
 
 struct JwtResult {
   JwtReason reason = JwtReason::kInvalid;

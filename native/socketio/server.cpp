@@ -5,8 +5,6 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
-
 #include "log.hpp"
 #include "socketio/msgpack.hpp"
 #include "socketio/packet.hpp"
@@ -68,10 +66,6 @@ struct ClientState : eio::UserData {
 
 // CONNECTs with a refused token one session may send before it is closed.
 constexpr std::uint32_t kMaxTokenRefusals = 10;
-
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 
 ClientState& state_of(eio::Session& session) {
@@ -155,7 +149,7 @@ auth::JwtResult Server::authenticate(const JwtSetup& jwt, eio::Session& session,
     }
     if (!token.empty()) break;
   }
-  return jwt.verifier.verify(token, now_seconds());
+  return jwt.verifier.verify(token, auth::now_seconds());
 }
 
 Limit token_limit(auth::JwtReason r) {
@@ -179,7 +173,7 @@ void Server::refresh_token(Socket& s, const std::string& data, std::int64_t ack_
     r.reason = auth::JwtReason::kInvalid;
     r.detail = "the connection's token has no sub";
   } else {
-    r = jwt.verifier.verify(args[1].get<std::string>(), now_seconds());
+    r = jwt.verifier.verify(args[1].get<std::string>(), auth::now_seconds());
     const auto text = [](const json& claims, const char* key) {
       auto it = claims.find(key);
       return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -225,7 +219,7 @@ void Server::forget_other_users_session(Socket& s) {
 
 void Server::sweep_expired(Worker& w) {
   PerWorker& pw = *per_worker_[w.index()];
-  const std::int64_t now = now_seconds();
+  const std::int64_t now = auth::now_seconds();
   std::vector<ClientId> expired;
   for (const auto& [id, s] : pw.sockets) {
     if (!s->connected || !s->user || s->user->expires_at == 0) continue;
