@@ -272,6 +272,31 @@ sidewire::JwtOptions jwt_of(const Napi::Object& j) {
   return t;
 }
 
+// Limits, already checked by js/limits.js.
+sidewire::LimitsOptions limits_of(const Napi::Object& l) {
+  sidewire::LimitsOptions t;
+  t.enabled = true;
+  if (l.Has("events") && l.Get("events").IsArray()) {
+    const Napi::Array events = l.Get("events").As<Napi::Array>();
+    for (uint32_t i = 0; i < events.Length(); ++i) {
+      const Napi::Object e = events.Get(i).As<Napi::Object>();
+      t.events.push_back({e.Get("event").ToString().Utf8Value(), u32_of(e, "points", 0), u32_of(e, "periodMs", 0)});
+    }
+  }
+  if (l.Has("policy") && l.Get("policy").IsString()) t.policy = l.Get("policy").As<Napi::String>().Utf8Value();
+  if (l.Has("errorEvent") && l.Get("errorEvent").IsString()) t.error_event = l.Get("errorEvent").As<Napi::String>().Utf8Value();
+  t.connections_per_ip = u32_of(l, "connectionsPerIp", 0);
+  t.connections_per_user = u32_of(l, "connectionsPerUser", 0);
+  if (l.Has("connectRate") && l.Get("connectRate").IsObject()) {
+    const Napi::Object r = l.Get("connectRate").As<Napi::Object>();
+    t.connect_rate_points = u32_of(r, "points", 0);
+    t.connect_rate_period_ms = u32_of(r, "periodMs", 0);
+  }
+  t.idle_timeout_ms = u32_of(l, "idleTimeoutMs", 0);
+  if (l.Has("trustProxy")) t.trust_proxy = strings_of(l.Get("trustProxy"));
+  return t;
+}
+
 class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -367,8 +392,14 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.max_rooms = u32_of(o, "maxRooms", c.max_rooms);
     c.message_timeout_ms = u32_of(o, "messageTimeout", c.message_timeout_ms);
     if (o.Has("jwt") && o.Get("jwt").IsObject()) c.jwt = jwt_of(o.Get("jwt").As<Napi::Object>());
+    if (o.Has("limits") && o.Get("limits").IsObject()) c.limits = limits_of(o.Get("limits").As<Napi::Object>());
     const std::string path = c.path;
-    auto index = engine(info.Env()).add_channel(std::move(c));
+    std::optional<std::uint32_t> index;
+    try {
+      index = engine(info.Env()).add_channel(std::move(c));
+    } catch (const std::invalid_argument& e) {
+      throw Napi::TypeError::New(info.Env(), std::string("sidewire: ") + e.what());
+    }
     if (!index) throw Napi::Error::New(info.Env(), "a channel already exists at " + path + " (or too many channels)");
     return Napi::Number::New(info.Env(), *index);
   }
@@ -617,6 +648,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.recovery_window_ms = u32_of(o, "recoveryWindow", c.recovery_window_ms);
     c.recovery_max_bytes = static_cast<std::size_t>(bytes_of(o, "recoveryMaxBytes", c.recovery_max_bytes));
     if (o.Has("jwt") && o.Get("jwt").IsObject()) c.jwt = jwt_of(o.Get("jwt").As<Napi::Object>());
+    if (o.Has("limits") && o.Get("limits").IsObject()) c.limits = limits_of(o.Get("limits").As<Napi::Object>());
     if (o.Has("perMessageDeflate") && o.Get("perMessageDeflate").IsObject()) {
       // Already checked and filled in by js/socketio/compression.js.
       const Napi::Object d = o.Get("perMessageDeflate").As<Napi::Object>();
@@ -634,7 +666,11 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
       p.server_max_window_bits = i32("serverMaxWindowBits", p.server_max_window_bits);
       p.client_max_window_bits = i32("clientMaxWindowBits", p.client_max_window_bits);
     }
-    engine(info.Env()).configure_socketio(std::move(c));
+    try {
+      engine(info.Env()).configure_socketio(std::move(c));
+    } catch (const std::invalid_argument& e) {
+      throw Napi::TypeError::New(info.Env(), std::string("sidewire: ") + e.what());
+    }
   }
 
   Napi::Value SioAddNamespace(const Napi::CallbackInfo& info) {

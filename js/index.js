@@ -9,6 +9,7 @@ const { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey }
 const native = require('./native.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('./options.js');
 const { jwtSettings } = require('./auth.js');
+const { limitsSettings } = require('./limits.js');
 
 const EVENT_OPEN = 0;
 const EVENT_MESSAGE = 1;
@@ -63,7 +64,7 @@ function refuseSocket(socket, status, message) {
 
 /** One connection of a channel, as JS sees it. Exists only on channels with JS listeners. */
 class Client {
-  constructor(channel, id, request, user) {
+  constructor(channel, id, request, user, address) {
     this.id = id;
     /** The claims of its verified token (a channel with auth.jwt), else undefined. */
     this.user = user;
@@ -71,7 +72,8 @@ class Client {
     this.request = request || null;
     this.headers = request ? request.headers : {};
     this.url = request ? request.url : '';
-    this.remoteAddress = request && request.socket ? request.socket.remoteAddress : undefined;
+    // The client's address: the engine's through trustProxy, else the peer's.
+    this.remoteAddress = address || (request && request.socket ? request.socket.remoteAddress : undefined);
     // The first value of a repeated key, as the engine reads it (and URLSearchParams.get).
     this.query = firstValues(splitTarget(this.url).query);
     // Rooms joined through JS and the room from the query. Rooms joined by a native join
@@ -128,7 +130,14 @@ class Channel extends EventEmitter {
     };
     // JWT in the engine: an upgrade without a valid token is refused 401 before JS hears of it.
     this._jwt = options.auth && options.auth.jwt ? jwtSettings(options.auth.jwt, { channel: true }) : null;
-    this.index = engine._native.addChannel({ path, ...this.options, ...(this._jwt ? { jwt: this._jwt } : {}) });
+    // Limits in the engine: rates, connection caps, the idle timeout, trustProxy.
+    this._limits = limitsSettings(options.limits, options.trustProxy, { channel: true, jwt: Boolean(this._jwt) });
+    this.index = engine._native.addChannel({
+      path,
+      ...this.options,
+      ...(this._jwt ? { jwt: this._jwt } : {}),
+      ...(this._limits ? { limits: this._limits } : {}),
+    });
     if (options.adapter) {
       const settings = typeof options.adapter === 'function' ? options.adapter[CLUSTER] : undefined;
       if (!settings) {
@@ -527,7 +536,7 @@ class Engine extends EventEmitter {
           continue;
         }
         const channel = this._byIndex[batch[i + 1]];
-        this._dispatch(type, channel, batch[i + 2], batch[i + 3], batch[i + 4]);
+        this._dispatch(type, channel, batch[i + 2], batch[i + 3], batch[i + 4], batch[i + 5]);
       } catch (err) {
         // A throwing handler must not take the other events of the batch with it.
         this._log('error', `error in a sidewire event handler: ${err && err.stack}`);
@@ -536,7 +545,7 @@ class Engine extends EventEmitter {
     }
   }
 
-  _dispatch(type, channel, id, data, code) {
+  _dispatch(type, channel, id, data, code, text) {
     switch (type) {
       case EVENT_OPEN: {
         const pending = this._pending.get(id);
@@ -550,7 +559,7 @@ class Engine extends EventEmitter {
             user = undefined;
           }
         }
-        const client = new Client(channel, id, pending && pending.req, user);
+        const client = new Client(channel, id, pending && pending.req, user, text);
         channel.clients.set(id, client);
         channel.emit('connection', client, client.request);
         return;

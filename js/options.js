@@ -112,6 +112,20 @@ const AUTH = {
   },
 };
 
+// limits (js/limits.js): enforced in the engine, before anything crosses into JS.
+const LIMITS = {
+  label: 'limits option',
+  options: {
+    events: {},
+    connectionsPerIp: {},
+    connectionsPerUser: {},
+    connectRatePerIp: {},
+    idleTimeoutMs: {},
+    policy: {},
+    errorEvent: {},
+  },
+};
+
 const TRANSPORTS = new Set(['polling', 'websocket']);
 
 const SOCKETIO = {
@@ -186,6 +200,8 @@ const SOCKETIO = {
     engine: {},
     maxRoomsPerSocket: {},
     auth: { nested: AUTH },
+    limits: { nested: LIMITS },
+    trustProxy: {},
   },
 };
 
@@ -223,6 +239,8 @@ const CHANNEL = {
     messageTimeout: {},
     adapter: {}, // sidewire/redis-adapter's createAdapter(): broadcasts and the relay reach every node
     auth: { nested: AUTH }, // JWT in the engine (js/auth.js)
+    limits: { nested: LIMITS }, // rates, connection caps, idle timeout in the engine (js/limits.js)
+    trustProxy: {},
     authorize: {},
     connection: {},
     message: {},

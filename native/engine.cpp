@@ -222,13 +222,13 @@ struct Engine::Impl {
   }
 
   void refuse(int fd, ClientId id, std::uint32_t channel, const UpgradeRequest& request, int status,
-              const std::string& message) {
+              const std::string& message, std::string_view extra_headers = {}) {
     metrics.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
     const Channel* ch = channel < UINT32_MAX ? this->channel(channel) : nullptr;
     log().warn("upgrade refused: {} {} from {}: {} {}", request.method,
                http::redact_query(request.target, ch && ch->jwt ? std::string_view(ch->jwt->query_param) : std::string_view()),
                request.remote_address.empty() ? "?" : request.remote_address, status, message);
-    http::send_and_close(fd, http::error_response(status, message));
+    http::send_and_close(fd, http::error_response(status, std::string(message) + "\n", "text/plain; charset=utf-8", extra_headers));
     Event e(Event::Type::kRefused);
     e.code = static_cast<std::uint16_t>(status);
     e.channel = channel;
@@ -376,6 +376,18 @@ struct Engine::Impl {
       // The users' rooms are the engine's: a client naming one would hear another user's messages.
       return refuse(fd.release(), id, channel_index, request, 403, "the room '" + *room + "' is reserved");
     }
+    // limits: the client's address (through trustProxy) counted before any token is checked,
+    // so that a flood from one address costs no signature checks.
+    std::unique_ptr<guard::Ticket> ticket;
+    if (ch && ch->guard) {
+      guard::Admission a = guard::admit(ch->guard, request.remote_address, request.headers);
+      if (!a.ticket) {
+        count_limit(metrics, a.refusal == guard::Counter::Refusal::kTooMany ? Limit::kConnectionsPerIp : Limit::kConnectRate);
+        return refuse(fd.release(), id, channel_index, request, 429, a.message + " (client " + a.address + ")",
+                      a.retry_after_header());
+      }
+      ticket = std::move(a.ticket);
+    }
     std::string user_json;  // the claims of its token, for JS
     std::string user_room;
     if (ch && ch->jwt) {
@@ -385,10 +397,14 @@ struct Engine::Impl {
         return refuse(fd.release(), id, channel_index, request, 401,
                       std::string("unauthorized: token ") + auth::reason_name(r.reason) + " (" + r.detail + ")");
       }
-      if (auto it = r.claims.find("sub");
-          it != r.claims.end() && it->is_string() && !it->get_ref<const std::string&>().empty() && !ch->jwt->user_room_prefix.empty()) {
-        user_room = ch->jwt->user_room_prefix + it->get<std::string>();
+      const std::string sub = r.claims.value("sub", std::string());
+      if (ticket && !ticket->admit_user(sub)) {
+        count_limit(metrics, Limit::kConnectionsPerUser);
+        return refuse(fd.release(), id, channel_index, request, 429,
+                      "too many connections for this user (connectionsPerUser " +
+                          std::to_string(ticket->setup().connections_per_user) + ")");
       }
+      if (!sub.empty() && !ch->jwt->user_room_prefix.empty()) user_room = ch->jwt->user_room_prefix + sub;
       user_json = r.claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
 
@@ -410,6 +426,8 @@ struct Engine::Impl {
     }
 
     auto client = std::make_shared<ChannelClient>(worker, std::move(socket), id, *ch);
+    std::string address = ticket ? ticket->address() : request.remote_address;
+    client->set_ticket(std::move(ticket));
     worker.add(client);
     metrics.connections.fetch_add(1, std::memory_order_relaxed);
     metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
@@ -421,9 +439,10 @@ struct Engine::Impl {
       e.channel = ch->index();
       e.client = id;
       e.data = std::move(user_json);
+      if (ch->guard && !ch->guard->trust.empty()) e.text = address;  // the client's, through trustProxy
       sink->push(std::move(e));
     }
-    log().debug("connection {} opened on {} from {}", id, ch->config().path, request.remote_address);
+    log().debug("connection {} opened on {} from {}", id, ch->config().path, address);
     client->start(http::switching_protocols_response(check.accept), request.head);
   }
 };
@@ -460,8 +479,11 @@ std::optional<std::uint32_t> Engine::add_channel(ChannelConfig config) {
   const std::uint32_t n = impl_->channel_count.load();
   if (n >= Impl::kMaxChannels || impl_->channel_by_path(config.path)) return std::nullopt;
   std::shared_ptr<const auth::JwtSetup> jwt = config.jwt.enabled ? make_jwt_setup(config.jwt) : nullptr;
+  std::shared_ptr<const guard::Setup> limits =
+      config.limits.enabled ? std::make_shared<const guard::Setup>(config.limits) : nullptr;
   impl_->channels.push_back(std::make_unique<Channel>(n, std::move(config), impl_->worker_ptrs, impl_->sink));
   impl_->channels.back()->jwt = std::move(jwt);
+  impl_->channels.back()->guard = std::move(limits);
   impl_->channel_count.store(n + 1, std::memory_order_release);
   return n;
 }
@@ -593,6 +615,7 @@ void Engine::configure_socketio(SocketIoConfig c) {
   config.open_events = c.open_events;
   config.connection_errors = c.connection_errors;
   if (c.jwt.enabled) config.secret_query_param = c.jwt.query_param;
+  if (c.limits.enabled) config.guard = std::make_shared<const guard::Setup>(c.limits);
   config.max_queued_bytes = c.max_queued_bytes;
   const auto& d = c.per_message_deflate;
   config.deflate = {d.enabled, d.threshold, d.level, d.mem_level, d.strategy, d.server_no_context_takeover,

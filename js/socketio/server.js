@@ -16,6 +16,7 @@ const { Adapter } = require('./adapter.js');
 const { CLUSTER } = require('./cluster-adapter.js');
 const { decode } = require('./parser-helpers.js');
 const { jwtSettings } = require('../auth.js');
+const { limitsSettings } = require('../limits.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('../options.js');
@@ -165,6 +166,7 @@ class Server extends EventEmitter {
     this._warnedOptions = new Set();
     checkOptions(OPTION_GROUPS.SOCKETIO, this.opts, this._warnedOptions);
     this._jwt = this.opts.auth && this.opts.auth.jwt ? jwtSettings(this.opts.auth.jwt) : null;
+    this._limits = limitsSettings(this.opts.limits, this.opts.trustProxy, { jwt: Boolean(this._jwt) });
     this._ownOpts = this.opts; // the constructor's: they win over attach()'s, as in socket.io
     this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
     this._connectTimeout = this.opts.connectTimeout || 45000;
@@ -264,6 +266,7 @@ class Server extends EventEmitter {
       msgpack: this._msgpack,
       perMessageDeflate: perMessageDeflateSettings(o.perMessageDeflate, (m) => this._log('warn', m)),
       ...(this._jwt ? { jwt: this._jwt } : {}),
+      ...(this._limits ? { limits: this._limits } : {}),
       ...(o.connectionStateRecovery
         ? {
             recovery: true,
@@ -908,6 +911,9 @@ class Server extends EventEmitter {
     }
     const conn = this._connFor(info.conn, info.transport, info.sid);
     if (this._closed) return;
+    // The client's address as the engine counts it (through trustProxy): handshake.address and
+    // conn.remoteAddress say it too.
+    if (info.address && conn._info) conn._info.address = info.address;
     const known = nspIndex >= 0 ? this._byIndex[nspIndex] : undefined;
     if (known) {
       this._connectTo(known, socketId, info.id, conn, auth, info);

@@ -20,6 +20,7 @@ Channel::Channel(std::uint32_t index, ChannelConfig config, std::vector<Worker*>
   settings_.ping_timeout_ms = config_.ping_timeout_ms;
   settings_.max_queued_bytes = config_.max_queued_bytes;
   settings_.message_timeout_ms = config_.message_timeout_ms;
+  settings_.idle_timeout_ms = config_.limits.enabled ? config_.limits.idle_timeout_ms : 0;
 }
 
 void Channel::broadcast_local(unsigned worker, const std::vector<std::string>& rooms, const ws::SharedFrame& frame,
@@ -95,8 +96,29 @@ bool ChannelClient::handle_join_message(std::string_view payload) {
   return false;
 }
 
+bool ChannelClient::admit_message() {
+  const guard::Setup& setup = *channel_.guard;
+  if (!buckets_) buckets_ = std::make_unique<guard::Buckets>();
+  const guard::Verdict v = buckets_->check(setup, setup.any, worker_.now_ms());
+  if (v.pass) return true;
+  count_limit(worker_.metrics(), Limit::kRateLimited);
+  const guard::Rate& rate = setup.rules[static_cast<std::size_t>(setup.any)].rate;
+  const std::string_view from = ticket_ ? std::string_view(ticket_->address()) : std::string_view("?");
+  if (v.disconnect) {
+    log().warn("connection {} on {} from {}: messages over their limit ({} per {} ms), closing", id(),
+               channel_.config().path, from, rate.points, rate.period_ms);
+    close(ws::kPolicyViolation, "rate limited");
+  } else if (v.tell) {
+    log().info("connection {} on {} from {}: messages over their limit ({} per {} ms), dropped", id(),
+               channel_.config().path, from, rate.points, rate.period_ms);
+    send_message(nlohmann::json{{"error", "rate limited"}, {"retryAfterMs", v.retry_after_ms}}.dump(), false);
+  }
+  return false;
+}
+
 void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
   const ChannelConfig& config = channel_.config();
+  if (channel_.guard && channel_.guard->any >= 0 && !admit_message()) return;
   if (config.join_messages && opcode == ws::kText && handle_join_message(payload)) return;
   if (config.relay && !rooms_.empty()) {
     const ws::SharedFrame frame = ws::make_shared_frame(opcode, payload);  // framed once per message
@@ -122,6 +144,7 @@ void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
 }
 
 void ChannelClient::on_closed(std::uint16_t code, std::string_view reason) {
+  ticket_.reset();  // its address and user no longer count
   if (in_everyone_) {
     channel_.rooms().remove(worker_.index(), this);
     in_everyone_ = false;

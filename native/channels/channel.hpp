@@ -13,6 +13,7 @@
 #include "net/ws_connection.hpp"
 #include "adapter/local.hpp"
 #include "auth/jwt.hpp"
+#include "net/guard.hpp"
 #include "sidewire/engine.hpp"
 
 namespace sidewire::adapter {
@@ -55,6 +56,8 @@ class Channel {
   std::atomic<adapter::Cluster*> cluster{nullptr};
   // JWT authentication (ChannelConfig::jwt), set once when the channel is made.
   std::shared_ptr<const auth::JwtSetup> jwt;
+  // limits / trustProxy (ChannelConfig::limits), set once when the channel is made.
+  std::shared_ptr<const guard::Setup> guard;
   // A users' room (<user_room_prefix><sub>), which only the engine joins clients to.
   bool reserved_room(std::string_view room) const {
     return jwt && !jwt->user_room_prefix.empty() && room.substr(0, jwt->user_room_prefix.size()) == jwt->user_room_prefix;
@@ -76,6 +79,8 @@ class ChannelClient final : public WsConnection {
   Channel& channel() { return channel_; }
   bool join(const std::string& room);
   bool leave(const std::string& room);
+  // Its admission under the channel's limits: counted until it closes.
+  void set_ticket(std::unique_ptr<guard::Ticket> ticket) { ticket_ = std::move(ticket); }
 
  protected:
   void on_message(std::uint8_t opcode, std::string_view payload) override;
@@ -90,11 +95,15 @@ class ChannelClient final : public WsConnection {
   std::uint32_t& mark() { return mark_; }
   bool selectable() const { return true; }
   bool handle_join_message(std::string_view payload);
+  // limits.events['*']: false when the message is over its rate (dropped; told or closed by policy).
+  bool admit_message();
 
   Channel& channel_;
   std::uint32_t everyone_slot_ = 0;
   std::uint32_t mark_ = 0;
   std::vector<Membership<ChannelClient>> rooms_;
+  std::unique_ptr<guard::Ticket> ticket_;
+  std::unique_ptr<guard::Buckets> buckets_;
   bool in_everyone_ = false;
 };
 

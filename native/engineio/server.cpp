@@ -43,6 +43,11 @@ const char* packet_type_name(char type) {
   return "error";
 }
 
+// The body of a 429 for a handshake over the limits.
+std::string limited_body(const guard::Admission& a) {
+  return nlohmann::json{{"message", a.message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // Header lines for a 101 from JS: each "Name: value" line kept only if it holds no stray CR
 // or LF, so that nothing JS passes can end the head early or add a line of its own.
 std::string safe_header_lines(std::string_view lines) {
@@ -638,9 +643,21 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
     return 0;
   }
   if (request.method != "GET") return refuse(Error::kBadHandshakeMethod);
+  // Shared: the command below must be copyable. Released with it if it never runs.
+  auto ticket = std::make_shared<std::unique_ptr<guard::Ticket>>();
+  if (std::shared_ptr<const guard::Setup> g = front().guard) {
+    guard::Admission a = guard::admit(std::move(g), request.remote_address, request.headers);
+    if (!a.ticket) {
+      refuse_admission(a, request.remote_address);
+      respond_limited(request_id, a);
+      return ClientId{0};
+    }
+    *ticket = std::move(a.ticket);
+  }
   Worker* w = workers_[worker % workers_.size()];
-  w->command([this, w, request_id, new_id, request = std::make_shared<HttpRequest>(std::move(request))] {
+  w->command([this, w, request_id, new_id, ticket, request = std::make_shared<HttpRequest>(std::move(request))] {
     auto session = std::make_shared<Session>(*this, *w, new_id, Session::Transport::kPolling);
+    session->ticket = std::move(*ticket);
     per_worker_[w->index()]->sessions.emplace(new_id, session);
     sessions_total_.fetch_add(1, std::memory_order_relaxed);
     listener_.on_handshake(*session, request->target, request->headers);
@@ -740,7 +757,23 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
     probe->start(response, request.head);
     return;
   }
+  std::unique_ptr<guard::Ticket> ticket;
+  if (config.guard) {
+    guard::Admission a = guard::admit(config.guard, request.remote_address, request.headers);
+    if (!a.ticket) {
+      refuse_admission(a, request.remote_address);
+      Metrics& m = worker.metrics();
+      m.connections.fetch_sub(1, std::memory_order_relaxed);
+      m.connections_total.fetch_sub(1, std::memory_order_relaxed);
+      m.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
+      http::send_and_close(socket.release(),
+                           http::error_response(429, limited_body(a), "application/json", a.retry_after_header()));
+      return;
+    }
+    ticket = std::move(a.ticket);
+  }
   auto session = std::make_shared<Session>(*this, worker, id, Session::Transport::kWebSocket);
+  session->ticket = std::move(ticket);
   per_worker_[worker.index()]->sessions.emplace(id, session);
   sessions_total_.fetch_add(1, std::memory_order_relaxed);
   auto ws = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings, session);
@@ -812,6 +845,7 @@ void Server::release(Session& session, std::uint64_t request_id) {
 }
 
 void Server::forget(Session& session) {
+  session.ticket.reset();  // its address (and users) no longer count
   PerWorker* pw = per_worker_[session.worker_.index()].get();
   const ClientId id = session.id_;
   sessions_total_.fetch_sub(1, std::memory_order_relaxed);
@@ -827,6 +861,29 @@ void Server::respond(std::uint64_t request_id, int status, std::string_view cont
   if (compressible) e.number = 1;
   e.text = nlohmann::json{{"Content-Type", content_type}, {"Cache-Control", "no-store"}}.dump();
   e.data = std::move(body);
+  sink_->push(std::move(e));
+}
+
+void Server::refuse_admission(const guard::Admission& a, std::string_view peer) {
+  count_limit(workers_.front()->metrics(),
+              a.refusal == guard::Counter::Refusal::kTooMany ? Limit::kConnectionsPerIp : Limit::kConnectRate);
+  if (a.address == peer) {
+    log().warn("engine.io handshake from {} refused (429): {}", a.address, a.message);
+  } else {
+    log().warn("engine.io handshake from {} (by proxy {}) refused (429): {}", a.address, peer, a.message);
+  }
+}
+
+void Server::respond_limited(std::uint64_t request_id, const guard::Admission& a) {
+  Event e(Event::Type::kHttpResponse);
+  e.client = request_id;
+  e.code = 429;
+  nlohmann::json headers{{"Content-Type", "application/json"}};
+  if (a.refusal == guard::Counter::Refusal::kTooFast) {
+    headers["Retry-After"] = std::to_string(std::max<std::uint32_t>(1, (a.retry_after_ms + 999) / 1000));
+  }
+  e.text = headers.dump();
+  e.data = limited_body(a);
   sink_->push(std::move(e));
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engineio/ids.hpp"
+#include "net/guard.hpp"
 #include "net/worker.hpp"
 #include "net/ws_connection.hpp"
 #include "sidewire/engine.hpp"
@@ -105,6 +106,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t max_payload() const;
 
   std::unique_ptr<UserData> user;
+  // Its admission under the server's limits (only when limits are set): the client's address,
+  // counted until the session ends.
+  std::unique_ptr<guard::Ticket> ticket;
 
  private:
   friend class Server;
@@ -156,7 +160,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint16_t close_after_upgrade_ = 0;
   // polling: queued packets that may be compressed (engine.io compresses a response when one may)
   std::uint32_t queue_compressible_ = 0;
-  std::uint32_t js_turn_ = 0;  // fits the padding after the flags: the Session stays 160 bytes
+  std::uint32_t js_turn_ = 0;  // fits the padding after the flags
 };
 
 struct Config {
@@ -177,6 +181,8 @@ struct Config {
   bool connection_errors = false;  // JS wants kEioConnectionError (refused upgrades)
   ws::DeflateOptions deflate;  // permessage-deflate on the WebSocket transport
   std::string secret_query_param;  // its values are blanked out of log lines (a JWT's ?token=)
+  // limits / trustProxy: a new session is admitted under it (connectionsPerIp, connectRatePerIp).
+  std::shared_ptr<const guard::Setup> guard;
 };
 
 class Server {
@@ -228,6 +234,9 @@ class Server {
   // `refused`: the request failed Engine.IO's checks (engine.io's connection_error); the
   // event's `number` then carries the code (the answer crosses into JS anyway).
   void respond_error(std::uint64_t request_id, Error e, bool refused = false);
+  // A handshake over the limits (connectionsPerIp, connectRatePerIp): counted, logged, and a 429.
+  void refuse_admission(const guard::Admission& a, std::string_view peer);
+  void respond_limited(std::uint64_t request_id, const guard::Admission& a);
   void forget(Session& session);
   void hold(Session& session, std::uint64_t request_id);
   void release(Session& session, std::uint64_t request_id);

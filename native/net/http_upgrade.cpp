@@ -151,6 +151,7 @@ const char* status_text(int status) {
     case 405: return "Method Not Allowed";
     case 414: return "URI Too Long";
     case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -164,9 +165,11 @@ std::string error_response(int status, std::string_view message) {
   return error_response(status, body, "text/plain; charset=utf-8");
 }
 
-std::string error_response(int status, std::string_view body, std::string_view content_type) {
+std::string error_response(int status, std::string_view body, std::string_view content_type,
+                           std::string_view extra_headers) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
   if (status == 426) r += "Sec-WebSocket-Version: 13\r\n";
+  r += extra_headers;
   r += "Content-Type: ";
   r += content_type;
   r += "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";

@@ -22,7 +22,9 @@ UpgradeCheck check_websocket_upgrade(const UpgradeRequest& request);
 std::string switching_protocols_response(std::string_view accept, std::string_view extensions = {});
 // A complete HTTP/1.1 response that closes the connection; 426 carries Sec-WebSocket-Version.
 std::string error_response(int status, std::string_view message);
-std::string error_response(int status, std::string_view body, std::string_view content_type);
+// `extra_headers`: whole lines ("Retry-After: 3\r\n"), the engine's own.
+std::string error_response(int status, std::string_view body, std::string_view content_type,
+                           std::string_view extra_headers = {});
 // Writes a short answer on a fresh non-blocking socket (it fits the send buffer) and closes it.
 void send_and_close(int fd, std::string_view response);
 const char* status_text(int status);

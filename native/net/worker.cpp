@@ -33,6 +33,11 @@ const char* limit_name(Limit limit) {
     case Limit::kTokenInvalid: return "tokenInvalid";
     case Limit::kTokenExpired: return "tokenExpired";
     case Limit::kTokenNotYetValid: return "tokenNotYetValid";
+    case Limit::kRateLimited: return "rateLimited";
+    case Limit::kConnectionsPerIp: return "connectionsPerIp";
+    case Limit::kConnectionsPerUser: return "connectionsPerUser";
+    case Limit::kConnectRate: return "connectRatePerIp";
+    case Limit::kIdleTimeout: return "idleTimeout";
     case Limit::kCount: break;
   }
   return "?";

@@ -43,11 +43,11 @@ struct Metrics {
   // hands such pages back once things are quiet.
   std::atomic<std::uint64_t> large_frees{0};
   // Refusals by limit, each answered with the protocol's own error (see Limit).
-  std::atomic<std::uint64_t> limits[16] = {};
+  std::atomic<std::uint64_t> limits[24] = {};
 };
 
 // What a client can run into, for the counters in engine.stats().limits.
-enum class Limit : unsigned {
+enum class Limit : unsigned {  // at most 24 (Metrics::limits)
   kNamespaces,        // Socket.IO: namespaces per connection, or dynamic namespaces in all
   kRooms,             // rooms per connection (raw channels' join messages, Socket.IO joins)
   kAttachments,       // Socket.IO: binary attachments of one packet (count or bytes)
@@ -61,8 +61,14 @@ enum class Limit : unsigned {
   kTokenInvalid,      // JWT: a token that does not verify (signature, algorithm, key, claims)
   kTokenExpired,      // JWT: an expired token, at CONNECT or while connected
   kTokenNotYetValid,  // JWT: a token before its nbf
+  kRateLimited,       // limits.events: a message or event over its rate, dropped
+  kConnectionsPerIp,  // limits.connectionsPerIp: a connection refused (429)
+  kConnectionsPerUser,  // limits.connectionsPerUser: refused (CONNECT_ERROR, or 429 on a channel)
+  kConnectRate,       // limits.connectRatePerIp: a connection refused (429 with Retry-After)
+  kIdleTimeout,       // limits.idleTimeoutMs: a connection closed for sending nothing
   kCount
 };
+static_assert(static_cast<unsigned>(Limit::kCount) <= 24, "Metrics::limits has 24 counters");
 const char* limit_name(Limit limit);
 inline void count_limit(Metrics& m, Limit l) {
   m.limits[static_cast<unsigned>(l)].fetch_add(1, std::memory_order_relaxed);

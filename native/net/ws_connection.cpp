@@ -32,6 +32,7 @@ constexpr std::uint8_t kDeflateContexts = kDeflateServerContext | kDeflateClient
 WsConnection::WsConnection(Worker& worker, asio::ip::tcp::socket socket, ClientId id, const WsSettings& settings)
     : worker_(worker), socket_(std::move(socket)), settings_(&settings), id_(id) {
   timer_at_ = worker_.now_ms();
+  last_message_at_ = timer_at_;
 }
 
 WsConnection::~WsConnection() {
@@ -226,6 +227,7 @@ bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload)
         }
         if (close_sent_) return true;  // closing: data is no longer delivered
         worker_.metrics().messages_received.fetch_add(1, std::memory_order_relaxed);
+        last_message_at_ = worker_.now_ms();
         on_message(h.opcode, message);
         release(inflated);
       } else {
@@ -266,6 +268,7 @@ bool WsConnection::handle_frame(const ws::FrameHeader& h, std::uint8_t* payload)
       }
       if (!close_sent_) {
         worker_.metrics().messages_received.fetch_add(1, std::memory_order_relaxed);
+        last_message_at_ = worker_.now_ms();
         on_message(opcode, message);
       }
       release(message);
@@ -538,6 +541,12 @@ void WsConnection::on_tick(std::uint32_t now) {
   const std::uint32_t since = now - timer_at_;
   if (close_sent_) {
     if (since >= worker_.close_timeout_ms()) terminate(ws::kAbnormal, "closing handshake timed out");
+    return;
+  }
+  if (settings_->idle_timeout_ms > 0 && now - last_message_at_ >= settings_->idle_timeout_ms) {
+    count_limit(worker_.metrics(), Limit::kIdleTimeout);
+    log().info("connection {}: no message for {} ms, closing (idle timeout)", id_, settings_->idle_timeout_ms);
+    close(ws::kNormal, "idle timeout");
     return;
   }
   if (msg_opcode_ != 0 && now - msg_started_at_ >= settings_->message_timeout_ms) {

@@ -27,6 +27,9 @@ struct WsSettings {
   std::size_t max_queued_bytes = 8u << 20;
   // A fragmented message must be complete within this long after its first fragment.
   std::uint32_t message_timeout_ms = 30000;
+  // limits.idleTimeoutMs (raw channels): closed (1000 "idle timeout") after this long without a
+  // data message from the peer; pings and pongs do not count. 0: never.
+  std::uint32_t idle_timeout_ms = 0;
   // permessage-deflate: offered to clients when enabled (Socket.IO's perMessageDeflate).
   ws::DeflateOptions deflate;
 };
@@ -120,6 +123,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   std::size_t out_bytes_ = 0;
   std::uint32_t timer_at_ = 0;  // last ping sent, or when the close frame went out
   std::uint32_t msg_started_at_ = 0;  // first fragment of the message in msg_
+  std::uint32_t last_message_at_ = 0;  // the last data message from the peer (idle timeout)
   std::uint8_t msg_opcode_ = 0;
   bool reading_ = false;
   bool write_waiting_ = false;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "log.hpp"
+#include "socketio/json_shape.hpp"
 #include "socketio/msgpack.hpp"
 #include "socketio/packet.hpp"
 
@@ -62,6 +63,7 @@ struct ClientState : eio::UserData {
   };
   std::unique_ptr<Credentials> credentials;
   std::uint32_t refused_tokens = 0;
+  std::uint32_t last_message_ms = 0;  // the I/O thread's clock at its last Socket.IO packet (idle timeout)
 };
 
 // CONNECTs with a refused token one session may send before it is closed.
@@ -93,11 +95,13 @@ Server::Server(eio::Config config, std::vector<Worker*> workers, std::shared_ptr
   for (Worker* w : workers_) {
     asio::post(w->io(), [this, w] {
       w->add_tick_hook([this, w](std::uint32_t now) {
-        if (!jwt_on_.load(std::memory_order_relaxed)) return;
+        const bool idle = eio_->config(*w).guard && eio_->config(*w).guard->idle_timeout_ms > 0;
+        if (!jwt_on_.load(std::memory_order_relaxed) && !idle) return;
         PerWorker& pw = *per_worker_[w->index()];
         if (now - pw.swept_at < 1000) return;
         pw.swept_at = now;
-        sweep_expired(*w);
+        if (jwt_on_.load(std::memory_order_relaxed)) sweep_expired(*w);
+        if (idle) sweep_idle(*w, now);
       });
     });
   }
@@ -237,6 +241,24 @@ void Server::sweep_expired(Worker& w) {
   }
 }
 
+void Server::sweep_idle(Worker& w, std::uint32_t now) {
+  PerWorker& pw = *per_worker_[w.index()];
+  std::vector<ClientId> idle;
+  for (const auto& [id, s] : pw.sockets) {
+    if (!s->connected || !s->session->ticket) continue;
+    const std::uint32_t limit = s->session->ticket->setup().idle_timeout_ms;
+    if (limit > 0 && now - state_of(*s->session).last_message_ms >= limit) idle.push_back(id);
+  }
+  for (ClientId id : idle) {
+    Socket* s = find(w, id);
+    if (!s || !s->connected) continue;  // its session went with an earlier one
+    count_limit(metrics_, Limit::kIdleTimeout);
+    log().info("session {} from {}: no message for {} ms, closing (idle timeout)", s->session->id(),
+               s->session->ticket->address(), s->session->ticket->setup().idle_timeout_ms);
+    disconnect_socket(*s, true, "idle timeout");
+  }
+}
+
 Server::~Server() = default;
 
 // ---------------------------------------------------------------------------- namespaces
@@ -363,6 +385,7 @@ bool Server::send_to(Socket& socket, const Outgoing& out, bool is_volatile, std:
 
 void Server::on_message(eio::Session& session, bool binary, std::string data) {
   ClientState& st = state_of(session);
+  st.last_message_ms = session.worker().now_ms();
   if (msgpack()) {
     if (!binary) return violation(session, "text message while the msgpack parser is in use", "invalid MessagePack");
     MsgpackPacket p;
@@ -433,6 +456,10 @@ void Server::on_packet(eio::Session& session, int type, std::string nsp_name, st
     // socket.io's "invalid state": the connection is closed, without an 'error' event.
     return violation(session, "packet for a namespace it has not joined (" + nsp_name + ")", "");
   }
+  if ((type == kEvent || type == kBinaryEvent) && session.ticket && session.ticket->setup().limits_events() &&
+      !admit_event(*socket, data)) {
+    return;
+  }
   if (socket->user && type == kEvent && !socket->user->jwt->refresh_prefix.empty() &&
       data.compare(0, socket->user->jwt->refresh_prefix.size(), socket->user->jwt->refresh_prefix) == 0) {
     return refresh_token(*socket, data, ack_id);  // the engine's, never JS's
@@ -445,6 +472,50 @@ void Server::on_packet(eio::Session& session, int type, std::string nsp_name, st
   e.number = ack_id;
   e.attachments = std::move(attachments);
   sink_->push(std::move(e));
+}
+
+// The name of an event packet's data (["name", ...]): read in place when it has no escapes.
+static std::string_view event_name(std::string_view data, std::string& scratch) {
+  if (data.size() >= 2 && data[0] == '[' && data[1] == '"') {
+    const std::size_t end = data.find('"', 2);
+    if (end != std::string_view::npos && data.substr(2, end - 2).find('\\') == std::string_view::npos) {
+      return data.substr(2, end - 2);
+    }
+  }
+  JsonShape shape;
+  if (!scan_json(data, shape) || shape.first != JsonKind::kString) return {};
+  scratch = std::move(shape.first_string);
+  return scratch;
+}
+
+bool Server::admit_event(Socket& socket, std::string_view data) {
+  const guard::Setup& setup = socket.session->ticket->setup();
+  std::string scratch;
+  const std::string_view name = event_name(data, scratch);
+  const int rule = setup.rule_for(name);
+  if (rule < 0) return true;
+  if (!socket.buckets) socket.buckets = std::make_unique<guard::Buckets>();
+  const guard::Verdict v = socket.buckets->check(setup, rule, socket.session->worker().now_ms());
+  if (v.pass) return true;
+  count_limit(metrics_, Limit::kRateLimited);
+  const guard::Setup::Rule& r = setup.rules[static_cast<std::size_t>(rule)];
+  if (v.disconnect) {
+    log().warn("session {} from {}: socket {} of {}: '{}' over its limit ({} per {} ms), disconnecting", socket.session->id(),
+               socket.session->ticket->address(), sid_of(socket), socket.nsp->name, name, r.rate.points, r.rate.period_ms);
+    disconnect_socket(socket, true, "rate limited");
+    return false;
+  }
+  if (v.tell) {
+    log().info("session {} from {}: socket {} of {}: '{}' over its limit ({} per {} ms), dropped", socket.session->id(),
+               socket.session->ticket->address(), sid_of(socket), socket.nsp->name, name, r.rate.points, r.rate.period_ms);
+    const json error = json::array(
+        {setup.error_event,
+         {{"message", "rate limited"}, {"data", {{"event", name}, {"retryAfterMs", v.retry_after_ms}}}}});
+    std::unique_ptr<Outgoing> out(make_outgoing_raw(kEvent, socket.nsp->name, -1,
+                                                    error.dump(-1, ' ', false, json::error_handler_t::replace), {}, msgpack()));
+    send_to(socket, *out, false);
+  }
+  return false;
 }
 
 void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::string auth) {
@@ -491,8 +562,18 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
         }
         return;
       }
+      const std::string sub = r.claims.value("sub", std::string());
+      if (session.ticket && !session.ticket->admit_user(sub)) {
+        count_limit(metrics_, Limit::kConnectionsPerUser);
+        log().warn("session {} from {}: CONNECT to {} refused: user {} has {} connections (connectionsPerUser)", session.id(),
+                   session.ticket->address(), nsp_name, sub, session.ticket->setup().connections_per_user);
+        const json error{{"message", "too many connections"},
+                         {"data", {{"reason", "connectionsPerUser"}, {"limit", session.ticket->setup().connections_per_user}}}};
+        session.send(control_frame(kConnectError, nsp_name, error.dump(-1, ' ', false, json::error_handler_t::replace)));
+        return;
+      }
       user = std::make_unique<SocketUser>();
-      user->sub = r.claims.value("sub", std::string());
+      user->sub = sub;
       user->claims = std::move(r.claims);
       user->expires_at = r.expires_at;
       user->jwt = std::move(setup);
@@ -590,6 +671,7 @@ void Server::continue_connect(Socket& sock, Namespace* nsp, std::string_view nsp
             {"transport", session.transport_name()}};
   if (recovery_.enabled()) info["pid"] = pid_of(*s);
   if (s->user) info["user"] = s->user->claims;
+  if (session.ticket) info["address"] = session.ticket->address();  // through trustProxy
   if (s->recovered) {
     info["recovered"] = true;
     info["rooms"] = s->recovered->taken.rooms;
@@ -884,7 +966,7 @@ void Server::leave(ClientId socket, std::string room) {
   });
 }
 
-void Server::disconnect_socket(Socket& s, bool close) {
+void Server::disconnect_socket(Socket& s, bool close, std::string_view reason) {
   eio::Session& session = *s.session;
   if (close) {
     // As socket.io: every socket of the connection is told, then the connection closes.
@@ -894,13 +976,13 @@ void Server::disconnect_socket(Socket& s, bool close) {
       if (each.connected) {
         session.send(control_frame(kDisconnect, each.nsp->name, ""));
       }
-      remove_socket(each, "server namespace disconnect", true);
+      remove_socket(each, reason, true);
     }
-    session.close_gracefully("forced server close");
+    session.close_gracefully(reason == "server namespace disconnect" ? "forced server close" : reason);
     return;
   }
   if (s.connected) session.send(control_frame(kDisconnect, s.nsp->name, ""));
-  remove_socket(s, "server namespace disconnect", true);
+  remove_socket(s, reason, true);
 }
 
 void Server::disconnect(ClientId socket, bool close) {

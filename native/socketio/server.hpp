@@ -61,6 +61,7 @@ struct Socket {
   bool js_knows = false;       // a kSioConnect went to JS for it
   std::unique_ptr<RecoveredIds> recovered;  // only for a socket recovered from an earlier connection
   std::unique_ptr<SocketUser> user;         // only with JWT authentication
+  std::unique_ptr<guard::Buckets> buckets;  // limits.events: made by its first limited event
 
   std::vector<Membership<Socket>>& memberships() { return rooms; }
   std::uint32_t& everyone_slot() { return everyone; }
@@ -187,6 +188,10 @@ class Server final : public eio::Listener {
   void refresh_token(Socket& socket, const std::string& data, std::int64_t ack_id);
   // Sockets whose token expired are disconnected ("token expired").
   void sweep_expired(Worker& worker);
+  // limits.idleTimeoutMs: sessions with no Socket.IO packet for that long are closed.
+  void sweep_idle(Worker& worker, std::uint32_t now);
+  // limits.events: false when the event is over its rate (dropped; told or disconnected by policy).
+  bool admit_event(Socket& socket, std::string_view data);
   // A session recovered with another user's token is not recovered (JWT's user rooms tell).
   void forget_other_users_session(Socket& socket);
   // socket.id and the private id (connectionStateRecovery) of a socket: derived from its
@@ -198,7 +203,8 @@ class Server final : public eio::Listener {
   // when the engine accepts it alone; JS's accept sets it at its call).
   void complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn = 0, std::uint64_t replay_bound = UINT64_MAX);
   void remove_socket(Socket& socket, std::string_view reason, bool notify_js);
-  void disconnect_socket(Socket& socket, bool close);
+  // `reason`: what JS's 'disconnect' says (and the session's close, when it closes).
+  void disconnect_socket(Socket& socket, bool close, std::string_view reason = "server namespace disconnect");
   Socket* find(Worker& worker, ClientId id);
   bool send_to(Socket& socket, const Outgoing& out, bool is_volatile, std::uint32_t turn = 0);
   void join_rooms(Socket& socket, const std::vector<std::string>& rooms);

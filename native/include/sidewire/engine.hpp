@@ -39,6 +39,26 @@ struct JwtOptions {
   std::string refresh_event = "auth:refresh";  // Socket.IO; "": tokens are not refreshed
 };
 
+// Abuse limits of a Socket.IO server or a raw channel (js/limits.js checks and fills it in).
+struct LimitsOptions {
+  bool enabled = false;
+  struct EventRate {
+    std::string event;  // "*": every event not named (one bucket for all of them)
+    std::uint32_t points = 0;
+    std::uint32_t period_ms = 0;
+  };
+  std::vector<EventRate> events;  // token buckets per connection and event name
+  std::string policy = "error";   // over a limit: "error" (dropped and told), "drop", "disconnect"
+  std::string error_event = "error";  // Socket.IO: the event a throttled socket is told with
+  std::uint32_t connections_per_ip = 0;    // 0: no cap
+  std::uint32_t connections_per_user = 0;  // by the token's sub (auth.jwt)
+  std::uint32_t connect_rate_points = 0;   // new connections per address per period
+  std::uint32_t connect_rate_period_ms = 0;
+  std::uint32_t idle_timeout_ms = 0;       // no application message from the client this long: closed
+  // Proxies whose X-Forwarded-For / X-Real-IP name the client (addresses, CIDRs, "loopback", ...).
+  std::vector<std::string> trust_proxy;
+};
+
 struct ChannelConfig {
   std::string path;                    // exact URL path, e.g. "/ws/fabric"
   std::string room_query;              // query key naming the room to join on connect ("" = none)
@@ -55,6 +75,7 @@ struct ChannelConfig {
   // An upgrade without a valid token is refused 401; the claims reach JS with the connection and
   // the client joins <user_room_prefix><sub>.
   JwtOptions jwt;
+  LimitsOptions limits;
 };
 
 // The parts of an HTTP upgrade request the engine needs. Node has already parsed it.
@@ -220,6 +241,8 @@ struct SocketIoConfig {
   // <user_room_prefix><sub>, and it is disconnected when the token expires unless it sent a fresh
   // one as <refresh_event>.
   JwtOptions jwt;
+  // Abuse limits: rates per socket and event, connection caps, the idle timeout, trustProxy.
+  LimitsOptions limits;
   // permessage-deflate (RFC 7692) on the WebSocket transport: socket.io's perMessageDeflate,
   // ws's parameters. Off unless `enabled`.
   struct PerMessageDeflate {
