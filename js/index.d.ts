@@ -29,6 +29,10 @@ export type AuthorizeVerdict = boolean | undefined | { status?: number; message?
 export interface ChannelOptions {
   /** JWT in the engine: an upgrade without a valid token (query, Bearer header or cookie) is refused 401. */
   auth?: { jwt?: Omit<JwtOptions, 'authField' | 'refreshEvent'> };
+  /** Limits in the engine: messages per connection ('*' only), connection caps (429), the idle timeout (close 1000). Default policy 'drop'. */
+  limits?: Omit<LimitsOptions, 'events' | 'errorEvent'> & { events?: { '*': RateLimit } };
+  /** Proxies whose X-Forwarded-For / X-Real-IP name the client (limits, client.remoteAddress). */
+  trustProxy?: TrustProxy;
   /** sidewire/redis-adapter's createAdapter(): broadcast() and the relay reach the room's members on every node. */
   adapter?: (nsp: any) => unknown;
   /** Query key whose value names the room a client joins on connect (e.g. 'documentId'). */
@@ -117,7 +121,7 @@ export interface EngineStats {
   /** Times a connection was not read because JS was behind with its events. */
   jsBackpressurePauses: number;
   /** Refusals by limit (README, Security). */
-  limits: Record<'namespaces' | 'rooms' | 'attachments' | 'headers' | 'query' | 'outgoingQueue' | 'unfinishedMessage' | 'eventsForJs' | 'payload' | 'tokenMissing' | 'tokenInvalid' | 'tokenExpired' | 'tokenNotYetValid', number>;
+  limits: Record<'namespaces' | 'rooms' | 'attachments' | 'headers' | 'query' | 'outgoingQueue' | 'unfinishedMessage' | 'eventsForJs' | 'payload' | 'tokenMissing' | 'tokenInvalid' | 'tokenExpired' | 'tokenNotYetValid' | 'rateLimited' | 'connectionsPerIp' | 'connectionsPerUser' | 'connectRatePerIp' | 'idleTimeout', number>;
   /** The process's malloc: bytes in use and held from the system. */
   mallocInUse: number;
   mallocHeld: number;
@@ -364,9 +368,40 @@ export interface JwtOptions {
   refreshEvent?: string | false;
 }
 
+/** A token bucket: `points` that refill continuously, `points` per `perSeconds`. */
+export interface RateLimit {
+  points: number;
+  perSeconds: number;
+}
+
+/** Addresses, networks ('10.0.0.0/8', 'fd00::/8') or 'loopback' | 'linklocal' | 'uniquelocal'; a list or comma-separated. */
+export type TrustProxy = string | string[];
+
+/** sidewire: abuse limits enforced in the engine before JS (README, Limits). */
+export interface LimitsOptions {
+  /** Per socket and event name; '*': one bucket for every event not named. */
+  events?: Record<string, RateLimit>;
+  /** Over a rate: 'error' (dropped, the client told once per burst; Socket.IO's default), 'drop' (a channel's default), 'disconnect'. */
+  policy?: 'error' | 'drop' | 'disconnect';
+  /** The event a throttled socket is told with. Default 'error'. */
+  errorEvent?: string;
+  /** Open connections per client address (IPv6 by /64); past it HTTP 429. */
+  connectionsPerIp?: number;
+  /** Connections per token sub (needs auth.jwt); past it CONNECT_ERROR 'too many connections' (a channel: 429). */
+  connectionsPerUser?: number;
+  /** New connections per client address; past it HTTP 429 with Retry-After. */
+  connectRatePerIp?: RateLimit;
+  /** No message from the client (heartbeats do not count) for this long: disconnected ('idle timeout'). */
+  idleTimeoutMs?: number;
+}
+
 export interface ServerOptions {
   /** sidewire: authentication in the engine. */
   auth: { jwt?: JwtOptions };
+  /** sidewire: rates, connection caps and the idle timeout in the engine. */
+  limits: LimitsOptions;
+  /** sidewire: proxies whose X-Forwarded-For / X-Real-IP name the client (limits, handshake.address). */
+  trustProxy: TrustProxy;
   /** Default '/socket.io'. */
   path: string;
   /** Serve the socket.io-client bundle at <path>/socket.io.js etc. Default true. */

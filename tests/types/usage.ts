@@ -175,6 +175,22 @@ const streamsIo = new Server({
   auth: { jwt: { secret: 'a secret', algorithms: ['HS256'], audience: ['agents'], from: ['auth', 'cookie'], userRoom: false } },
 });
 void streamsIo;
+const limitedIo = new Server({
+  auth: { jwt: { secret: 'a secret' } },
+  limits: {
+    events: { 'message:new': { points: 30, perSeconds: 60 }, '*': { points: 100, perSeconds: 10 } },
+    policy: 'disconnect',
+    connectionsPerIp: 20,
+    connectionsPerUser: 5,
+    connectRatePerIp: { points: 10, perSeconds: 10 },
+    idleTimeoutMs: 60000,
+  },
+  trustProxy: ['loopback', '10.0.0.0/8'],
+});
+void limitedIo;
+void new Engine().channel('/ws/limited', { limits: { events: { '*': { points: 50, perSeconds: 1 } }, policy: 'error' }, trustProxy: 'loopback' });
+const limitStats: number = new Engine().stats().limits.rateLimited;
+void limitStats;
 void createStreamsAdapter('redis://127.0.0.1:6379', { streamCount: 4, sessionKeyPrefix: 'app:session:' });
 void createStreamsAdapter({ url: 'redis://127.0.0.1:6379', blockTimeInMs: 1000, readCount: 50 });
 const fleetChannel = new Engine().channel('/ws/fleet', { adapter: createAdapter('redis://127.0.0.1:6379') });
