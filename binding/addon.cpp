@@ -515,6 +515,32 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     Napi::Object limits = Napi::Object::New(env);
     for (const auto& [name, n] : s.limits) limits.Set(name, num(n));
     o.Set("limits", limits);
+    o.Set("bytesReceived", num(s.bytes_received));
+    o.Set("bytesSent", num(s.bytes_sent));
+    o.Set("broadcasts", num(s.broadcasts));
+    o.Set("broadcastRecipients", num(s.broadcast_recipients));
+    Napi::Object connects = Napi::Object::New(env);
+    connects.Set("socketio", num(s.sio_connects));
+    connects.Set("channel", num(s.channel_connects));
+    o.Set("connects", connects);
+    // { socketio: { 'transport close': n, ... }, channel: { '1000': n, ... } }
+    Napi::Object disconnects = Napi::Object::New(env);
+    disconnects.Set("socketio", Napi::Object::New(env));
+    disconnects.Set("channel", Napi::Object::New(env));
+    for (const auto& [key, n] : s.disconnects) {
+      const std::size_t nul = key.find('\0');
+      const std::string protocol = key.substr(0, nul);
+      if (!disconnects.Has(protocol)) disconnects.Set(protocol, Napi::Object::New(env));
+      disconnects.Get(protocol).As<Napi::Object>().Set(nul == std::string::npos ? "" : key.substr(nul + 1), num(n));
+    }
+    o.Set("disconnects", disconnects);
+    Napi::Array cpu = Napi::Array::New(env, s.io_thread_cpu_seconds.size());
+    for (uint32_t i = 0; i < s.io_thread_cpu_seconds.size(); ++i) cpu.Set(i, Napi::Number::New(env, s.io_thread_cpu_seconds[i]));
+    o.Set("ioThreadCpuSeconds", cpu);
+    Napi::Object sessions = Napi::Object::New(env);
+    sessions.Set("polling", num(s.sio_polling_sessions));
+    sessions.Set("websocket", num(s.sio_websocket_sessions));
+    o.Set("sessions", sessions);
     // The process's malloc (the engine, Node's C++ side): in use, and held from the system.
     const struct mallinfo2 mi = mallinfo2();
     o.Set("mallocInUse", num(mi.uordblks + mi.hblkhd));
@@ -826,6 +852,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", EngineWrap::Init(env));
   exports.Set("setLogLevel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 sidewire::set_log_level(info[0].As<Napi::String>().Utf8Value());
+              }));
+  exports.Set("setLogFormat", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                sidewire::set_log_format(info[0].As<Napi::String>().Utf8Value());
               }));
   return exports;
 }

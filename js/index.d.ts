@@ -20,6 +20,8 @@ export interface EngineOptions {
   ioNice?: number;
   /** Default 'info' (env SIDEWIRE_LOG_LEVEL). */
   logLevel?: LogLevel;
+  /** 'json': one JSON object a line (with conn, address and reason on a connection's lines). Default SIDEWIRE_LOG_FORMAT, 'text'. The engine's logger is the process's. */
+  logFormat?: 'text' | 'json';
   /** Register as the process-wide engine returned by getEngine(). Default true. */
   global?: boolean;
 }
@@ -125,6 +127,20 @@ export interface EngineStats {
   /** The process's malloc: bytes in use and held from the system. */
   mallocInUse: number;
   mallocHeld: number;
+  /** Socket bytes in and out (WebSocket; polling bodies). */
+  bytesReceived: number;
+  bytesSent: number;
+  /** Broadcasts (from JS, other nodes, channel relays) and the connections they reached. */
+  broadcasts: number;
+  broadcastRecipients: number;
+  /** Socket.IO sockets that connected, channel clients that opened. */
+  connects: { socketio: number; channel: number };
+  /** Disconnects by reason (Socket.IO) and close code (channels). */
+  disconnects: { socketio: Record<string, number>; channel: Record<string, number> };
+  /** CPU seconds of each I/O thread: its busy time. */
+  ioThreadCpuSeconds: number[];
+  /** Engine.IO sessions by transport. */
+  sessions: { polling: number; websocket: number };
   channels: Record<string, { connections: number; rooms: Record<string, number> }>;
   /** The cluster adapter (sidewire/redis-adapter), or null when the engine is in no fleet. */
   adapter: AdapterStats | null;
@@ -176,6 +192,9 @@ export declare class Engine extends EventEmitter {
   /** Where engine.listen() listens, or null. */
   address(): { address: string; family: string; port: number } | null;
   stats(): EngineStats;
+  /** The engine's metrics and Node's (event-loop lag, CPU, memory) in Prometheus's text format. */
+  metrics(): Promise<string>;
+  readonly metricsContentType: string;
   /** 1001 to every connection, drain for up to drainMs, stop the engine's threads. */
   close(options?: { drainMs?: number }): Promise<void>;
 }

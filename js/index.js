@@ -249,8 +249,15 @@ class Engine extends EventEmitter {
       // CPUs are busy (0 turns it off).
       ioNice: options.ioNice ?? envInt('SIDEWIRE_IO_NICE', 5),
       logLevel: options.logLevel ?? process.env.SIDEWIRE_LOG_LEVEL,
+      // 'text', or 'json' for log shippers: one JSON object a line, the engine's and this file's.
+      logFormat: options.logFormat ?? process.env.SIDEWIRE_LOG_FORMAT ?? 'text',
     };
+    if (this.options.logFormat !== 'text' && this.options.logFormat !== 'json') {
+      throw new TypeError(`sidewire: logFormat is 'text' or 'json', not ${JSON.stringify(this.options.logFormat)}`);
+    }
     if (this.options.logLevel) native.setLogLevel(this.options.logLevel);
+    // The engine's logger is the process's: set only when asked for.
+    if (options.logFormat !== undefined || process.env.SIDEWIRE_LOG_FORMAT !== undefined) native.setLogFormat(this.options.logFormat);
     this._native = new native.Engine(
       { ioThreads: this.options.ioThreads, closeTimeoutMs: this.options.closeTimeoutMs, ioNice: this.options.ioNice },
       (batch) => this._onEvents(batch),
@@ -624,11 +631,28 @@ class Engine extends EventEmitter {
     return this._native.stats();
   }
 
+  /**
+   * The engine's metrics in Prometheus's text format (a Promise of the text), with Node's own
+   * (event-loop lag, CPU, memory). Serve it at /metrics with `engine.metricsContentType`
+   * (startServer does).
+   */
+  metrics() {
+    this._metrics ??= new (require('./metrics.js').EngineMetrics)(this);
+    return this._metrics.text();
+  }
+
+  get metricsContentType() {
+    return require('prom-client').register.contentType;
+  }
+
   _log(level, message) {
     const order = ['trace', 'debug', 'info', 'warn', 'error', 'critical', 'off'];
     const threshold = order.indexOf(this.options.logLevel || 'info');
     if (order.indexOf(level) < (threshold < 0 ? 2 : threshold)) return;
-    const line = `${new Date().toISOString()} [sidewire] ${level} ${message}`;
+    const line =
+      this.options.logFormat === 'json'
+        ? JSON.stringify({ time: new Date().toISOString(), level, logger: 'sidewire', msg: message })
+        : `${new Date().toISOString()} [sidewire] ${level} ${message}`;
     if (level === 'error' || level === 'warn') console.error(line);
     else console.log(line);
   }

@@ -47,6 +47,12 @@ interface StartServerBaseOptions {
   onShutdown?: () => void | Promise<void>;
   /** The health endpoint's path, or false for none. Default '/health'. */
   health?: string | false;
+  /** The readiness endpoint's path (503 until ready and while shutting down), or false. Default '/ready'. */
+  ready?: string | false;
+  /** The Prometheus endpoint's path (engine.metrics()), or false. Default '/metrics'. */
+  metrics?: string | false;
+  /** 'json': one JSON object a line, the engine's lines and startServer's. Default SIDEWIRE_LOG_FORMAT, 'text'. */
+  logFormat?: 'text' | 'json';
   /** SIGINT and SIGTERM shut down gracefully and exit (a second one exits at once). Default true. */
   signals?: boolean;
   /** More options for next() (turbopack, quiet, conf …); dev, dir, hostname, port and httpServer are startServer's. */

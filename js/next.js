@@ -27,6 +27,9 @@
 //   setup(ctx)      { io, engine, app, server }, may be async: handlers, channels; runs before listening
 //   onShutdown()    may be async: cleanup once the engine has drained and Next has closed
 //   health          '/health'; false: none
+//   ready           '/ready'; false: none (503 until Next is prepared and the adapter connected, and while shutting down)
+//   metrics         '/metrics'; false: none (Prometheus text: engine.metrics())
+//   logFormat       SIDEWIRE_LOG_FORMAT, 'text'; 'json': one JSON object a line (the engine's lines and these)
 //   signals         true: SIGINT/SIGTERM shut down gracefully and exit
 //   nextOptions     more options for next() (turbopack, quiet, conf …)
 //
@@ -139,6 +142,26 @@ async function startServer(options = {}) {
   if (healthPath !== false && (typeof healthPath !== 'string' || !healthPath.startsWith('/'))) {
     throw new TypeError("sidewire/next: startServer({ health }) is a path ('/health') or false");
   }
+  const pathOption = (name, fallback) => {
+    const v = options[name] === undefined || options[name] === true ? fallback : options[name];
+    if (v !== false && (typeof v !== 'string' || !v.startsWith('/'))) {
+      throw new TypeError(`sidewire/next: startServer({ ${name} }) is a path ('${fallback}') or false`);
+    }
+    return v;
+  };
+  const readyPath = pathOption('ready', '/ready');
+  const metricsPath = pathOption('metrics', '/metrics');
+  const logFormat = options.logFormat ?? (process.env.SIDEWIRE_LOG_FORMAT || 'text');
+  if (logFormat !== 'text' && logFormat !== 'json') throw new TypeError(`sidewire/next: startServer({ logFormat }) is 'text' or 'json': ${logFormat}`);
+  // This file's own lines, in the engine's format.
+  const say = (level, message, fields = {}) => {
+    const stream = level === 'error' || level === 'warn' ? console.error : console.log;
+    if (logFormat === 'json') {
+      stream(JSON.stringify({ time: new Date().toISOString(), level, logger: 'sidewire/next', msg: message, ...fields }));
+    } else {
+      stream(`[sidewire] ${message}`);
+    }
+  };
   const signals = options.signals !== false;
   for (const name of ['setup', 'onShutdown']) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`sidewire/next: startServer({ ${name} }) is a function`);
@@ -172,7 +195,7 @@ async function startServer(options = {}) {
     if (options.engine !== undefined && (options.engine === null || typeof options.engine !== 'object')) {
       throw new TypeError('sidewire/next: startServer({ engine }) is Engine options or an Engine');
     }
-    engine = new Engine({ logLevel, drainMs, ...(options.engine || {}) });
+    engine = new Engine({ logLevel, logFormat, drainMs, ...(options.engine || {}) });
     ownEngine = true;
   }
 
@@ -206,12 +229,13 @@ async function startServer(options = {}) {
     }
     if (typeof handler !== 'function') handler = nextPublicUpgrade ??= app.getUpgradeHandler();
     Promise.resolve(handler(req, socket, head)).catch((err) => {
-      console.error('[sidewire] Next upgrade handler failed:', err);
+      say('error', `Next upgrade handler failed: ${(err && err.stack) || err}`);
       socket.destroy();
     });
   }
 
   let shuttingDown = false;
+  let prepared = false; // Next is prepared and the server listens
 
   function uptimeSeconds() {
     return Number(process.hrtime.bigint() - startedAt) / 1e9;
@@ -251,21 +275,64 @@ async function startServer(options = {}) {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
+  // /ready: 200 once Next is prepared (the server listens only then) and the adapter, when
+  // there is one, has its Redis connections; 503 before and while shutting down, so that a
+  // load balancer sends nothing to a node that cannot serve it yet or any more.
+  function answerReady(req, res) {
+    const adapter = engine.stats().adapter;
+    let status = 'ready';
+    if (shuttingDown) status = 'shutting_down';
+    else if (!prepared) status = 'starting';
+    else if (adapter && adapter.state !== 'ready') status = 'adapter_not_ready';
+    const body = JSON.stringify({ status, adapter: adapter ? adapter.state : null });
+    res.writeHead(status === 'ready' ? 200 : 503, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  function answerMetrics(req, res) {
+    engine.metrics().then(
+      (text) => {
+        res.writeHead(200, {
+          'content-type': engine.metricsContentType,
+          'cache-control': 'no-store',
+          'content-length': Buffer.byteLength(text),
+        });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err) => {
+        res.writeHead(500, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+        res.end(String((err && err.message) || err));
+      },
+    );
+  }
+
   // A client that never finishes its request head (an upgrade included) is answered 408 and
   // dropped after headersTimeout; Node checks once a second.
   const server = http.createServer(
     { headersTimeout, requestTimeout: Math.max(300000, headersTimeout), connectionsCheckingInterval: 1000 },
     (req, res) => {
-      if (healthPath !== false && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (req.method === 'GET' || req.method === 'HEAD') {
         const pathname = (req.url || '/').split('?', 1)[0];
-        if (pathname === healthPath) {
+        if (healthPath !== false && pathname === healthPath) {
           answerHealth(req, res);
+          return;
+        }
+        if (readyPath !== false && pathname === readyPath) {
+          answerReady(req, res);
+          return;
+        }
+        if (metricsPath !== false && pathname === metricsPath) {
+          answerMetrics(req, res);
           return;
         }
       }
       if (io && io.handleRequest(req, res)) return; // /socket.io/...
       handle(req, res).catch((err) => {
-        console.error('[sidewire] request failed:', err);
+        say('error', `request failed: ${(err && err.stack) || err}`);
         if (!res.headersSent) res.statusCode = 500;
         res.end();
       });
@@ -290,7 +357,10 @@ async function startServer(options = {}) {
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     const text = { 408: 'Request Timeout', 431: 'Request Header Fields Too Large', 400: 'Bad Request' }[status];
     if (err.code !== 'ECONNRESET') {
-      console.warn(`[sidewire] client error from ${socket.remoteAddress ?? '?'}: ${err.code || err.message} -> ${status}`);
+      say('warn', `client error from ${socket.remoteAddress ?? '?'}: ${err.code || err.message} -> ${status}`, {
+        address: socket.remoteAddress,
+        reason: err.code || err.message,
+      });
     }
     if (socket.writable && !socket.destroyed) {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -306,11 +376,11 @@ async function startServer(options = {}) {
 
   async function shutdown(why) {
     shuttingDown = true;
-    console.log(`[sidewire] ${why}, shutting down (drain ${drainMs} ms)`);
+    say('info', `${why}, shutting down (drain ${drainMs} ms)`);
     const errors = [];
     const failed = (what, err) => {
       errors.push(err);
-      console.error(`[sidewire] ${what} failed:`, err);
+      say('error', `${what} failed: ${(err && err.stack) || err}`);
     };
 
     // Stop accepting new connections right away; in-flight HTTP requests and engine
@@ -370,7 +440,7 @@ async function startServer(options = {}) {
     for (const signal of ['SIGINT', 'SIGTERM']) {
       const onSignal = () => {
         if (closing) {
-          console.log(`[sidewire] ${signal} received again, exiting now`);
+          say('info', `${signal} received again, exiting now`);
           process.exit(0);
         }
         // Watchdog: never hang forever (PM2's kill_timeout would SIGKILL us anyway).
@@ -378,16 +448,16 @@ async function startServer(options = {}) {
         // awaits something no handle keeps alive cannot silently end the process (Node
         // exits with code 0 when the loop empties) before the shutdown has finished.
         setTimeout(() => {
-          console.error('[sidewire] shutdown timed out, forcing exit');
+          say('error', 'shutdown timed out, forcing exit');
           process.exit(1);
         }, drainMs + 10000);
         close(`${signal} received`).then(
           () => {
-            console.log('[sidewire] bye');
+            say('info', 'bye');
             process.exit(0);
           },
           () => {
-            console.log('[sidewire] bye');
+            say('info', 'bye');
             process.exit(1);
           },
         );
@@ -405,7 +475,7 @@ async function startServer(options = {}) {
       if (ownEngine) await engine.close({ drainMs: 0 });
       await app.close?.();
     } catch (cleanupErr) {
-      console.error('[sidewire] cleaning up after a failed start:', cleanupErr);
+      say('error', `cleaning up after a failed start: ${(cleanupErr && cleanupErr.stack) || cleanupErr}`);
     }
     throw err;
   }
@@ -433,11 +503,25 @@ async function startServer(options = {}) {
   }
   const base = `${shownHost(hostname)}:${listeningPort}`;
   const url = `http://${base}`;
-  console.log(`> sidewire ready (${dev ? 'development' : 'production'})`);
-  console.log(`>   ${url}`);
-  if (io) console.log(`>   ${url}${io.path()}/  (Socket.IO)`);
-  for (const channelPath of engine._channels.keys()) console.log(`>   ws://${base}${channelPath}  (raw WebSocket channel)`);
-  if (healthPath !== false) console.log(`>   ${url}${healthPath}`);
+  prepared = true;
+  if (logFormat === 'json') {
+    say('info', `sidewire ready (${dev ? 'development' : 'production'})`, {
+      url,
+      socketio: io ? `${url}${io.path()}/` : undefined,
+      channels: [...engine._channels.keys()].map((p) => `ws://${base}${p}`),
+      health: healthPath !== false ? `${url}${healthPath}` : undefined,
+      ready: readyPath !== false ? `${url}${readyPath}` : undefined,
+      metrics: metricsPath !== false ? `${url}${metricsPath}` : undefined,
+    });
+  } else {
+    console.log(`> sidewire ready (${dev ? 'development' : 'production'})`);
+    console.log(`>   ${url}`);
+    if (io) console.log(`>   ${url}${io.path()}/  (Socket.IO)`);
+    for (const channelPath of engine._channels.keys()) console.log(`>   ws://${base}${channelPath}  (raw WebSocket channel)`);
+    if (healthPath !== false) console.log(`>   ${url}${healthPath}`);
+    if (readyPath !== false) console.log(`>   ${url}${readyPath}`);
+    if (metricsPath !== false) console.log(`>   ${url}${metricsPath}`);
+  }
 
   return { app, server, engine, io, port: listeningPort, url, close: () => close() };
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include "adapter/cluster.hpp"
@@ -67,10 +68,49 @@ std::shared_ptr<const auth::JwtSetup> make_jwt_setup(const JwtOptions& j) {
 
 }  // namespace
 
+namespace {
+
+std::atomic<bool> g_json_logs{false};
+constexpr char kFieldsMark = '\x1f';  // a payload of fields made by conn_fields
+
+std::string json_text(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// JSON logs: the message as "msg", or the fields log_conn made.
+class JsonMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& m, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view p(m.payload.data(), m.payload.size());
+    if (!p.empty() && p.front() == kFieldsMark) {
+      dest.append(p.data() + 1, p.data() + p.size());
+      return;
+    }
+    const std::string s = "\"msg\":" + json_text(p);
+    dest.append(s.data(), s.data() + s.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+};
+
+void apply_log_format(spdlog::logger& l, bool json) {
+  if (json) {
+    auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    f->add_flag<JsonMessage>('*');
+    f->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"sidewire",%*})");
+    l.set_formatter(std::move(f));
+  } else {
+    l.set_pattern("%Y-%m-%dT%H:%M:%S.%e [sidewire] %^%l%$ %v");
+  }
+}
+
+}  // namespace
+
 spdlog::logger& log() {
   static std::shared_ptr<spdlog::logger> logger = [] {
     auto l = spdlog::stderr_color_mt("sidewire");
-    l->set_pattern("%Y-%m-%dT%H:%M:%S.%e [sidewire] %^%l%$ %v");
+    const char* format = std::getenv("SIDEWIRE_LOG_FORMAT");
+    g_json_logs = format && std::string_view(format) == "json";
+    apply_log_format(*l, g_json_logs);
     const char* env = std::getenv("SIDEWIRE_LOG_LEVEL");
     l->set_level(env ? spdlog::level::from_str(env) : spdlog::level::info);
     return l;
@@ -78,7 +118,26 @@ spdlog::logger& log() {
   return *logger;
 }
 
+bool json_logs() { return g_json_logs.load(std::memory_order_relaxed); }
+
+std::string conn_fields(std::string_view kind, std::uint64_t id, std::string_view address, std::string_view reason,
+                        std::string_view text) {
+  std::string out(1, kFieldsMark);
+  out += "\"kind\":" + json_text(kind);
+  if (id != 0) out += ",\"conn\":" + std::to_string(id);
+  if (!address.empty()) out += ",\"address\":" + json_text(address);
+  if (!reason.empty()) out += ",\"reason\":" + json_text(reason);
+  out += ",\"msg\":" + json_text(text);
+  return out;
+}
+
 void set_log_level(const std::string& level) { log().set_level(spdlog::level::from_str(level)); }
+
+void set_log_format(const std::string& format) {
+  spdlog::logger& l = log();
+  g_json_logs = format == "json";
+  apply_log_format(l, g_json_logs);
+}
 
 namespace {
 // Closes the descriptor unless someone took it: a posted adoption that never runs (the engine
@@ -166,6 +225,7 @@ struct Engine::Impl {
       if (!ch || ch->cluster.load() == nullptr) return;
       const ws::SharedFrame frame = ws::make_shared_frame(b.binary ? ws::kBinary : ws::kText, b.payload);
       auto rooms = std::make_shared<const std::vector<std::string>>(std::move(b.rooms));
+      impl.metrics.broadcasts.fetch_add(1, std::memory_order_relaxed);
       for (auto& w : impl.workers) {
         w->command([ch, index = w->index(), rooms, frame] { ch->broadcast_local(index, *rooms, frame, 0); });
       }
@@ -225,9 +285,10 @@ struct Engine::Impl {
               const std::string& message, std::string_view extra_headers = {}) {
     metrics.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
     const Channel* ch = channel < UINT32_MAX ? this->channel(channel) : nullptr;
-    log().warn("upgrade refused: {} {} from {}: {} {}", request.method,
-               http::redact_query(request.target, ch && ch->jwt ? std::string_view(ch->jwt->query_param) : std::string_view()),
-               request.remote_address.empty() ? "?" : request.remote_address, status, message);
+    log_conn(spdlog::level::warn, "connection", id, guard::canonical_address(request.remote_address), std::to_string(status),
+             "upgrade refused: {} {}: {} {}", request.method,
+             http::redact_query(request.target, ch && ch->jwt ? std::string_view(ch->jwt->query_param) : std::string_view()),
+             status, message);
     http::send_and_close(fd, http::error_response(status, std::string(message) + "\n", "text/plain; charset=utf-8", extra_headers));
     Event e(Event::Type::kRefused);
     e.code = static_cast<std::uint16_t>(status);
@@ -426,12 +487,14 @@ struct Engine::Impl {
     }
 
     auto client = std::make_shared<ChannelClient>(worker, std::move(socket), id, *ch);
-    std::string address = ticket ? ticket->address() : request.remote_address;
+    std::string address = ticket ? ticket->address() : guard::canonical_address(request.remote_address);
     client->set_ticket(std::move(ticket));
+    client->set_address(address);
     worker.add(client);
     metrics.connections.fetch_add(1, std::memory_order_relaxed);
     metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
     ch->connections.fetch_add(1, std::memory_order_relaxed);
+    metrics.channel_connects.fetch_add(1, std::memory_order_relaxed);
     if (room) client->join(*room);
     if (!user_room.empty()) client->join(user_room);
     if (ch->hook_open.load(std::memory_order_relaxed)) {
@@ -526,6 +589,7 @@ void Engine::broadcast(std::uint32_t channel, const std::string& room, std::stri
   const ws::SharedFrame frame = ws::make_shared_frame(binary ? ws::kBinary : ws::kText, payload);
   auto rooms = std::make_shared<const std::vector<std::string>>();
   if (!room.empty()) rooms = std::make_shared<const std::vector<std::string>>(1, room);
+  impl_->metrics.broadcasts.fetch_add(1, std::memory_order_relaxed);
   for (auto& w : impl_->workers) {
     w->command([ch, index = w->index(), rooms, frame, except] { ch->broadcast_local(index, *rooms, frame, except); });
   }
@@ -768,6 +832,18 @@ EngineStats Engine::stats() const {
   s.js_backpressure_pauses = m.js_backpressure_pauses.load();
   for (unsigned i = 0; i < static_cast<unsigned>(Limit::kCount); ++i) {
     s.limits.emplace_back(limit_name(static_cast<Limit>(i)), m.limits[i].load());
+  }
+  s.bytes_received = m.bytes_received.load();
+  s.bytes_sent = m.bytes_sent.load();
+  s.broadcasts = m.broadcasts.load();
+  s.broadcast_recipients = m.broadcast_recipients.load();
+  s.sio_connects = m.sio_connects.load();
+  s.channel_connects = m.channel_connects.load();
+  s.disconnects = m.disconnects();
+  for (const auto& w : impl_->workers) s.io_thread_cpu_seconds.push_back(w->cpu_seconds());
+  if (sio::Server* socketio = impl_->sio.load()) {
+    s.sio_polling_sessions = socketio->engineio().sessions_by_transport(false);
+    s.sio_websocket_sessions = socketio->engineio().sessions_by_transport(true);
   }
   const std::uint32_t n = impl_->channel_count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < n; ++i) {

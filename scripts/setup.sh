@@ -13,11 +13,12 @@ say() { printf '[setup] %s\n' "$*"; }
 #    libhiredis-dev (the Redis adapter's protocol reader and command formatter) and
 #    redis-server (tests/js/redis-*.test.js start their own on a loopback port; the package's
 #    own service is stopped like nginx's), and clang with its libFuzzer and sanitizer runtimes (libclang-rt-14-dev, only recommended
-#    by clang, so named here) for scripts/fuzz.sh.
+#    by clang, so named here) for scripts/fuzz.sh, and prometheus for its promtool (tests/js/metrics.test.js
+#    checks /metrics with `promtool check metrics`; the package's own server is never run).
 PKGS=(build-essential cmake libboost1.81-dev nlohmann-json3-dev libspdlog-dev libgtest-dev ccache libssl-dev zlib1g-dev
       clang libclang-rt-14-dev
       libhiredis-dev redis-server
-      nginx openssl chromium fonts-liberation)
+      nginx openssl chromium fonts-liberation prometheus)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for p in "${PKGS[@]}"; do
@@ -76,6 +77,10 @@ if command -v dpkg-query >/dev/null 2>&1; then
       else
         "${SUDO[@]}" kill "$(cat /run/redis/redis-server.pid)" || true
       fi
+    fi
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && pgrep -x prometheus >/dev/null 2>&1; then
+      say "stopping the prometheus service the package started"
+      "${SUDO[@]}" pkill -x prometheus || true
     fi
   else
     say "system packages present"

@@ -25,13 +25,24 @@ Channel::Channel(std::uint32_t index, ChannelConfig config, std::vector<Worker*>
 
 void Channel::broadcast_local(unsigned worker, const std::vector<std::string>& rooms, const ws::SharedFrame& frame,
                               ClientId except) {
+  std::uint64_t reached = 0;
   rooms_.select(worker, rooms, {}, [&](ChannelClient& member) {
-    if (member.id() != except) member.send(frame);
+    if (member.id() == except) return;
+    member.send(frame);
+    ++reached;
   });
+  workers_[worker]->metrics().broadcast_recipients.fetch_add(reached, std::memory_order_relaxed);
 }
 
 void Channel::relay(unsigned from, ChannelClient& sender, const ws::SharedFrame& frame) {
-  rooms_.select_peers(from, &sender, [&](ChannelClient& member) { member.send(frame); });
+  Metrics& metrics = workers_[from]->metrics();
+  metrics.broadcasts.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t reached = 0;
+  rooms_.select_peers(from, &sender, [&](ChannelClient& member) {
+    member.send(frame);
+    ++reached;
+  });
+  metrics.broadcast_recipients.fetch_add(reached, std::memory_order_relaxed);
   if (workers_.size() < 2) return;
   auto names = std::make_shared<std::vector<std::string>>();
   names->reserve(ChannelRooms::room_count(sender));
@@ -103,14 +114,13 @@ bool ChannelClient::admit_message() {
   if (v.pass) return true;
   count_limit(worker_.metrics(), Limit::kRateLimited);
   const guard::Rate& rate = setup.rules[static_cast<std::size_t>(setup.any)].rate;
-  const std::string_view from = ticket_ ? std::string_view(ticket_->address()) : std::string_view("?");
   if (v.disconnect) {
-    log().warn("connection {} on {} from {}: messages over their limit ({} per {} ms), closing", id(),
-               channel_.config().path, from, rate.points, rate.period_ms);
+    log_conn(spdlog::level::warn, "connection", id(), address_, "rate limited",
+             "{}: messages over their limit ({} per {} ms), closing", channel_.config().path, rate.points, rate.period_ms);
     close(ws::kPolicyViolation, "rate limited");
   } else if (v.tell) {
-    log().info("connection {} on {} from {}: messages over their limit ({} per {} ms), dropped", id(),
-               channel_.config().path, from, rate.points, rate.period_ms);
+    log_conn(spdlog::level::info, "connection", id(), address_, "rate limited",
+             "{}: messages over their limit ({} per {} ms), dropped", channel_.config().path, rate.points, rate.period_ms);
     send_message(nlohmann::json{{"error", "rate limited"}, {"retryAfterMs", v.retry_after_ms}}.dump(), false);
   }
   return false;
@@ -145,6 +155,7 @@ void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
 
 void ChannelClient::on_closed(std::uint16_t code, std::string_view reason) {
   ticket_.reset();  // its address and user no longer count
+  worker_.metrics().count_disconnect("channel", std::to_string(code));
   if (in_everyone_) {
     channel_.rooms().remove(worker_.index(), this);
     in_everyone_ = false;

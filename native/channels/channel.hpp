@@ -81,6 +81,8 @@ class ChannelClient final : public WsConnection {
   bool leave(const std::string& room);
   // Its admission under the channel's limits: counted until it closes.
   void set_ticket(std::unique_ptr<guard::Ticket> ticket) { ticket_ = std::move(ticket); }
+  void set_address(std::string address) { address_ = std::move(address); }
+  std::string_view peer_address() const override { return address_; }
 
  protected:
   void on_message(std::uint8_t opcode, std::string_view payload) override;
@@ -104,6 +106,7 @@ class ChannelClient final : public WsConnection {
   std::vector<Membership<ChannelClient>> rooms_;
   std::unique_ptr<guard::Ticket> ticket_;
   std::unique_ptr<guard::Buckets> buckets_;
+  std::string address_;  // the client's (through trustProxy)
   bool in_everyone_ = false;
 };
 

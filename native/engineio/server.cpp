@@ -98,6 +98,10 @@ WsTransport::WsTransport(Worker& worker, boost::asio::ip::tcp::socket socket, Cl
                          const WsSettings& settings, std::shared_ptr<Session> session)
     : WsConnection(worker, std::move(socket), id, settings), session_(std::move(session)) {}
 
+std::string_view WsTransport::peer_address() const {
+  return session_ ? std::string_view(session_->address()) : std::string_view();
+}
+
 void WsTransport::on_message(std::uint8_t opcode, std::string_view payload) {
   if (auto s = session_) s->on_ws_packet(this, opcode, payload);
 }
@@ -144,8 +148,8 @@ void Session::send(const ws::SharedFrame& frame, bool compress) {
     overflowed_ = true;
     worker_.metrics().backpressure_drops.fetch_add(1, std::memory_order_relaxed);
     count_limit(worker_.metrics(), Limit::kOutgoingQueue);
-    log().warn("session {}: over {} bytes waiting for a poll, dropping a client that does not fetch", id_,
-               server_.config(worker_).max_queued_bytes);
+    log_conn(spdlog::level::warn, "session", id_, address_, "transport error",
+             "over {} bytes waiting for a poll, dropping a client that does not fetch", server_.config(worker_).max_queued_bytes);
     asio::post(worker_.io(), [self = shared_from_this()] {
       self->queue_.clear();
       self->queue_bytes_ = 0;
@@ -181,7 +185,7 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool gr
     close_after_upgrade_ = ws_code;
     closing_at_ = worker_.now_ms();
     probe_->set_closes_itself_on_drain(true);
-    log().debug("session {} closed while upgrading: {}; closing once the upgrade completes", id_, reason);
+    log_conn(spdlog::level::debug, "session", id_, address_, reason, "closed while upgrading; closing once the upgrade completes");
     report_closed(reason);
     return;
   }
@@ -212,7 +216,7 @@ void Session::close_with(std::string_view reason, std::uint16_t ws_code, bool gr
       server_.forget(*this);
     }
   }
-  log().debug("session {} closed: {}", id_, reason);
+  log_conn(spdlog::level::debug, "session", id_, address_, reason, "closed");
   report_closed(reason);
 }
 
@@ -265,7 +269,7 @@ void Session::on_packet(char type, bool binary, std::string data) {
       return;
     case kPing:
       // In Engine.IO v4 the server pings; engine.io takes a client's ping as a transport error.
-      log().warn("session {}: ping from the client (invalid heartbeat direction), closing", id_);
+      log_conn(spdlog::level::warn, "session", id_, address_, "transport error", "ping from the client (invalid heartbeat direction), closing");
       close("transport error");
       return;
     case kClose:
@@ -275,7 +279,7 @@ void Session::on_packet(char type, bool binary, std::string data) {
     case kNoop:
       return;
     default:
-      log().warn("session {}: unexpected packet type '{}', closing", id_, type);
+      log_conn(spdlog::level::warn, "session", id_, address_, "parse error", "unexpected packet type '{}', closing", type);
       close("parse error");
   }
 }
@@ -310,7 +314,7 @@ void Session::on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_v
     return;
   }
   if (payload.empty() || !is_valid_type(payload[0])) {
-    log().warn("session {}: malformed packet over websocket, closing", id_);
+    log_conn(spdlog::level::warn, "session", id_, address_, "parse error", "malformed packet over websocket, closing");
     if (is_probe) {
       drop_probe(ws::kProtocolError);
     } else {
@@ -341,6 +345,7 @@ void Session::on_ws_packet(WsTransport* from, std::uint8_t opcode, std::string_v
 void Session::finish_upgrade() {
   ws_ = std::move(probe_);
   transport_ = Transport::kWebSocket;
+  server_.websocket_sessions_.fetch_add(1, std::memory_order_relaxed);
   upgrading_ = false;
   for (const auto& f : queue_) ws_->send(f);
   queue_.clear();
@@ -352,7 +357,7 @@ void Session::finish_upgrade() {
     flush_poll();
     queue_.clear();
   }
-  log().debug("session {} upgraded to websocket", id_);
+  log_conn(spdlog::level::debug, "session", id_, address_, "", "upgraded to websocket");
   if (server_.config(worker_).hooks) {
     Event e(Event::Type::kEioUpgrade);
     e.client = id_;
@@ -380,7 +385,7 @@ void Session::on_ws_closed(WsTransport* from, bool error) {
 void Session::on_poll(std::uint64_t request_id) {
   if (held_get_) {
     // A second concurrent GET: refused, and the session is closed (the first GET gets "1").
-    log().warn("session {}: overlapping poll requests, closing", id_);
+    log_conn(spdlog::level::warn, "session", id_, address_, "transport error", "overlapping poll requests, closing");
     server_.respond_error(request_id, Error::kBadRequest);
     close("transport error");
     return;
@@ -428,11 +433,12 @@ void Session::on_closing_poll(bool was_held) {
 }
 
 void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_large) {
+  worker_.metrics().bytes_received.fetch_add(body.size(), std::memory_order_relaxed);
   if (too_large) {
     count_limit(worker_.metrics(), Limit::kPayload);
     // As engine.io: the client treats the 413 as a transport error and closes the session.
-    log().warn("session {}: POST body over maxHttpBufferSize ({} bytes), refused with 413", id_,
-               server_.config(worker_).max_payload);
+    log_conn(spdlog::level::warn, "session", id_, address_, "transport error",
+             "POST body over maxHttpBufferSize ({} bytes), refused with 413", server_.config(worker_).max_payload);
     server_.respond(request_id, 413, "text/plain; charset=UTF-8", "");
     return;
   }
@@ -441,13 +447,13 @@ void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_
   // WebSocket text frame is, before any of it reaches JSON.
   if (!ws::is_valid_utf8(body)) {
     worker_.metrics().protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    log().warn("session {}: polling payload is not valid UTF-8, closing", id_);
+    log_conn(spdlog::level::warn, "session", id_, address_, "parse error", "polling payload is not valid UTF-8, closing");
     server_.respond_error(request_id, Error::kBadRequest);
     close("parse error");
     return;
   }
   if (!decode_payload(body, packets)) {
-    log().warn("session {}: malformed polling payload, closing", id_);
+    log_conn(spdlog::level::warn, "session", id_, address_, "parse error", "malformed polling payload, closing");
     server_.respond_error(request_id, Error::kBadRequest);
     close("parse error");
     return;
@@ -469,7 +475,7 @@ void Session::on_post(std::uint64_t request_id, std::string_view body, bool too_
 void Session::tick(std::uint32_t now) {
   if (closed_) {
     if (close_after_upgrade_ && now - closing_at_ >= server_.config(worker_).upgrade_timeout_ms) {
-      log().info("session {}: closed while upgrading and the upgrade never completed, dropping the probe", id_);
+      log_conn(spdlog::level::info, "session", id_, address_, "", "closed while upgrading and the upgrade never completed, dropping the probe");
       end_deferred_upgrade_close();
       return;
     }
@@ -481,18 +487,18 @@ void Session::tick(std::uint32_t now) {
   }
   const Config& c = server_.config(worker_);
   if (probe_ && now - probe_at_ >= c.upgrade_timeout_ms) {
-    log().info("session {}: upgrade not completed within {} ms, dropping the probe", id_, c.upgrade_timeout_ms);
+    log_conn(spdlog::level::info, "session", id_, address_, "", "upgrade not completed within {} ms, dropping the probe", c.upgrade_timeout_ms);
     drop_probe(ws::kNormal);
     upgrading_ = false;
   }
   if (!established_ && now - opened_at_ >= c.connect_timeout_ms) {
-    log().info("session {}: no namespace joined within {} ms, closing", id_, c.connect_timeout_ms);
+    log_conn(spdlog::level::info, "session", id_, address_, "forced close", "no namespace joined within {} ms, closing", c.connect_timeout_ms);
     close("forced close");
     return;
   }
   if (awaiting_pong_) {
     if (now - ping_at_ >= c.ping_timeout_ms) {
-      log().info("session {}: no pong within {} ms, closing", id_, c.ping_timeout_ms);
+      log_conn(spdlog::level::info, "session", id_, address_, "ping timeout", "no pong within {} ms, closing", c.ping_timeout_ms);
       close("ping timeout");
     }
   } else if (now - ping_at_ >= c.ping_interval_ms) {
@@ -658,6 +664,7 @@ ClientId Server::handle_request(std::uint64_t request_id, HttpRequest request, C
   w->command([this, w, request_id, new_id, ticket, request = std::make_shared<HttpRequest>(std::move(request))] {
     auto session = std::make_shared<Session>(*this, *w, new_id, Session::Transport::kPolling);
     session->ticket = std::move(*ticket);
+    session->address_ = session->ticket ? session->ticket->address() : guard::canonical_address(request->remote_address);
     per_worker_[w->index()]->sessions.emplace(new_id, session);
     sessions_total_.fetch_add(1, std::memory_order_relaxed);
     listener_.on_handshake(*session, request->target, request->headers);
@@ -692,7 +699,7 @@ void Server::request_aborted(std::uint64_t request_id) {
       pw.held.erase(it);
       if (session && session->held_get_ == request_id) {
         session->held_get_ = 0;
-        log().info("session {}: poll request closed by the client", session->id_);
+        log_conn(spdlog::level::info, "session", session->id_, session->address_, "transport error", "poll request closed by the client");
         session->close("transport error");
       }
     });
@@ -774,8 +781,10 @@ void Server::accept_websocket(Worker& worker, ClientId id, boost::asio::ip::tcp:
   }
   auto session = std::make_shared<Session>(*this, worker, id, Session::Transport::kWebSocket);
   session->ticket = std::move(ticket);
+  session->address_ = session->ticket ? session->ticket->address() : guard::canonical_address(request.remote_address);
   per_worker_[worker.index()]->sessions.emplace(id, session);
   sessions_total_.fetch_add(1, std::memory_order_relaxed);
+  websocket_sessions_.fetch_add(1, std::memory_order_relaxed);
   auto ws = std::make_shared<WsTransport>(worker, std::move(socket), id, ws_settings, session);
   if (deflate) ws->enable_deflate(*deflate);
   worker.add(ws);
@@ -849,6 +858,7 @@ void Server::forget(Session& session) {
   PerWorker* pw = per_worker_[session.worker_.index()].get();
   const ClientId id = session.id_;
   sessions_total_.fetch_sub(1, std::memory_order_relaxed);
+  if (session.transport_ == Session::Transport::kWebSocket) websocket_sessions_.fetch_sub(1, std::memory_order_relaxed);
   // Deferred: the caller may be iterating the sessions, or be the session itself.
   asio::post(session.worker_.io(), [pw, id] { pw->sessions.erase(id); });
 }
@@ -860,6 +870,7 @@ void Server::respond(std::uint64_t request_id, int status, std::string_view cont
   e.code = static_cast<std::uint16_t>(status);
   if (compressible) e.number = 1;
   e.text = nlohmann::json{{"Content-Type", content_type}, {"Cache-Control", "no-store"}}.dump();
+  workers_.front()->metrics().bytes_sent.fetch_add(body.size(), std::memory_order_relaxed);
   e.data = std::move(body);
   sink_->push(std::move(e));
 }
@@ -867,10 +878,11 @@ void Server::respond(std::uint64_t request_id, int status, std::string_view cont
 void Server::refuse_admission(const guard::Admission& a, std::string_view peer) {
   count_limit(workers_.front()->metrics(),
               a.refusal == guard::Counter::Refusal::kTooMany ? Limit::kConnectionsPerIp : Limit::kConnectRate);
+  const char* reason = a.refusal == guard::Counter::Refusal::kTooMany ? "connectionsPerIp" : "connectRatePerIp";
   if (a.address == peer) {
-    log().warn("engine.io handshake from {} refused (429): {}", a.address, a.message);
+    log_conn(spdlog::level::warn, "session", 0, a.address, reason, "handshake refused (429): {}", a.message);
   } else {
-    log().warn("engine.io handshake from {} (by proxy {}) refused (429): {}", a.address, peer, a.message);
+    log_conn(spdlog::level::warn, "session", 0, a.address, reason, "handshake (by proxy {}) refused (429): {}", peer, a.message);
   }
 }
 

@@ -59,6 +59,7 @@ class WsTransport final : public WsConnection {
   WsTransport(Worker& worker, boost::asio::ip::tcp::socket socket, ClientId id, const WsSettings& settings,
               std::shared_ptr<Session> session);
   void detach() { session_.reset(); }
+  std::string_view peer_address() const override;
   std::size_t queued() const { return queued_bytes(); }
 
  protected:
@@ -109,6 +110,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Its admission under the server's limits (only when limits are set): the client's address,
   // counted until the session ends.
   std::unique_ptr<guard::Ticket> ticket;
+  // The client's address (through trustProxy when set), for log lines.
+  const std::string& address() const { return address_; }
 
  private:
   friend class Server;
@@ -135,6 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Worker& worker_;
   ClientId id_;
   Transport transport_;
+  std::string address_;
   std::shared_ptr<WsTransport> ws_;     // the WebSocket transport, once there is one
   std::shared_ptr<WsTransport> probe_;  // a WebSocket being probed for the upgrade
   std::vector<ws::SharedFrame> queue_;  // polling: packets waiting for a GET
@@ -220,6 +224,11 @@ class Server {
 
   std::shared_ptr<Session> find(Worker& worker, ClientId id);
   std::uint64_t session_count() const { return sessions_total_.load(); }
+  std::uint64_t sessions_by_transport(bool websocket) const {
+    const std::uint64_t all = sessions_total_.load(), ws = websocket_sessions_.load();
+    const std::uint64_t w = ws > all ? all : ws;  // read apart: never more than all
+    return websocket ? w : all - w;
+  }
   // Every session, at once and without any Socket.IO goodbye (io.close(): clients reconnect).
   void close_all(std::string_view reason);
   // After the I/O threads have stopped (Engine::stop, on the calling thread): lets go of every
@@ -243,6 +252,7 @@ class Server {
   std::string open_packet(const Session& session) const;
 
  private:
+  friend class Session;
   struct PerWorker {
     std::unordered_map<ClientId, std::shared_ptr<Session>> sessions;
     std::unordered_map<std::uint64_t, ClientId> held;  // held GET request id → session
@@ -264,6 +274,7 @@ class Server {
   Config front_;
   IdCipher ids_;
   std::atomic<std::uint64_t> sessions_total_{0};
+  std::atomic<std::uint64_t> websocket_sessions_{0};  // of those, on the WebSocket transport
 };
 
 }  // namespace sidewire::eio

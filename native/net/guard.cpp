@@ -105,6 +105,11 @@ bool prefix_matches(const std::uint8_t* a, const std::uint8_t* b, unsigned prefi
 
 }  // namespace
 
+std::string canonical_address(std::string_view address) {
+  const std::optional<Parsed> p = parse_address(address);
+  return p ? format(*p) : std::string(address);
+}
+
 std::string address_key(std::string_view address) {
   std::optional<Parsed> p = parse_address(address);
   if (!p) return std::string(address);
@@ -164,11 +169,14 @@ std::string ProxyTrust::client_address(std::string_view peer,
   const std::string* real_ip = nullptr;
   for (const auto& [name, value] : headers) {
     if (http::iequals(name, "x-forwarded-for")) {
+      if (value.empty()) continue;  // names no hop
+      // Every element counts, an empty one too (it is no address: the walk stops there).
       std::string_view rest(value);
-      while (!rest.empty()) {
+      while (true) {
         const std::size_t comma = rest.find(',');
         hops.push_back(http::trim(rest.substr(0, comma)));
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
       }
     } else if (!real_ip && http::iequals(name, "x-real-ip")) {
       real_ip = &value;

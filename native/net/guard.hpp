@@ -64,6 +64,9 @@ class ProxyTrust {
   std::vector<Net> nets_;
 };
 
+// An address as the engine writes it (an IPv4-mapped IPv6 address as IPv4), or the text itself.
+std::string canonical_address(std::string_view address);
+
 // The key an address is counted under: IPv4 as it is (an IPv4-mapped IPv6 address as IPv4),
 // IPv6 by its /64 (one subscriber's block: counting single IPv6 addresses would let one
 // client take 2^64 of them). Text that is no address counts as itself.

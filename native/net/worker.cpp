@@ -43,6 +43,33 @@ const char* limit_name(Limit limit) {
   return "?";
 }
 
+void Metrics::count_disconnect(std::string_view protocol, std::string_view reason) {
+  std::string key;
+  key.reserve(protocol.size() + 1 + reason.size());
+  key.append(protocol).append(1, '\0').append(reason);
+  std::lock_guard lock(disconnects_mutex_);
+  if (auto it = disconnects_.find(key); it != disconnects_.end()) {
+    ++it->second;
+  } else if (disconnects_.size() < 256) {  // bounded, whatever the reasons
+    disconnects_.emplace(std::move(key), 1);
+  }
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> Metrics::disconnects() const {
+  std::lock_guard lock(disconnects_mutex_);
+  return {disconnects_.begin(), disconnects_.end()};
+}
+
+double Worker::cpu_seconds() const {
+  clockid_t clock;
+  timespec ts{};
+  if (!thread_.joinable() || pthread_getcpuclockid(const_cast<std::thread&>(thread_).native_handle(), &clock) != 0 ||
+      clock_gettime(clock, &ts) != 0) {
+    return 0;
+  }
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 Worker::Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms, const EventSink* pressure)
     : index_(index),
       metrics_(metrics),

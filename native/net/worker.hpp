@@ -12,9 +12,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -44,6 +48,24 @@ struct Metrics {
   std::atomic<std::uint64_t> large_frees{0};
   // Refusals by limit, each answered with the protocol's own error (see Limit).
   std::atomic<std::uint64_t> limits[24] = {};
+  // Bytes read from and written to sockets (WebSocket connections; polling bodies as Node
+  // handed them over and took them back).
+  std::atomic<std::uint64_t> bytes_received{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  // Broadcasts (from JS, from other nodes, raw channels' relays) and the recipients they reached.
+  std::atomic<std::uint64_t> broadcasts{0};
+  std::atomic<std::uint64_t> broadcast_recipients{0};
+  // Connections that opened: Socket.IO sockets (a namespace connected) and raw channel clients.
+  std::atomic<std::uint64_t> sio_connects{0};
+  std::atomic<std::uint64_t> channel_connects{0};
+  // Disconnects by protocol and reason (Socket.IO's reasons, a channel's close code): a short,
+  // fixed set of keys, counted under a lock (disconnects are rare next to messages).
+  void count_disconnect(std::string_view protocol, std::string_view reason);
+  std::vector<std::pair<std::string, std::uint64_t>> disconnects() const;
+
+ private:
+  mutable std::mutex disconnects_mutex_;
+  std::map<std::string, std::uint64_t, std::less<>> disconnects_;
 };
 
 // What a client can run into, for the counters in engine.stats().limits.
@@ -89,6 +111,9 @@ class Worker {
   void stop_and_join();
 
   boost::asio::io_context& io() { return io_; }
+  // CPU time this thread has used (any thread may ask): its busy time, as it sleeps in epoll
+  // when there is nothing to do.
+  double cpu_seconds() const;
   unsigned index() const { return index_; }
   Metrics& metrics() { return metrics_; }
   std::uint32_t close_timeout_ms() const { return close_timeout_ms_; }

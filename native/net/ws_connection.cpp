@@ -73,7 +73,7 @@ void WsConnection::start(std::string handshake_response, std::string_view alread
 // everything else on the thread goes on.
 void WsConnection::internal_error(const char* what) {
   worker_.metrics().internal_errors.fetch_add(1, std::memory_order_relaxed);
-  log().error("connection {}: internal error: {}; closing with 1011", id_, what);
+  log_conn(spdlog::level::err, "connection", id_, peer_address(), "internal error", "internal error: {}; closing with 1011", what);
   try {
     fail(ws::kInternalError, "internal error");
   } catch (const std::exception&) {
@@ -135,6 +135,7 @@ void WsConnection::on_readable() {
     }
     const ssize_t n = ::recv(fd, buf, Worker::kReadBufferSize, 0);
     if (n > 0) {
+      worker_.metrics().bytes_received.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       std::size_t used;
       try {
         if (in_.empty()) {
@@ -323,7 +324,7 @@ void WsConnection::handle_close_frame(std::string_view payload) {
 
 void WsConnection::fail(std::uint16_t code, const char* reason) {
   worker_.metrics().protocol_errors.fetch_add(1, std::memory_order_relaxed);
-  log().warn("connection {}: {}; closing with {}", id_, reason, code);
+  log_conn(spdlog::level::warn, "connection", id_, peer_address(), reason, "{}; closing with {}", reason, code);
   if (!close_sent_) {
     close_sent_ = true;
     timer_at_ = worker_.now_ms();
@@ -424,8 +425,8 @@ void WsConnection::flush() {
   if (overflow_) {
     worker_.metrics().backpressure_drops.fetch_add(1, std::memory_order_relaxed);
     count_limit(worker_.metrics(), Limit::kOutgoingQueue);
-    log().warn("connection {}: outgoing queue over {} bytes, dropping a peer that does not read",
-               id_, settings_->max_queued_bytes);
+    log_conn(spdlog::level::warn, "connection", id_, peer_address(), "outgoing queue full",
+             "outgoing queue over {} bytes, dropping a peer that does not read", settings_->max_queued_bytes);
     terminate(ws::kPolicyViolation, "outgoing queue full");
     return;
   }
@@ -456,6 +457,7 @@ void WsConnection::flush() {
       return;
     }
     std::size_t written = static_cast<std::size_t>(n);
+    worker_.metrics().bytes_sent.fetch_add(written, std::memory_order_relaxed);
     out_bytes_ -= written;
     std::size_t done = 0;
     while (done < out_.size()) {
@@ -545,7 +547,8 @@ void WsConnection::on_tick(std::uint32_t now) {
   }
   if (settings_->idle_timeout_ms > 0 && now - last_message_at_ >= settings_->idle_timeout_ms) {
     count_limit(worker_.metrics(), Limit::kIdleTimeout);
-    log().info("connection {}: no message for {} ms, closing (idle timeout)", id_, settings_->idle_timeout_ms);
+    log_conn(spdlog::level::info, "connection", id_, peer_address(), "idle timeout", "no message for {} ms, closing",
+             settings_->idle_timeout_ms);
     close(ws::kNormal, "idle timeout");
     return;
   }
@@ -566,7 +569,8 @@ void WsConnection::on_tick(std::uint32_t now) {
   if (ping_outstanding_) {
     if (since >= settings_->ping_timeout_ms) {
       worker_.metrics().heartbeat_timeouts.fetch_add(1, std::memory_order_relaxed);
-      log().info("connection {}: no pong within {} ms, closing", id_, settings_->ping_timeout_ms);
+      log_conn(spdlog::level::info, "connection", id_, peer_address(), "ping timeout", "no pong within {} ms, closing",
+               settings_->ping_timeout_ms);
       terminate(ws::kAbnormal, "ping timeout");
     }
   } else if (since >= settings_->ping_interval_ms) {

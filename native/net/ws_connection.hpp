@@ -47,6 +47,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   WsConnection& operator=(const WsConnection&) = delete;
 
   ClientId id() const { return id_; }
+  // The client's address, for log lines ("" when the protocol above does not keep it).
+  virtual std::string_view peer_address() const { return {}; }
   bool open() const { return !closed_ && !close_sent_; }
   bool finished() const { return closed_; }
   // A connection that closes itself during a drain (a probe waiting for its upgrade packet):

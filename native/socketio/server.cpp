@@ -235,7 +235,8 @@ void Server::sweep_expired(Worker& w) {
     Socket* s = find(w, id);
     if (!s || !s->connected) continue;
     count_limit(metrics_, Limit::kTokenExpired);
-    log().info("session {}: socket {} of {}: token expired, disconnecting", s->session->id(), sid_of(*s), s->nsp->name);
+    log_conn(spdlog::level::info, "session", s->session->id(), s->session->address(), "token expired",
+             "socket {} of {}: token expired, disconnecting", sid_of(*s), s->nsp->name);
     s->session->send(control_frame(kDisconnect, s->nsp->name, ""));
     remove_socket(*s, "token expired", true);
   }
@@ -253,8 +254,8 @@ void Server::sweep_idle(Worker& w, std::uint32_t now) {
     Socket* s = find(w, id);
     if (!s || !s->connected) continue;  // its session went with an earlier one
     count_limit(metrics_, Limit::kIdleTimeout);
-    log().info("session {} from {}: no message for {} ms, closing (idle timeout)", s->session->id(),
-               s->session->ticket->address(), s->session->ticket->setup().idle_timeout_ms);
+    log_conn(spdlog::level::info, "session", s->session->id(), s->session->address(), "idle timeout",
+             "no message for {} ms, closing", s->session->ticket->setup().idle_timeout_ms);
     disconnect_socket(*s, true, "idle timeout");
   }
 }
@@ -500,14 +501,16 @@ bool Server::admit_event(Socket& socket, std::string_view data) {
   count_limit(metrics_, Limit::kRateLimited);
   const guard::Setup::Rule& r = setup.rules[static_cast<std::size_t>(rule)];
   if (v.disconnect) {
-    log().warn("session {} from {}: socket {} of {}: '{}' over its limit ({} per {} ms), disconnecting", socket.session->id(),
-               socket.session->ticket->address(), sid_of(socket), socket.nsp->name, name, r.rate.points, r.rate.period_ms);
+    log_conn(spdlog::level::warn, "session", socket.session->id(), socket.session->address(), "rate limited",
+             "socket {} of {}: '{}' over its limit ({} per {} ms), disconnecting", sid_of(socket), socket.nsp->name, name,
+             r.rate.points, r.rate.period_ms);
     disconnect_socket(socket, true, "rate limited");
     return false;
   }
   if (v.tell) {
-    log().info("session {} from {}: socket {} of {}: '{}' over its limit ({} per {} ms), dropped", socket.session->id(),
-               socket.session->ticket->address(), sid_of(socket), socket.nsp->name, name, r.rate.points, r.rate.period_ms);
+    log_conn(spdlog::level::info, "session", socket.session->id(), socket.session->address(), "rate limited",
+             "socket {} of {}: '{}' over its limit ({} per {} ms), dropped", sid_of(socket), socket.nsp->name, name,
+             r.rate.points, r.rate.period_ms);
     const json error = json::array(
         {setup.error_event,
          {{"message", "rate limited"}, {"data", {{"event", name}, {"retryAfterMs", v.retry_after_ms}}}}});
@@ -530,18 +533,20 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   };
   if (st.sockets.size() >= kMaxNamespacesPerConnection) {
     count_limit(metrics_, Limit::kNamespaces);
-    log().warn("session {}: CONNECT to a namespace past {} on one connection, refused", session.id(),
-               kMaxNamespacesPerConnection);
+    log_conn(spdlog::level::warn, "session", session.id(), session.address(), "namespaces",
+             "CONNECT to a namespace past {} on one connection, refused", kMaxNamespacesPerConnection);
     return refuse(R"({"message":"Too many namespaces on this connection"})");
   }
   Namespace* nsp = namespace_named(nsp_name);
   if (!nsp && !dynamic_) {
-    log().info("session {}: CONNECT to unknown namespace {}", session.id(), nsp_name);
+    log_conn(spdlog::level::info, "session", session.id(), session.address(), "invalid namespace", "CONNECT to unknown namespace {}",
+             nsp_name);
     return refuse(R"({"message":"Invalid namespace"})");
   }
   if (!nsp && namespace_count_.load() >= kMaxNamespaces) {
     count_limit(metrics_, Limit::kNamespaces);
-    log().warn("session {}: CONNECT to a new dynamic namespace while {} exist, refused", session.id(), kMaxNamespaces);
+    log_conn(spdlog::level::warn, "session", session.id(), session.address(), "namespaces",
+             "CONNECT to a new dynamic namespace while {} exist, refused", kMaxNamespaces);
     return refuse(R"({"message":"Invalid namespace"})");
   }
   std::unique_ptr<SocketUser> user;
@@ -550,14 +555,15 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
       auth::JwtResult r = authenticate(*setup, session, auth);
       if (!r.ok()) {
         count_limit(metrics_, token_limit(r.reason));
-        log().info("session {}: CONNECT to {} refused: token {} ({})", session.id(), nsp_name, auth::reason_name(r.reason),
-                   r.detail);
+        log_conn(spdlog::level::info, "session", session.id(), session.address(), std::string("token ") + auth::reason_name(r.reason),
+                 "CONNECT to {} refused: token {} ({})", nsp_name, auth::reason_name(r.reason), r.detail);
         const json error{{"message", "unauthorized"},
                          {"data", {{"reason", auth::reason_name(r.reason)}, {"detail", r.detail}}}};
         session.send(control_frame(kConnectError, nsp_name, error.dump(-1, ' ', false, json::error_handler_t::replace)));
         // A client may try again with another token, but not forever: each try costs a signature check.
         if (++st.refused_tokens >= kMaxTokenRefusals) {
-          log().warn("session {}: {} tokens refused, closing", session.id(), kMaxTokenRefusals);
+          log_conn(spdlog::level::warn, "session", session.id(), session.address(), "forced server close", "{} tokens refused, closing",
+                   kMaxTokenRefusals);
           session.close_gracefully("forced server close");
         }
         return;
@@ -565,8 +571,8 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
       const std::string sub = r.claims.value("sub", std::string());
       if (session.ticket && !session.ticket->admit_user(sub)) {
         count_limit(metrics_, Limit::kConnectionsPerUser);
-        log().warn("session {} from {}: CONNECT to {} refused: user {} has {} connections (connectionsPerUser)", session.id(),
-                   session.ticket->address(), nsp_name, sub, session.ticket->setup().connections_per_user);
+        log_conn(spdlog::level::warn, "session", session.id(), session.address(), "connectionsPerUser",
+                 "CONNECT to {} refused: user {} has {} connections", nsp_name, sub, session.ticket->setup().connections_per_user);
         const json error{{"message", "too many connections"},
                          {"data", {{"reason", "connectionsPerUser"}, {"limit", session.ticket->setup().connections_per_user}}}};
         session.send(control_frame(kConnectError, nsp_name, error.dump(-1, ' ', false, json::error_handler_t::replace)));
@@ -694,6 +700,7 @@ void Server::complete_connect(Socket& socket, Namespace& nsp, std::uint32_t turn
     join_rooms(socket, {socket.user->jwt->user_room_prefix + socket.user->sub});  // every device of the user
   }
   nsp.sockets.fetch_add(1, std::memory_order_relaxed);
+  metrics_.sio_connects.fetch_add(1, std::memory_order_relaxed);
   socket_changed(nsp, socket, true);
   socket.session->mark_established();
   json ack{{"sid", sid_of(socket)}};
@@ -728,6 +735,7 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
   Namespace* nsp = socket.nsp;
   bool persisted = false;  // JS keeps the socket's data then
   const bool tell = notify_js && (socket.js_knows || (nsp && nsp->hook_connect.load()));
+  if (socket.connected) metrics_.count_disconnect("socketio", reason);
   if (socket.connected && recovery_.enabled() && is_recoverable(reason)) {
     std::string sid = sid_of(socket);
     std::vector<std::string> rooms{sid};
@@ -782,7 +790,8 @@ void Server::remove_socket(Socket& socket, std::string_view reason, bool notify_
 // gracefully with "forced close" (a held poll gets the close packet, a later one noop and close).
 void Server::violation(eio::Session& session, const std::string& what, const std::string& sio_error) {
   metrics_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-  log().warn("session {}: {}, closing", session.id(), what);
+  log_conn(spdlog::level::warn, "session", session.id(), session.address(), sio_error.empty() ? "transport error" : "parse error",
+           "{}, closing", what);
   if (!sio_error.empty()) {
     for (auto& s : state_of(session).sockets) {
       if (!(s->js_knows || (s->nsp && s->nsp->hook_connect.load()))) continue;
@@ -911,9 +920,11 @@ void Server::broadcast(Selection selection, std::string data_json, std::vector<s
   made->compress = compress;
   std::shared_ptr<const Outgoing> out(std::move(made));
   auto sel = std::make_shared<const Selection>(std::move(selection));
+  metrics_.broadcasts.fetch_add(1, std::memory_order_relaxed);
   on_each_worker([this, out, sel, ack_id, is_volatile, turn](Worker& w) {
     std::uint64_t count = 0;
     select(w, *sel, [&](Socket& s) { count += send_to(s, *out, is_volatile, turn) ? 1 : 0; });
+    metrics_.broadcast_recipients.fetch_add(count, std::memory_order_relaxed);
     if (ack_id >= 0) {
       Event e(Event::Type::kSioBroadcastCount);
       e.channel = sel->nsp;

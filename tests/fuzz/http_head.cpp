@@ -11,11 +11,21 @@
 //   - path_of / query_of on the target and on the raw input: the path is a prefix of the target
 //     without '?' or '#', the query is what follows the first '?' up to the next '#';
 //   - percent_decode against a reference and on a full encoding of the input; query_param against
-//     a reference over the pairs.
+//     a reference over the pairs;
+//   - trustProxy's client address (net/guard.hpp) from its headers: a peer that is not a trusted
+//     proxy is taken at its word, a trusted one yields itself or an address, in canonical form,
+//     that one of its X-Forwarded-For hops or its X-Real-IP named; every hop to its right in
+//     X-Forwarded-For is a trusted proxy.
+#include <cstring>
 #include <optional>
 #include <string>
 
 #include "fuzz_check.hpp"
+#include <arpa/inet.h>
+
+#include <vector>
+
+#include "net/guard.hpp"
 #include "net/http_upgrade.hpp"
 #include "net/ws_codec.hpp"
 
@@ -110,7 +120,68 @@ void check_percent_round_trip(std::string_view s) {
   FUZZ_CHECK(back && *back == s);
 }
 
+// An address in the form inet_ntop writes it, or nullopt.
+std::optional<std::string> canonical(std::string_view text) {
+  std::string s(http::trim(text));
+  if (const std::size_t zone = s.find('%'); zone != std::string::npos) s.resize(zone);  // fe80::1%eth0
+  unsigned char bytes[16];
+  char out[INET6_ADDRSTRLEN] = {};
+  if (s.size() < 64 && inet_pton(AF_INET, s.c_str(), bytes) == 1) return std::string(inet_ntop(AF_INET, bytes, out, sizeof out));
+  if (s.size() < 64 && inet_pton(AF_INET6, s.c_str(), bytes) == 1) {
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(bytes, kMapped, 12) == 0) return std::string(inet_ntop(AF_INET, bytes + 12, out, sizeof out));
+    return std::string(inet_ntop(AF_INET6, bytes, out, sizeof out));
+  }
+  return std::nullopt;
+}
+
+void check_client_address(const UpgradeRequest& r) {
+  static const sidewire::guard::ProxyTrust trust = [] {
+    sidewire::guard::ProxyTrust t;
+    for (const char* e : {"loopback", "10.0.0.0/8", "fd00::/8"}) t.add(e);
+    return t;
+  }();
+  FUZZ_CHECK(trust.client_address("203.0.113.9", r.headers) == "203.0.113.9");
+  const std::string got = trust.client_address("10.0.0.1", r.headers);
+  std::vector<std::string> hops;  // canonical, or "" for a hop that is no address
+  std::optional<std::string> real_ip;
+  bool forwarded = false;
+  for (const auto& [name, value] : r.headers) {
+    if (http::iequals(name, "x-forwarded-for")) {
+      if (value.empty()) continue;  // an empty line names no hop
+      forwarded = true;
+      std::string_view rest(value);
+      while (true) {
+        const std::size_t comma = rest.find(',');
+        hops.push_back(canonical(rest.substr(0, comma)).value_or(""));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    } else if (!real_ip && http::iequals(name, "x-real-ip")) {
+      real_ip = canonical(value).value_or("");
+    }
+  }
+  if (got == "10.0.0.1") return;
+  FUZZ_CHECK(canonical(got) == got);
+  if (!forwarded) {
+    FUZZ_CHECK(real_ip && *real_ip == got);
+    return;
+  }
+  // got is a hop; every hop to its right is a trusted proxy's.
+  bool found = false;
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    if (*it == got) {
+      found = true;
+      break;
+    }
+    FUZZ_CHECK(!it->empty() && trust.trusts(*it));
+  }
+  FUZZ_CHECK(found);
+  (void)sidewire::guard::address_key(got);
+}
+
 void check_request(const UpgradeRequest& r) {
+  check_client_address(r);
   FUZZ_CHECK(!r.method.empty());
   for (char c : r.method) FUZZ_CHECK(c >= 'A' && c <= 'Z');
   FUZZ_CHECK(!r.target.empty() && r.target[0] == '/');

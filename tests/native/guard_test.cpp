@@ -205,6 +205,8 @@ TEST(Guard, ClientAddressThroughTrustedProxiesOnly) {
   EXPECT_EQ(from("10.0.0.2", {{"X-Forwarded-For", "198.51.100.1, unknown, 10.0.0.3"}}), "10.0.0.3");
   EXPECT_EQ(from("10.0.0.2", {{"X-Forwarded-For", "garbage"}}), "10.0.0.2");
   EXPECT_EQ(from("10.0.0.2", {{"X-Forwarded-For", ""}}), "10.0.0.2");
+  EXPECT_EQ(from("10.0.0.2", {{"X-Forwarded-For", "198.51.100.1, "}}), "10.0.0.2");  // a trailing empty hop
+  EXPECT_EQ(from("10.0.0.2", {{"X-Forwarded-For", ""}, {"X-Forwarded-For", "198.51.100.1"}}), "198.51.100.1");
   // X-Real-IP when there is no X-Forwarded-For.
   EXPECT_EQ(from("127.0.0.1", {{"X-Real-IP", " 2001:db8::7 "}}), "2001:db8::7");
   EXPECT_EQ(from("127.0.0.1", {{"X-Real-IP", "nope"}}), "127.0.0.1");

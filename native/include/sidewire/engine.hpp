@@ -205,6 +205,17 @@ struct EngineStats {
   std::uint64_t internal_errors = 0;         // exceptions caught on I/O threads (each closed its connection)
   std::uint64_t js_backpressure_pauses = 0;  // connections parked while JS was behind with events
   std::vector<std::pair<std::string, std::uint64_t>> limits;  // refusals by limit name
+  std::uint64_t bytes_received = 0;  // socket bytes in and out (WebSocket; polling bodies)
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t broadcasts = 0;            // from JS, from other nodes, channel relays
+  std::uint64_t broadcast_recipients = 0;  // the connections they reached (fan-out in all)
+  std::uint64_t sio_connects = 0;          // Socket.IO sockets that connected
+  std::uint64_t channel_connects = 0;      // raw channel connections that opened
+  // Disconnects by "<protocol>\0<reason>" (Socket.IO's reason, a channel's close code).
+  std::vector<std::pair<std::string, std::uint64_t>> disconnects;
+  std::vector<double> io_thread_cpu_seconds;  // per I/O thread: its busy time
+  std::uint64_t sio_polling_sessions = 0;     // Engine.IO sessions by transport
+  std::uint64_t sio_websocket_sessions = 0;
   std::vector<ChannelStats> channels;
 };
 
@@ -431,5 +442,8 @@ class Engine {
 
 // Log level by name: trace, debug, info, warn, error, critical, off.
 void set_log_level(const std::string& level);
+// "text" (the default) or "json": one JSON object a line ({"time","level","logger","msg"}, and
+// on a connection's lines "kind", "conn", "address" and "reason").
+void set_log_format(const std::string& format);
 
 }  // namespace sidewire
