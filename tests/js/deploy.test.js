@@ -81,6 +81,14 @@ describe('deploy/nginx.conf in front of server.mjs', () => {
     expect(health.json.status).toBe('ok');
     expect(health.json.connections.channels['/ws/fabric']).toBeDefined();
 
+    const ready = await request(ngx.https('/ready'), { ca: ngx.ca });
+    expect(ready.status).toBe(200);
+    expect(ready.json.status).toBe('ready');
+    // /metrics reaches the app only from the monitoring host (this machine, in the test).
+    const metrics = await request(ngx.https('/metrics'), { ca: ngx.ca });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/^sidewire_channel_connections\{channel="\/ws\/fabric"\} \d+$/m);
+
     const page = await request(ngx.https('/'), { ca: ngx.ca });
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toMatch(/text\/html/);

@@ -75,6 +75,35 @@ describe('startServer (sidewire/next) with a tiny Next.js app', () => {
     expect(await head.text()).toBe('');
   });
 
+  test('/ready is 200 once Next is prepared; /metrics is Prometheus text that promtool accepts', async () => {
+    const ready = await fetch(srv.url('/ready'));
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', adapter: null });
+    expect(srv.output().stdout).toContain(`>   http://127.0.0.1:${srv.port}/metrics`);
+    // Some traffic first: a Socket.IO socket and a channel connection.
+    const c = ioClient(srv.url(''), { transports: ['websocket'], reconnection: false, forceNew: true });
+    await new Promise((resolve, reject) => {
+      c.once('connect', resolve);
+      c.once('connect_error', reject);
+    });
+    const ws = await open(`ws://127.0.0.1:${srv.port}/ws/echo?token=ok`);
+    const res = await fetch(srv.url('/metrics'));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(text).toMatch(/^sidewire_socketio_sessions\{transport="websocket"\} 1$/m);
+    expect(text).toMatch(/^sidewire_socketio_sockets\{namespace="\/"\} 1$/m);
+    expect(text).toMatch(/^sidewire_channel_connections\{channel="\/ws\/echo"\} 1$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error).toBeUndefined();
+    expect(`${check.stdout}${check.stderr}`).toBe('');
+    expect(check.status).toBe(0);
+    c.disconnect();
+    ws.close();
+    await closed(ws);
+  }, 30000);
+
   test('serves the Next.js page', async () => {
     const page = await fetch(srv.url('/'));
     expect(page.status).toBe(200);
@@ -144,6 +173,41 @@ describe('startServer without Socket.IO and with another health path', () => {
       const sio = await fetch(srv.url('/socket.io/?EIO=4&transport=polling'));
       expect(sio.status).toBe(404);
       await sio.text();
+    } finally {
+      const exit = await srv.stop();
+      expect(exit.code).toBe(0);
+    }
+  }, 120000);
+});
+
+describe('startServer with JSON logs and an adapter whose Redis is away', () => {
+  test("/ready is 503 while the adapter is not connected; the engine's lines are JSON with conn, address and reason", async () => {
+    const redisPort = await freePort(); // nothing listens there
+    const srv = await startMini({
+      MINI_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      SIDEWIRE_LOG_FORMAT: 'json',
+      SIDEWIRE_LOG_LEVEL: 'warn',
+    });
+    try {
+      const ready = await fetch(srv.url('/ready'));
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'adapter_not_ready' });
+      expect((await fetch(srv.url('/health'))).status).toBe(200); // alive all the same
+      // A Socket.IO session that breaks the protocol: the engine's warning about it.
+      const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket`);
+      await messages(ws, 1); // the open packet
+      ws.send('x-not-a-packet');
+      await closed(ws);
+      await waitFor(() => /"kind":"session"/.test(srv.output().stderr), 5000);
+      const lines = srv.output().stderr.split('\n').filter((l) => l.includes('"logger":"sidewire"'));
+      const parsed = lines.map((l) => JSON.parse(l));
+      const broken = parsed.find((l) => l.kind === 'session' && l.reason === 'parse error');
+      expect(broken).toMatchObject({ level: 'warning', logger: 'sidewire', address: '127.0.0.1', conn: expect.any(Number) });
+      expect(broken.msg).toMatch(/malformed packet over websocket/);
+      expect(broken.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      // startServer's own lines are JSON too.
+      const own = srv.output().stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      expect(own.find((l) => /sidewire ready/.test(l.msg))).toMatchObject({ logger: 'sidewire/next', metrics: srv.url('/metrics') });
     } finally {
       const exit = await srv.stop();
       expect(exit.code).toBe(0);
