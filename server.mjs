@@ -13,6 +13,9 @@
 //   SIDEWIRE_LOG_LEVEL  (default info)
 //   SIDEWIRE_DATA_DIR   (default examples/ticketing/data) the ticket desk's SQLite file and uploads
 //   SIDEWIRE_MAX_UPLOAD_BYTES (default 5 MiB) the ticket desk's attachment limit
+//   TICKETING_JWT_SECRET (unset: a random one per process) the secret the ticket desk signs its
+//                       Socket.IO session tokens with (POST /api/session) and the engine verifies
+//                       them with (auth.jwt); a fleet's processes must share one.
 //   REDIS_URL           (unset: one process) redis://[user:password@]host:port[/db]: this process
 //                       joins a fleet through that Redis (sidewire/redis-adapter): Socket.IO rooms,
 //                       broadcasts, fetchSockets and the /ws/fabric relay reach every node. README,
@@ -22,6 +25,7 @@
 // are in examples/ticketing/realtime.mjs, its database in examples/ticketing/lib/db.js (opened
 // at startup, so a broken data directory fails the start, and closed on shutdown). API routes
 // reach the Socket.IO server with getServer() (e.g. getServer().to(room).emit(...)).
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +41,11 @@ const appDir = path.join(repoRoot, 'examples', 'ticketing');
 // The ticket desk's data directory; route handlers read the same variable.
 process.env.SIDEWIRE_DATA_DIR = path.resolve(process.env.SIDEWIRE_DATA_DIR || path.join(appDir, 'data'));
 const ticketingDb = require('./examples/ticketing/lib/db.js');
+
+// The desk's session tokens: POST /api/session signs one (HS256) for the agent's name, the
+// engine verifies it at every Socket.IO CONNECT (auth.jwt) before any handler runs, and the page
+// sends a fresh one before it expires ('auth:refresh'). The route handler reads the same variable.
+process.env.TICKETING_JWT_SECRET ||= randomBytes(32).toString('base64url');
 
 // Several server processes (deploy/ecosystem.fleet.config.cjs, behind deploy/nginx-fleet.conf)
 // share rooms through Redis. Without REDIS_URL, one process and no adapter.
@@ -54,6 +63,19 @@ const { url } = await startServer({
   socketio: {
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 },
     ...(adapter ? { adapter } : {}),
+    auth: { jwt: { secret: process.env.TICKETING_JWT_SECRET, algorithms: ['HS256'], issuer: 'ticket-desk', requireExp: true } },
+    // The desk's client events, limited in the engine: a page joins and leaves rooms as its
+    // agent navigates, a few a second at most; a socket past these is told ('error' event) and
+    // its events dropped before any handler runs.
+    limits: {
+      events: {
+        'ticket:join': { points: 20, perSeconds: 10 },
+        'ticket:leave': { points: 20, perSeconds: 10 },
+        '*': { points: 30, perSeconds: 10 },
+      },
+    },
+    // nginx in front (deploy/nginx.conf) names the client in X-Forwarded-For.
+    trustProxy: 'loopback',
   },
   setup({ io, engine }) {
     engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true, ...(adapter ? { adapter } : {}) });

@@ -27,6 +27,11 @@ const int = (value, fallback) => {
 const DRAIN_MS = int(process.env.SIDEWIRE_DRAIN_MS, 5000);
 const INSTANCES = Math.max(1, int(process.env.SIDEWIRE_INSTANCES, 2));
 const FIRST_PORT = int(process.env.PORT, 3000);
+// The ticket desk's session tokens must verify on every process (a page's token comes from one
+// and its reconnect may land on another): one secret for the fleet. Set TICKETING_JWT_SECRET
+// to keep it across `pm2 start`s (tokens outlive a reload then); otherwise this file makes one
+// each time it is read.
+const JWT_SECRET = process.env.TICKETING_JWT_SECRET || require('crypto').randomBytes(32).toString('base64url');
 
 module.exports = {
   apps: Array.from({ length: INSTANCES }, (_, i) => ({
@@ -52,6 +57,7 @@ module.exports = {
       SIDEWIRE_DRAIN_MS: DRAIN_MS,
       // The one Redis every process of the fleet shares (no persistence needed: pub/sub only).
       REDIS_URL: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+      TICKETING_JWT_SECRET: JWT_SECRET,
     },
   })),
 };

@@ -10,7 +10,8 @@
 //   ticket:join <id>, ticket:leave <id>   (id: a positive integer, or a string of digits)
 // Server → room `ticket:<id>`:
 //   ticket:viewers { ticketId, viewers: [{ id, name }] }   after every join, leave, disconnect
-// A viewer's name is the handshake's `auth.name` (io({ auth: { name } })), else 'anonymous'.
+// A viewer's name is its session token's `name` claim (server.mjs verifies the token in the
+// engine: socket.data.user), else the handshake's `auth.name`, else 'anonymous'.
 
 export const TICKETS_ROOM = 'tickets';
 export const ticketRoom = (id) => `ticket:${id}`;
@@ -91,7 +92,7 @@ export function attachTicketing(io, { log = console } = {}) {
   }
 
   io.on('connection', (socket) => {
-    socket.data.name = viewerName(socket.handshake.auth?.name);
+    socket.data.name = viewerName(socket.data.user?.name ?? socket.handshake.auth?.name);
     if (socket.recovered) {
       // Back within the recovery window, in the rooms it had: it shows as a viewer again.
       for (const room of socket.rooms) {

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { io: ioClient } = require('socket.io-client');
-const { startServerProcess, freePort, root } = require('./helpers/server-process');
+const { startServerProcess, freePort, root, deskAuth, DESK_SECRET } = require('./helpers/server-process');
 const { stopPm2, pm2Cli } = require('./helpers/pm2');
 const { startNginx } = require('./helpers/nginx');
 const { ensureProductionBuild } = require('./helpers/next-build');
@@ -108,6 +108,7 @@ describe('deploy/nginx.conf in front of server.mjs', () => {
       ca: ngx.ca,
       reconnection: false,
       forceNew: true,
+      auth: deskAuth('through-nginx'),
       ...(transports ? { transports } : {}),
     });
     clients.push(socket);
@@ -189,6 +190,7 @@ describe('ecosystem.config.cjs under PM2', () => {
       SIDEWIRE_DRAIN_MS: '1000',
       SIDEWIRE_DATA_DIR: dataDir,
       NEXT_TELEMETRY_DISABLED: '1',
+      TICKETING_JWT_SECRET: DESK_SECRET,
     };
     await pm2(['start', 'ecosystem.config.cjs']);
     await health(45000);
@@ -214,7 +216,7 @@ describe('ecosystem.config.cjs under PM2', () => {
 
   test('pm2 reload: a socket.io client reconnects by itself, re-joins and gets the next event', async () => {
     const base = `http://127.0.0.1:${port}`;
-    socket = ioClient(base, { reconnectionDelay: 200, reconnectionDelayMax: 1000, forceNew: true });
+    socket = ioClient(base, { reconnectionDelay: 200, reconnectionDelayMax: 1000, forceNew: true, auth: deskAuth('reloaded') });
     const joins = [];
     const reasons = [];
     const titles = [];

@@ -16,7 +16,7 @@ const path = require('node:path');
 const { chromium } = require('playwright-core');
 const { waitForText, waitForAttr, LIVE_TIMEOUT } = require('./helpers/page');
 const { io: ioClient } = require('socket.io-client');
-const { startServerProcess, freePort, root } = require('./helpers/server-process');
+const { startServerProcess, freePort, root, deskAuth, DESK_SECRET } = require('./helpers/server-process');
 const { stopPm2, pm2Cli } = require('./helpers/pm2');
 const { startNginx, replaceExactly, which, FLEET_SITE } = require('./helpers/nginx');
 const { startRedis } = require('./helpers/redis-server');
@@ -268,7 +268,7 @@ describe('deploy/nginx-fleet.conf in front of two server.mjs processes sharing o
   });
 
   test('a polling-only socket.io-client through nginx keeps one session across many polls (ip_hash)', async () => {
-    const socket = ioClient(ngx.https('/'), { ca: ngx.ca, transports: ['polling'], reconnection: false, forceNew: true });
+    const socket = ioClient(ngx.https('/'), { ca: ngx.ca, transports: ['polling'], reconnection: false, forceNew: true, auth: deskAuth('polling') });
     clients.push(socket);
     const disconnects = [];
     socket.on('disconnect', (reason) => disconnects.push(reason));
@@ -309,7 +309,7 @@ describe('deploy/nginx-fleet.conf in front of two server.mjs processes sharing o
     });
     try {
         // The handshake lands on one node, the next request on the other: "Session ID unknown".
-        const polling = ioClient(rr.https('/'), { ca: rr.ca, transports: ['polling'], reconnection: false, forceNew: true });
+        const polling = ioClient(rr.https('/'), { ca: rr.ca, transports: ['polling'], reconnection: false, forceNew: true, auth: deskAuth('rr-polling') });
         clients.push(polling);
         const broke = await new Promise((resolve) => {
           const timer = setTimeout(() => resolve('still connected'), 8000);
@@ -326,7 +326,7 @@ describe('deploy/nginx-fleet.conf in front of two server.mjs processes sharing o
         expect(log).toMatch(/"(GET|POST) \/socket\.io\/\?EIO=4&transport=polling[^"]*sid=[^"]*" 400 /);
 
         // One WebSocket connection per session: nothing to keep together.
-        const ws = ioClient(rr.https('/'), { ca: rr.ca, transports: ['websocket'], reconnection: false, forceNew: true });
+        const ws = ioClient(rr.https('/'), { ca: rr.ca, transports: ['websocket'], reconnection: false, forceNew: true, auth: deskAuth('rr-ws') });
         clients.push(ws);
         await connected(ws);
         expect(await joinTickets(ws)).toEqual({ ok: true });
@@ -396,6 +396,7 @@ describe('ecosystem.fleet.config.cjs under PM2', () => {
       SIDEWIRE_INSTANCES: '2',
       HOST: '127.0.0.1',
       REDIS_URL: redis.url,
+      TICKETING_JWT_SECRET: DESK_SECRET,
       // the file's default, spelled out: Jest sets NODE_ENV=test, which would reach the apps
       NODE_ENV: 'production',
       SIDEWIRE_DRAIN_MS: '1000',
@@ -437,7 +438,7 @@ describe('ecosystem.fleet.config.cjs under PM2', () => {
     for (const h of healths) expect(h.adapter).toEqual(expect.objectContaining({ type: 'redis', state: 'ready' }));
 
     // The two processes are one fleet: a client of sidewire-0 hears a ticket made on sidewire-1.
-    socket = ioClient(url(0, ''), { reconnection: false, forceNew: true, transports: ['websocket'] });
+    socket = ioClient(url(0, ''), { reconnection: false, forceNew: true, transports: ['websocket'], auth: deskAuth('node-0') });
     await connected(socket);
     expect(await joinTickets(socket)).toEqual({ ok: true });
     const got = nextEvent(socket, 'ticket:created', (p) => ticketOf(p)?.title === 'made on sidewire-1');
@@ -475,7 +476,7 @@ describe('ecosystem.fleet.config.cjs under PM2', () => {
     expect(pidOf(after, 'sidewire-1')).toBe(pidOf(before, 'sidewire-1'));
     expect(answers.length).toBeGreaterThan(0);
     expect(answers.filter((a) => a !== 200)).toEqual([]);
-    socket = ioClient(url(1, ''), { reconnection: false, forceNew: true, transports: ['websocket'] });
+    socket = ioClient(url(1, ''), { reconnection: false, forceNew: true, transports: ['websocket'], auth: deskAuth('node-1') });
     await connected(socket);
     expect(await joinTickets(socket)).toEqual({ ok: true });
     const again = nextEvent(socket, 'ticket:created', (p) => ticketOf(p)?.title === 'made on the reloaded sidewire-0');

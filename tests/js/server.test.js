@@ -5,7 +5,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startServerProcess } = require('./helpers/server-process');
+const { startServerProcess, deskAuth } = require('./helpers/server-process');
 const {
   open, messages, silent, closed, rawExchange, upgradeRequest, sleep, waitFor, WebSocket,
 } = require('./helpers/ws');
@@ -99,7 +99,7 @@ describe('server.mjs: Next.js and the engine on one port', () => {
   });
 
   test('Socket.IO on the same port: polling upgraded to WebSocket, client bundle, /health', async () => {
-    const c = ioClient(srv.url('/'), { reconnection: false, forceNew: true });
+    const c = ioClient(srv.url('/'), { reconnection: false, forceNew: true, auth: deskAuth() });
     try {
       await new Promise((resolve, reject) => {
         c.once('connect', resolve);
@@ -128,7 +128,7 @@ describe('server.mjs: Next.js and the engine on one port', () => {
 
   test('SIGTERM under load: every client gets 1001 and the process exits 0', async () => {
     // A socket.io client is dropped without a DISCONNECT packet: it would reconnect by itself.
-    const sio = ioClient(srv.url('/'), { transports: ['websocket'], reconnection: false, forceNew: true });
+    const sio = ioClient(srv.url('/'), { transports: ['websocket'], reconnection: false, forceNew: true, auth: deskAuth() });
     await new Promise((resolve, reject) => {
       sio.once('connect', resolve);
       sio.once('connect_error', reject);

@@ -21,7 +21,7 @@ const net = require('node:net');
 const http = require('node:http');
 const WebSocket = require('ws');
 const { io: ioClient } = require('socket.io-client');
-const { startServerProcess } = require('./helpers/server-process');
+const { startServerProcess, deskAuth } = require('./helpers/server-process');
 const { request } = require('./helpers/tickets');
 const H = require('./helpers/hostile');
 const { prng } = require('./helpers/ws');
@@ -113,7 +113,7 @@ function openWs(url, timeoutMs = 10000) {
 }
 
 function sioConnect(url, opts, timeoutMs = 10000) {
-  const socket = ioClient(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs, ...opts });
+  const socket = ioClient(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs, auth: deskAuth(), ...opts });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.close();
@@ -238,7 +238,7 @@ describe('soak: server.mjs under hostile traffic', () => {
     const sios = [];
     await pool(Array.from({ length: SIO_CLIENTS }, (_, i) => i), 10, async (i) => {
       const ticket = tickets[i % TICKETS];
-      const socket = await sioConnect(base, { auth: { name: `good-${i}` } });
+      const socket = await sioConnect(base, { auth: deskAuth(`good-${i}`) });
       const rec = { i, ticketId: ticket.id, socket, comments: new Map(), created: new Map(), updated: new Map(), disconnect: null };
       const bump = (map, key) => map.set(key, (map.get(key) || 0) + 1);
       socket.on('comment:added', (c) => {

@@ -7,7 +7,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { spawnSync } = require('node:child_process');
 const { io: ioClient } = require('socket.io-client');
-const { startServerProcess, root } = require('./helpers/server-process');
+const { startServerProcess, root, deskAuth, DESK_SECRET } = require('./helpers/server-process');
 
 const MAX_UPLOAD = 4096;
 const QUIET_MS = 300;
@@ -70,7 +70,7 @@ describe('ticket desk: API routes, events, presence, persistence', () => {
   /** A connected client that records every event it gets ({ name, log }). */
   async function client(name) {
     const socket = ioClient(srv.url('/'), {
-      transports: ['websocket'], reconnection: false, forceNew: true, auth: { name },
+      transports: ['websocket'], reconnection: false, forceNew: true, auth: deskAuth(name),
     });
     sockets.add(socket);
     socket.log = [];
@@ -105,8 +105,54 @@ describe('ticket desk: API routes, events, presence, persistence', () => {
       api('POST', '/api/tickets/1/comments', {}),
       api('POST', '/api/tickets/1/attachments', 'x'),
       api('GET', '/api/tickets/1/attachments/1'),
+      api('POST', '/api/session', {}),
     ]);
   }, 120000);
+
+  test("sessions: POST /api/session signs the agent's token; the engine refuses a socket without one", async () => {
+    const r = await api('POST', '/api/session', { name: '  Ada\u0007 ' });
+    expect(r.status).toBe(200);
+    const claims = require('jsonwebtoken').verify(r.json.token, DESK_SECRET, { algorithms: ['HS256'], issuer: 'ticket-desk' });
+    expect(claims).toMatchObject({ sub: 'Ada', name: 'Ada' });
+    expect(r.json.expiresAt).toBe(claims.exp);
+    expect(claims.exp - claims.iat).toBe(15 * 60);
+    // The token the page would get, used as the page uses it.
+    const page = ioClient(srv.url('/'), { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: r.json.token } });
+    sockets.add(page);
+    await new Promise((resolve, reject) => {
+      page.once('connect', resolve);
+      page.once('connect_error', reject);
+    });
+    const t = await newTicket('Signed in');
+    const viewers = new Promise((resolve) => page.on('ticket:viewers', resolve));
+    expect(await join(page, 'ticket:join', t.id)).toEqual({ ok: true });
+    expect((await viewers).viewers.map((v) => v.name)).toEqual(['Ada']);
+    // No token, or one signed with another secret: refused before any handler runs.
+    for (const auth of [{ name: 'mallory' }, { token: require('jsonwebtoken').sign({ sub: 'x' }, 'guess', { issuer: 'ticket-desk', expiresIn: 60 }) }]) {
+      const c = ioClient(srv.url('/'), { transports: ['websocket'], reconnection: false, forceNew: true, auth });
+      sockets.add(c);
+      const err = await new Promise((resolve, reject) => {
+        c.once('connect_error', resolve);
+        c.once('connect', () => reject(new Error('connected without a valid token')));
+      });
+      expect(err.message).toBe('unauthorized');
+      expect(['missing', 'invalid']).toContain(err.data.reason);
+    }
+  });
+
+  test('limits: joins past their rate are dropped in the engine and the page is told', async () => {
+    const c = await client('hasty');
+    const t = await newTicket('Busy');
+    const acks = [];
+    for (let i = 0; i < 25; i += 1) acks.push(join(c, 'ticket:join', t.id).then((a) => a, () => 'no answer'));
+    const answered = await Promise.all(acks);
+    expect(answered.filter((a) => a && a.ok === true)).toHaveLength(20);
+    expect(answered.filter((a) => a === 'no answer')).toHaveLength(5);
+    const told = got(c, 'error');
+    expect(told).toHaveLength(1);
+    expect(told[0].payload).toMatchObject({ message: 'rate limited', data: { event: 'ticket:join' } });
+    expect(c.connected).toBe(true);
+  });
 
   afterEach(() => {
     for (const s of sockets) s.disconnect();
@@ -406,7 +452,7 @@ describe('ticket desk: API routes, events, presence, persistence', () => {
   test('a page whose connection drops gets what it missed on reconnection, without rejoining', async () => {
     const t = await newTicket('Recovered');
     const page = ioClient(srv.url('/'), {
-      transports: ['websocket'], forceNew: true, auth: { name: 'blip' }, reconnection: false,
+      transports: ['websocket'], forceNew: true, auth: deskAuth('blip'), reconnection: false,
     });
     sockets.add(page);
     page.log = [];

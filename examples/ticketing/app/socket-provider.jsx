@@ -22,17 +22,64 @@ function agentName() {
   }
 }
 
+/** A session token for `name` from the desk's API route: { token, expiresAt } (seconds). */
+async function sessionToken(name) {
+  const res = await fetch('/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  if (!res.ok) throw new Error(`POST /api/session: ${res.status}`);
+  return res.json();
+}
+
 export function SocketProvider({ children }) {
   const [value, setValue] = useState({ socket: null, connected: false, name: null });
 
   useEffect(() => {
     const name = agentName();
-    const socket = io({ auth: { name } }); // same origin, path /socket.io
+    let refreshTimer = null;
+    let stopped = false;
+    // A fresh token a minute before this one expires, sent on the connection ('auth:refresh':
+    // the engine answers it); a connection whose token expires is closed by the server.
+    const scheduleRefresh = (expiresAt) => {
+      clearTimeout(refreshTimer);
+      const inMs = Math.max(5000, (expiresAt - 60) * 1000 - Date.now());
+      refreshTimer = setTimeout(async () => {
+        if (stopped) return;
+        try {
+          const fresh = await sessionToken(name);
+          const answer = await socket.timeout(10000).emitWithAck('auth:refresh', fresh.token);
+          if (answer && answer.ok) scheduleRefresh(fresh.expiresAt);
+        } catch {
+          // Offline, or the server restarted: the next (re)connect asks for a new token anyway.
+        }
+      }, inMs);
+    };
+    // Same origin, path /socket.io. `auth` as a function: every (re)connect gets a fresh token.
+    const socket = io({
+      auth: (cb) => {
+        sessionToken(name).then(
+          ({ token, expiresAt }) => {
+            scheduleRefresh(expiresAt);
+            cb({ token, name });
+          },
+          () => cb({ name }), // refused by the engine ('unauthorized'); the client retries
+        );
+      },
+    });
+    // A refused CONNECT (no token: the API route was unreachable) is not retried by the client
+    // on its own: try again in a while.
+    socket.on('connect_error', () => {
+      if (!socket.active && !stopped) setTimeout(() => !stopped && socket.connect(), 3000);
+    });
     const update = () => setValue({ socket, connected: socket.connected, name });
     socket.on('connect', update);
     socket.on('disconnect', update);
     update();
     return () => {
+      stopped = true;
+      clearTimeout(refreshTimer);
       socket.off('connect', update);
       socket.off('disconnect', update);
       socket.disconnect();

@@ -7,6 +7,24 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..', '..', '..');
 
+// The ticket desk's session secret in tests (server.mjs: TICKETING_JWT_SECRET), so that a test
+// signs its clients' tokens itself, as an identity provider would, instead of asking
+// POST /api/session for each of thousands of connections.
+const DESK_SECRET = 'the ticket desk secret of the tests';
+
+/**
+ * `auth` for a socket.io client of server.mjs's desk: a session token for `name` (none given:
+ * 'test-agent'; undefined: a token without a name claim), and the name.
+ */
+function deskAuth(...args) {
+  const name = args.length ? args[0] : 'test-agent';
+  const { expiresIn = 900 } = args[1] || {};
+  // Required here: only tests that talk to the desk need jsonwebtoken.
+  const jwt = require('jsonwebtoken');
+  const claims = name === undefined ? { sub: 'anonymous' } : { sub: name, name };
+  return { token: jwt.sign(claims, DESK_SECRET, { algorithm: 'HS256', issuer: 'ticket-desk', expiresIn }), name };
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -24,7 +42,7 @@ async function startServerProcess(env = {}, { readyTimeoutMs = 90000, port: fixe
   const port = fixedPort ?? (await freePort());
   const child = spawn(process.execPath, [script], {
     cwd,
-    env: { ...process.env, PORT: String(port), HOSTNAME: '127.0.0.1', NEXT_TELEMETRY_DISABLED: '1', ...env },
+    env: { ...process.env, PORT: String(port), HOSTNAME: '127.0.0.1', NEXT_TELEMETRY_DISABLED: '1', TICKETING_JWT_SECRET: DESK_SECRET, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -83,4 +101,4 @@ function lookup(cmd, PATH = process.env.PATH || '') {
   return null;
 }
 
-module.exports = { startServerProcess, freePort, root, lookup };
+module.exports = { startServerProcess, freePort, root, lookup, deskAuth, DESK_SECRET };
