@@ -9,54 +9,22 @@
 // accepted and per refused connection, and what JWT adds to an accepted one. REPS rounds,
 // servers alternated, medians reported. Results go to bench/JWT.md.
 //   node bench/jwt.mjs [--connections=N] [--reps=N] [--out=FILE]
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { arg, benchDir, median, startServer as startChild, stopServer } from './child.mjs';
 
 const require = createRequire(import.meta.url);
 const { io: ioClient } = require('socket.io-client');
 const jsonwebtoken = require('jsonwebtoken');
 
-const benchDir = path.dirname(fileURLToPath(import.meta.url));
-const arg = (name, fallback) => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a ? a.slice(name.length + 3) : fallback;
-};
 const CONNECTIONS = Number(arg('connections', 2000));
 const REPS = Number(arg('reps', 3));
 const CONCURRENCY = 50;
 const OUT = arg('out', path.join(benchDir, 'JWT.md'));
 const SECRET = 'bench secret';
 const KINDS = ['socketio', 'socketio-jwt', 'sidewire', 'sidewire-jwt'];
-
-function startServer(kind) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(benchDir, 'servers', 'jwt-server.mjs')], {
-      env: { ...process.env, KIND: kind, JWT_SECRET: SECRET, PORT: '0' },
-      stdio: ['ignore', 'pipe', 'ignore'], // sidewire logs each refusal (info): part of its cost, not of this output
-    });
-    const timer = setTimeout(() => reject(new Error(`${kind}: no READY in 15 s`)), 15000);
-    child.stdout.on('data', (d) => {
-      const m = /READY (\d+)/.exec(String(d));
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
-  });
-}
-
-async function stopServer({ child }) {
-  const gone = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await gone;
-  clearTimeout(timer);
-}
 
 async function serverCpu(port) {
   const res = await fetch(`http://127.0.0.1:${port}/cpu`);
@@ -93,8 +61,6 @@ async function round(port, n, token) {
   return { ok, refused };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 const results = Object.fromEntries(KINDS.map((k) => [k, { accepted: [], refused: [] }]));
 let sub = 0;
 const good = () => jsonwebtoken.sign({ sub: `user-${(sub += 1)}` }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
@@ -102,7 +68,7 @@ const bad = () => jsonwebtoken.sign({ sub: 'mallory' }, 'another secret', { algo
 
 for (let rep = 0; rep < REPS; rep += 1) {
   for (const kind of rep % 2 ? [...KINDS].reverse() : KINDS) {
-    const server = await startServer(kind);
+    const server = await startChild('jwt-server.mjs', { KIND: kind, JWT_SECRET: SECRET });
     try {
       await round(server.port, 100, good); // warm-up
       await new Promise((r) => setTimeout(r, 300));

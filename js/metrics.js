@@ -43,29 +43,24 @@ class EngineMetrics {
     const read = snapshotOf(engine);
     const registers = [registry];
 
-    // A counter whose value the engine keeps: set on each scrape.
-    const counter = (name, help, labelNames, values) =>
-      new client.Counter({
+    // A series whose values the engine keeps, read on each scrape: a counter is set by
+    // incrementing it from zero (prom-client's counters have no set()).
+    const metric = (Type, name, help, labelNames, values) =>
+      new Type({
         name,
         help,
         labelNames,
         registers,
         collect() {
           this.reset();
-          for (const [labels, value] of values(read())) if (value > 0) this.inc(labels, value);
+          for (const [labels, value] of values(read())) {
+            if (Type === client.Gauge) this.set(labels, value);
+            else if (value > 0) this.inc(labels, value);
+          }
         },
       });
-    const gauge = (name, help, labelNames, values) =>
-      new client.Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const [labels, value] of values(read())) this.set(labels, value);
-        },
-      });
+    const counter = (...a) => metric(client.Counter, ...a);
+    const gauge = (...a) => metric(client.Gauge, ...a);
     const one = (f) => (snap) => [[{}, f(snap)]];
 
     gauge('sidewire_connections', 'TCP connections the engine holds (WebSocket connections and polling sessions\' transports)', [],
