@@ -307,6 +307,7 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::Adopt>("adopt"),
                            InstanceMethod<&EngineWrap::Listen>("listen"),
                            InstanceMethod<&EngineWrap::StopListening>("stopListening"),
+                           InstanceMethod<&EngineWrap::ReloadTls>("reloadTls"),
                            InstanceMethod<&EngineWrap::SetChannelGate>("setChannelGate"),
                            InstanceMethod<&EngineWrap::Broadcast>("broadcast"),
                            InstanceMethod<&EngineWrap::Send>("send"),
@@ -410,11 +411,31 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     const auto port = static_cast<std::uint16_t>(info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0);
     const int backlog = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
     const unsigned queues = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 1;
+    // info[4]: { key, cert, ca } PEM text for TLS, or undefined.
+    std::optional<sidewire::TlsOptions> tls;
+    if (info.Length() > 4 && info[4].IsObject()) tls = tls_of(info[4].As<Napi::Object>());
     try {
-      return Napi::Number::New(info.Env(), engine(info.Env()).listen(host, port, backlog, queues));
+      return Napi::Number::New(info.Env(), engine(info.Env()).listen(host, port, backlog, queues, tls ? &*tls : nullptr));
     } catch (const std::exception& err) {
       throw Napi::Error::New(info.Env(), err.what());
     }
+  }
+
+  // reloadTls({ key, cert, ca })
+  void ReloadTls(const Napi::CallbackInfo& info) {
+    try {
+      engine(info.Env()).reload_tls(tls_of(info[0].As<Napi::Object>()));
+    } catch (const std::exception& err) {
+      throw Napi::Error::New(info.Env(), err.what());
+    }
+  }
+
+  static sidewire::TlsOptions tls_of(const Napi::Object& o) {
+    sidewire::TlsOptions t;
+    payload_of(o.Get("key"), t.key);
+    payload_of(o.Get("cert"), t.cert);
+    if (o.Has("ca") && !o.Get("ca").IsUndefined() && !o.Get("ca").IsNull()) payload_of(o.Get("ca"), t.ca);
+    return t;
   }
 
   void StopListening(const Napi::CallbackInfo& info) {

@@ -188,7 +188,12 @@ export declare class Engine extends EventEmitter {
    * WebSocket upgrades it answers alone and hands every other connection to `server` untouched.
    * Resolves with the port.
    */
-  listen(server: HttpServer, options?: { port?: number; host?: string; backlog?: number; acceptQueues?: number }): Promise<number>;
+  listen(
+    server: HttpServer,
+    options?: { port?: number; host?: string; backlog?: number; acceptQueues?: number; tls?: TlsOptions; reloadOnSighup?: boolean },
+  ): Promise<number>;
+  /** New TLS handshakes use the key and certificate read again (or these); open connections keep theirs. */
+  reloadTls(tls?: TlsOptions): void;
   /** Where engine.listen() listens, or null. */
   address(): { address: string; family: string; port: number } | null;
   stats(): EngineStats;
@@ -385,6 +390,14 @@ export interface JwtOptions {
   userRoom?: string | false;
   /** The event a client sends a fresh token with. Default 'auth:refresh'; false for none. */
   refreshEvent?: string | false;
+}
+
+/** Native TLS on engine.listen's port: each a PEM string or Buffer, or a file path (read again by reloadTls() and on SIGHUP). */
+export interface TlsOptions {
+  key: string | Buffer;
+  cert: string | Buffer;
+  /** CAs whose client certificates are required (mutual TLS). */
+  ca?: string | Buffer;
 }
 
 /** A token bucket: `points` that refill continuously, `points` per `perSeconds`. */

@@ -62,6 +62,31 @@ function refuseSocket(socket, status, message) {
   );
 }
 
+// engine.listen's `tls`: { key, cert, ca? }, each PEM text (a string or Buffer) or a file path
+// (read now, and again by reloadTls()).
+function tlsSettings(tls) {
+  if (!tls || typeof tls !== 'object') throw new TypeError('sidewire: engine.listen({ tls }) is { key, cert, ca? }');
+  const isPem = (v) => Buffer.isBuffer(v) || (typeof v === 'string' && v.includes('-----BEGIN'));
+  for (const name of ['key', 'cert', 'ca']) {
+    const v = tls[name];
+    if (v === undefined && name === 'ca') continue;
+    if (!isPem(v) && (typeof v !== 'string' || v === '')) {
+      throw new TypeError(`sidewire: engine.listen({ tls: { ${name} } }) is PEM text (a string or Buffer) or a file path`);
+    }
+  }
+  const files = ['key', 'cert', 'ca'].some((n) => typeof tls[n] === 'string' && !isPem(tls[n]));
+  const read = () => {
+    const out = {};
+    for (const name of ['key', 'cert', 'ca']) {
+      const v = tls[name];
+      if (v === undefined) continue;
+      out[name] = isPem(v) ? v : fs.readFileSync(v);
+    }
+    return out;
+  };
+  return { files, read };
+}
+
 /** One connection of a channel, as JS sees it. Exists only on channels with JS listeners. */
 class Client {
   constructor(channel, id, request, user, address) {
@@ -299,7 +324,20 @@ class Engine extends EventEmitter {
     // Several accept queues on the port (SO_REUSEPORT, the port kept to this engine): a burst
     // of connections larger than one queue (net.core.somaxconn caps each) is not dropped.
     const queues = options.acceptQueues ?? 4;
-    const port = this._native.listen(host, Number(options.port ?? 0), backlog, queues);
+    // Native TLS: https and wss on this port, ended by the engine; files are read again on
+    // SIGHUP (engine.reloadTls()), and open connections keep the certificate they began with.
+    this._tls = options.tls ? tlsSettings(options.tls) : null;
+    const port = this._native.listen(host, Number(options.port ?? 0), backlog, queues, this._tls ? this._tls.read() : undefined);
+    if (this._tls && this._tls.files && options.reloadOnSighup !== false) {
+      this._onSighup = () => {
+        try {
+          this.reloadTls();
+        } catch (err) {
+          this._log('error', `TLS reload on SIGHUP failed, the certificates in use stay: ${err.message}`);
+        }
+      };
+      process.on('SIGHUP', this._onSighup);
+    }
     // A listening server keeps Node running, as server.listen() would.
     this._keepAlive = setInterval(() => {}, 1 << 30);
     this._address = { address: host || '::', family: host.includes(':') || !host ? 'IPv6' : 'IPv4', port };
@@ -311,13 +349,26 @@ class Engine extends EventEmitter {
     return port;
   }
 
+  /**
+   * TLS (engine.listen(server, { tls })): reads the key and certificate again (from their files,
+   * or `tls` given here) for new connections; open ones keep theirs. Throws, keeping the
+   * certificates in use, when OpenSSL cannot use them.
+   */
+  reloadTls(tls) {
+    if (!this._tls) throw new Error('sidewire: engine.listen() has no tls');
+    const next = tls ? tlsSettings(tls) : this._tls;
+    this._native.reloadTls(next.read()); // throws, keeping the pair in use, when it cannot use these
+    this._tls = next;
+  }
+
   /** { address, family, port } while engine.listen() listens, else null. */
   address() {
     return this._address;
   }
 
   // A connection the engine accepted that is Node's: wrapped as node:net would wrap it.
-  _handoff(fd) {
+  // `address`, `tls`: a TLS connection's decrypted socketpair knows neither: the engine says.
+  _handoff(fd, address, tls) {
     const server = this._httpServer;
     const drop = () => {
       try {
@@ -333,6 +384,12 @@ class Engine extends EventEmitter {
     } catch (err) {
       this._log('error', `cannot hand a connection to the HTTP server: ${err.message}`);
       return drop();
+    }
+    if (tls) {
+      // As a tls.TLSSocket would answer (req.socket.encrypted: Next and Express see https).
+      socket.encrypted = true;
+      Object.defineProperty(socket, 'remoteAddress', { value: address || undefined, configurable: true });
+      Object.defineProperty(socket, 'remoteFamily', { value: net.isIPv6(address) ? 'IPv6' : 'IPv4', configurable: true });
     }
     // As net.Server's own onconnection: counted in server._connections (getConnections(), and
     // server.close() calls back once they are gone), which the socket undoes when it closes.
@@ -527,7 +584,7 @@ class Engine extends EventEmitter {
       const type = batch[i];
       try {
         if (type === EVENT_HANDOFF) {
-          this._handoff(batch[i + 6]);
+          this._handoff(batch[i + 6], batch[i + 3], batch[i + 4] === 1);
           continue;
         }
         if (type === EVENT_UPGRADE_INFO) {
@@ -621,6 +678,7 @@ class Engine extends EventEmitter {
     }
     this._native.shutdown(drainMs); // stops listening first
     clearInterval(this._keepAlive);
+    if (this._onSighup) process.off('SIGHUP', this._onSighup);
     this._address = null;
     // Keeps Node alive through the drain, and stops the engine even if its report is lost.
     this._closeTimer = setTimeout(() => this._finishClose(), drainMs + 2000);

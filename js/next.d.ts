@@ -53,6 +53,8 @@ interface StartServerBaseOptions {
   metrics?: string | false;
   /** 'json': one JSON object a line, the engine's lines and startServer's. Default SIDEWIRE_LOG_FORMAT, 'text'. */
   logFormat?: 'text' | 'json';
+  /** Native TLS: https and wss on the port, ended by the engine (PEM text or file paths; files reload on SIGHUP). */
+  tls?: import('./index').TlsOptions;
   /** SIGINT and SIGTERM shut down gracefully and exit (a second one exits at once). Default true. */
   signals?: boolean;
   /** More options for next() (turbopack, quiet, conf …); dev, dir, hostname, port and httpServer are startServer's. */

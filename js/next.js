@@ -30,6 +30,7 @@
 //   ready           '/ready'; false: none (503 until Next is prepared and the adapter connected, and while shutting down)
 //   metrics         '/metrics'; false: none (Prometheus text: engine.metrics())
 //   logFormat       SIDEWIRE_LOG_FORMAT, 'text'; 'json': one JSON object a line (the engine's lines and these)
+//   tls             { key, cert, ca? } (PEM or file paths): https and wss on the port, ended by the engine; SIGHUP reloads
 //   signals         true: SIGINT/SIGTERM shut down gracefully and exit
 //   nextOptions     more options for next() (turbopack, quiet, conf …)
 //
@@ -496,19 +497,19 @@ async function startServer(options = {}) {
   // routes, long-polling, Next's dev websocket) reaches `server` as if it had accepted it.
   let listeningPort;
   try {
-    listeningPort = await engine.listen(server, { port, host: hostname, backlog });
+    listeningPort = await engine.listen(server, { port, host: hostname, backlog, ...(options.tls ? { tls: options.tls } : {}) });
   } catch (err) {
     if (closing) return new Promise(() => {});
     return abandon(err);
   }
   const base = `${shownHost(hostname)}:${listeningPort}`;
-  const url = `http://${base}`;
+  const url = `${options.tls ? 'https' : 'http'}://${base}`;
   prepared = true;
   if (logFormat === 'json') {
     say('info', `sidewire ready (${dev ? 'development' : 'production'})`, {
       url,
       socketio: io ? `${url}${io.path()}/` : undefined,
-      channels: [...engine._channels.keys()].map((p) => `ws://${base}${p}`),
+      channels: [...engine._channels.keys()].map((p) => `${options.tls ? 'wss' : 'ws'}://${base}${p}`),
       health: healthPath !== false ? `${url}${healthPath}` : undefined,
       ready: readyPath !== false ? `${url}${readyPath}` : undefined,
       metrics: metricsPath !== false ? `${url}${metricsPath}` : undefined,
@@ -517,7 +518,7 @@ async function startServer(options = {}) {
     console.log(`> sidewire ready (${dev ? 'development' : 'production'})`);
     console.log(`>   ${url}`);
     if (io) console.log(`>   ${url}${io.path()}/  (Socket.IO)`);
-    for (const channelPath of engine._channels.keys()) console.log(`>   ws://${base}${channelPath}  (raw WebSocket channel)`);
+    for (const channelPath of engine._channels.keys()) console.log(`>   ${options.tls ? 'wss' : 'ws'}://${base}${channelPath}  (raw WebSocket channel)`);
     if (healthPath !== false) console.log(`>   ${url}${healthPath}`);
     if (readyPath !== false) console.log(`>   ${url}${readyPath}`);
     if (metricsPath !== false) console.log(`>   ${url}${metricsPath}`);

@@ -276,6 +276,7 @@ const START_SERVER = {
     socketio: {},
     metrics: {},
     ready: {},
+    tls: {},
     setup: {},
     onShutdown: {},
     health: {},

@@ -19,6 +19,7 @@
 #include "log.hpp"
 #include "net/http_upgrade.hpp"
 #include "net/listener.hpp"
+#include "net/tls.hpp"
 #include "net/worker.hpp"
 #include "socketio/server.hpp"
 
@@ -211,6 +212,7 @@ struct Engine::Impl {
 
   std::mutex listen_mutex;
   std::unique_ptr<Listener> listener;
+  std::shared_ptr<TlsTerminator> tls;  // Engine::listen's TLS, when it has it
 
   // The cluster adapter and where its messages land. Declared after the workers: destroyed
   // before the threads' io_contexts it lives on.
@@ -325,23 +327,26 @@ struct Engine::Impl {
     return id;
   }
 
-  void hand_to_node(int fd) {
+  // `origin`: a TLS connection's decrypted socketpair says nothing of its client: JS is told.
+  void hand_to_node(int fd, const Listener::Origin& origin = {}) {
     Event e(Event::Type::kHandoff);
     e.number = fd;
+    e.data = origin.peer;
+    e.code = origin.tls ? 1 : 0;
     sink->push(std::move(e));
   }
 
   // Engine::listen's routing, on the I/O thread that peeked at the request head.
-  void route_accepted(Worker& worker, int fd, std::string_view head, bool complete) {
+  void route_accepted(Worker& worker, int fd, std::string_view head, bool complete, const Listener::Origin& origin) {
     if (stopping.load()) {
       ::close(fd);
       return;
     }
     std::optional<UpgradeRequest> request;
     if (complete) request = http::parse_request_head(head);
-    if (!request || request->method != "GET") return hand_to_node(fd);
+    if (!request || request->method != "GET") return hand_to_node(fd, origin);
     const std::string* upgrade = http::find_header(*request, "upgrade");
-    if (!upgrade || !http::has_token(*upgrade, "websocket")) return hand_to_node(fd);
+    if (!upgrade || !http::has_token(*upgrade, "websocket")) return hand_to_node(fd, origin);
 
     const std::string_view query = http::query_of(request->target);
     std::uint32_t channel_index = UINT32_MAX;
@@ -349,16 +354,16 @@ struct Engine::Impl {
     sio::Server* socketio = sio.load();
     if (socketio && socketio->engineio().owns(request->target)) {
       if (!sio_websocket.load() || http::query_param(query, "transport") != std::optional<std::string>("websocket")) {
-        return hand_to_node(fd);
+        return hand_to_node(fd, origin);
       }
-      if (sio_cors_gate.load() && http::find_header(*request, "origin")) return hand_to_node(fd);
-      if (sio_upgrade_gate.load()) return hand_to_node(fd);  // io.engine middleware or headers hooks
+      if (sio_cors_gate.load() && http::find_header(*request, "origin")) return hand_to_node(fd, origin);
+      if (sio_upgrade_gate.load()) return hand_to_node(fd, origin);  // io.engine middleware or headers hooks
       const bool handshake = !http::query_param(query, "sid");
-      if (handshake && sio_handshake_gate.load()) return hand_to_node(fd);  // allowRequest decides in JS
+      if (handshake && sio_handshake_gate.load()) return hand_to_node(fd, origin);  // allowRequest decides in JS
       tell_js = sio_hooks.load() && handshake;
     } else {
       Channel* ch = channel_by_path(http::path_of(request->target));
-      if (!ch || ch->gated.load()) return hand_to_node(fd);  // unknown paths get JS's 404
+      if (!ch || ch->gated.load()) return hand_to_node(fd, origin);  // unknown paths get JS's 404
       channel_index = ch->index();
       tell_js = ch->hook_open.load();
     }
@@ -370,14 +375,7 @@ struct Engine::Impl {
       ::close(fd);
       return;
     }
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      char text[INET6_ADDRSTRLEN] = {};
-      const void* src = addr.ss_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6&>(addr).sin6_addr)
-                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in&>(addr).sin_addr);
-      if (::inet_ntop(addr.ss_family, src, text, sizeof text)) request->remote_address = text;
-    }
+    request->remote_address = origin.peer.empty() ? peer_address(fd) : origin.peer;
     std::string target = tell_js ? request->target : std::string();
     std::string remote = tell_js ? request->remote_address : std::string();
     // The handshake runs on this thread (a session's upgrade: on the session's), so the
@@ -471,12 +469,15 @@ struct Engine::Impl {
 
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
-    const bool v6 = ::getsockname(fd.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 && addr.ss_family == AF_INET6;
+    const bool named = ::getsockname(fd.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    const bool v6 = named && addr.ss_family == AF_INET6;
+    // A TLS connection's decrypted end is a Unix socketpair: nothing to delay there.
+    const bool tcp = named && (addr.ss_family == AF_INET || addr.ss_family == AF_INET6);
     asio::ip::tcp::socket socket(worker.io());
     boost::system::error_code ec;
     socket.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd.fd, ec);
     if (!ec) socket.non_blocking(true, ec);
-    if (!ec) socket.set_option(asio::ip::tcp::no_delay(true), ec);  // small frames go out at once
+    if (!ec && tcp) socket.set_option(asio::ip::tcp::no_delay(true), ec);  // small frames go out at once
     if (ec) return refuse(fd.release(), id, channel_index, request, 500, "cannot adopt socket: " + ec.message());
     fd.release();
 
@@ -561,16 +562,27 @@ void Engine::set_channel_hooks(std::uint32_t index, bool open, bool message, boo
 
 ClientId Engine::adopt(int fd, UpgradeRequest request) { return impl_->adopt(fd, std::move(request)); }
 
-std::uint16_t Engine::listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues) {
+std::uint16_t Engine::listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues,
+                             const TlsOptions* tls) {
   std::lock_guard lock(impl_->listen_mutex);
   if (impl_->stopping.load()) throw std::runtime_error("the engine is shutting down");
   if (impl_->listener && impl_->listener->listening()) throw std::runtime_error("the engine is already listening");
+  std::shared_ptr<TlsTerminator> terminator = tls ? std::make_shared<TlsTerminator>(*tls) : nullptr;
   Impl* impl = impl_.get();
   impl_->listener = std::make_unique<Listener>(
-      impl_->worker_ptrs, [impl](Worker& w, int fd, std::string_view head, bool complete) {
-        impl->route_accepted(w, fd, head, complete);
+      impl_->worker_ptrs, [impl](Worker& w, int fd, std::string_view head, bool complete, const Listener::Origin& origin) {
+        impl->route_accepted(w, fd, head, complete, origin);
       });
+  impl_->listener->set_tls(terminator);
+  impl_->tls = std::move(terminator);
   return impl_->listener->listen(host, port, backlog, queues);
+}
+
+void Engine::reload_tls(const TlsOptions& tls) {
+  std::lock_guard lock(impl_->listen_mutex);
+  if (!impl_->tls) throw std::runtime_error("the engine does not listen with TLS");
+  impl_->tls->reload(tls);
+  log().info("TLS certificates reloaded: new connections use them");
 }
 
 void Engine::stop_listening() {

@@ -1,10 +1,12 @@
 #include "net/listener.hpp"
+#include "net/tls.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +40,17 @@ struct PendingFd {
 };
 }  // namespace
 
+std::string peer_address(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
+  if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* src = addr.ss_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6&>(addr).sin6_addr)
+                                               : static_cast<const void*>(&reinterpret_cast<sockaddr_in&>(addr).sin_addr);
+  return ::inet_ntop(addr.ss_family, src, text, sizeof text) ? std::string(text) : std::string();
+}
+
 
 namespace asio = boost::asio;
 
@@ -46,7 +59,6 @@ Listener::Listener(std::vector<Worker*> workers, Route route)
 
 Listener::~Listener() { stop(); }
 
-void sniff(Worker& worker, int fd, std::shared_ptr<const Listener::Route> route);
 
 namespace {
 // What the client has sent so far, peeked (nothing is consumed) into this thread's buffer: `n`
@@ -221,6 +233,17 @@ void Listener::accept_loop() {
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // what Node's HTTP server does too
         Worker* w = workers_[next_++ % workers_.size()];
+        if (std::shared_ptr<TlsTerminator> tls = std::atomic_load(&tls_)) {
+          // TLS: the handshake first, on the I/O thread; the decrypted stream is sniffed after it.
+          auto owned = std::make_shared<PendingFd>();
+          owned->fd = fd;
+          w->command([tls, route = route_, w, owned] {
+            w->refresh_clock();
+            const int fd = owned->take();
+            tls->start(*w, fd, peer_address(fd), route);
+          });
+          continue;
+        }
         // In a burst the request is often here already: then the I/O thread routes it at once,
         // without first waiting for it to become readable.
         const Peek peek = peek_head(fd, MSG_DONTWAIT);
@@ -230,7 +253,7 @@ void Listener::accept_loop() {
         if (peek.head_size != std::string_view::npos) {
           w->command([route = route_, w, owned, head = std::string(peek.data, peek.head_size)] {
             w->refresh_clock();
-            (*route)(*w, owned->take(), head, true);
+            (*route)(*w, owned->take(), head, true, Listener::Origin{});
           });
         } else {
           w->command([route = route_, w, owned] { sniff(*w, owned->take(), route); });
@@ -244,13 +267,14 @@ namespace {
 // The wait for a whole request head on one accepted connection. Peeks (MSG_PEEK), so whoever
 // gets the connection reads the request from the start.
 struct Sniff : std::enable_shared_from_this<Sniff> {
-  Sniff(Worker& w, int fd, std::shared_ptr<const Listener::Route> route)
-      : worker(w), descriptor(w.io(), fd), timer(w.io()), route(std::move(route)) {}
+  Sniff(Worker& w, int fd, std::shared_ptr<const Listener::Route> route, Listener::Origin origin)
+      : worker(w), descriptor(w.io(), fd), timer(w.io()), route(std::move(route)), origin(std::move(origin)) {}
 
   Worker& worker;
   asio::posix::stream_descriptor descriptor;
   asio::steady_timer timer;
   std::shared_ptr<const Listener::Route> route;
+  Listener::Origin origin;
   std::uint32_t first_data = 0;
   bool got_data = false;
   bool done = false;
@@ -299,13 +323,13 @@ struct Sniff : std::enable_shared_from_this<Sniff> {
     timer.cancel();
     descriptor.cancel();
     const int fd = descriptor.release();
-    (*route)(worker, fd, head, complete);
+    (*route)(worker, fd, head, complete, origin);
   }
 };
 }  // namespace
 
-void sniff(Worker& worker, int fd, std::shared_ptr<const Listener::Route> route) {
-  std::make_shared<Sniff>(worker, fd, std::move(route))->wait_first_byte();
+void sniff(Worker& worker, int fd, std::shared_ptr<const Listener::Route> route, Listener::Origin origin) {
+  std::make_shared<Sniff>(worker, fd, std::move(route), std::move(origin))->wait_first_byte();
 }
 
 }  // namespace sidewire

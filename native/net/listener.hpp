@@ -17,13 +17,20 @@
 namespace sidewire {
 
 class Worker;
+class TlsTerminator;
 
 class Listener {
  public:
   // Runs on the worker's thread with the connection's descriptor (now the callee's) and the
   // request head peeked from it: `complete` when it holds a whole head (up to and including the
   // empty line); otherwise the client sent nothing whole in time, or too much.
-  using Route = std::function<void(Worker& worker, int fd, std::string_view head, bool complete)>;
+  // `origin`: who it is from when the descriptor cannot say (a TLS connection's decrypted
+  // socketpair: the client's address, and that it came over TLS); empty for a plain one.
+  struct Origin {
+    std::string peer;
+    bool tls = false;
+  };
+  using Route = std::function<void(Worker& worker, int fd, std::string_view head, bool complete, const Origin& origin)>;
 
   Listener(std::vector<Worker*> workers, Route route);
   ~Listener();
@@ -35,6 +42,8 @@ class Listener {
   // accept queue of `backlog`; the port must be free of anyone else. Returns the port.
   // Throws std::runtime_error with the reason on failure.
   std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues = 1);
+  // TLS on every connection accepted from now on (nullptr: plain).
+  void set_tls(std::shared_ptr<TlsTerminator> tls) { std::atomic_store(&tls_, std::move(tls)); }
   // Stops accepting and closes the listening socket. Idempotent.
   void stop();
   bool listening() const { return !fds_.empty(); }
@@ -52,6 +61,14 @@ class Listener {
   int wake_[2] = {-1, -1};     // a pipe: stop() wakes the accept thread's poll()
   std::thread thread_;
   unsigned next_ = 0;
+  std::shared_ptr<TlsTerminator> tls_;
 };
+
+// The address of a TCP socket's peer, as text ("" for another kind of socket).
+std::string peer_address(int fd);
+
+// The wait for a whole request head on `fd` (peeked, not consumed), then `route` (on `worker`'s
+// thread).
+void sniff(Worker& worker, int fd, std::shared_ptr<const Listener::Route> route, Listener::Origin origin = {});
 
 }  // namespace sidewire

@@ -178,6 +178,13 @@ class EventSink {
   std::function<void()> relief_;
 };
 
+// Native TLS on Engine::listen's port (PEM text).
+struct TlsOptions {
+  std::string key;   // the private key
+  std::string cert;  // the certificate, then its chain
+  std::string ca;    // optional: CAs whose client certificates are asked for and checked
+};
+
 struct EngineOptions {
   unsigned io_threads = 1;
   std::uint32_t close_timeout_ms = 3000;  // how long a closing handshake may take before the TCP close
@@ -358,7 +365,12 @@ class Engine {
   // Socket.IO's websocket transport without a CORS check to run); every other connection goes to
   // JS untouched (a kHandoff event). `queues` listening sockets share the port (SO_REUSEPORT),
   // each with its own accept queue of `backlog`. Returns the port. Throws std::runtime_error.
-  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues = 1);
+  // `tls`: every connection is TLS (https, wss), ended by the engine (net/tls.hpp); throws
+  // std::runtime_error for a key or certificate OpenSSL cannot use.
+  std::uint16_t listen(const std::string& host, std::uint16_t port, int backlog, unsigned queues = 1,
+                       const TlsOptions* tls = nullptr);
+  // New TLS handshakes use these from now on; open connections keep theirs. Throws as listen.
+  void reload_tls(const TlsOptions& tls);
   void stop_listening();
   // A channel whose upgrades JS must see first (an authorize hook): not taken by the listener.
   void set_channel_gate(std::uint32_t channel, bool gated);
