@@ -108,6 +108,8 @@ class Pump : public std::enable_shared_from_this<Pump> {
       ::close(pair[1]);
       return close_all();
     }
+    up_ = std::make_unique<Buffer>();
+    down_ = std::make_unique<Buffer>();
     // The other end is an accepted connection like any: sniffed, then the engine's or Node's.
     sniff(worker_, pair[1], route_, Listener::Origin{peer_, true});
     read_tls();
@@ -117,9 +119,9 @@ class Pump : public std::enable_shared_from_this<Pump> {
   // Client → engine: decrypted records written to the socketpair.
   void read_tls() {
     auto self = shared_from_this();
-    tls_.async_read_some(asio::buffer(up_), [self](const boost::system::error_code& ec, std::size_t n) {
+    tls_.async_read_some(asio::buffer(*up_), [self](const boost::system::error_code& ec, std::size_t n) {
       if (ec || n == 0) return self->end_up();
-      asio::async_write(self->inner_, asio::buffer(self->up_.data(), n),
+      asio::async_write(self->inner_, asio::buffer(self->up_->data(), n),
                         [self](const boost::system::error_code& ec2, std::size_t) {
                           if (ec2) return self->close_all();
                           self->read_tls();
@@ -130,9 +132,9 @@ class Pump : public std::enable_shared_from_this<Pump> {
   // Engine → client: what the plain side wrote, encrypted.
   void read_inner() {
     auto self = shared_from_this();
-    inner_.async_read_some(asio::buffer(down_), [self](const boost::system::error_code& ec, std::size_t n) {
+    inner_.async_read_some(asio::buffer(*down_), [self](const boost::system::error_code& ec, std::size_t n) {
       if (ec || n == 0) return self->end_down();
-      asio::async_write(self->tls_, asio::buffer(self->down_.data(), n),
+      asio::async_write(self->tls_, asio::buffer(self->down_->data(), n),
                         [self](const boost::system::error_code& ec2, std::size_t) {
                           if (ec2) return self->close_all();
                           self->read_inner();
@@ -172,8 +174,10 @@ class Pump : public std::enable_shared_from_this<Pump> {
   asio::steady_timer timer_;
   std::string peer_;
   std::shared_ptr<const Listener::Route> route_;
-  std::array<char, TlsTerminator::kBufferSize> up_{};
-  std::array<char, TlsTerminator::kBufferSize> down_{};
+  // Made after the handshake: a connection that never finishes one holds only OpenSSL's state.
+  using Buffer = std::array<char, TlsTerminator::kBufferSize>;
+  std::unique_ptr<Buffer> up_;
+  std::unique_ptr<Buffer> down_;
   bool handshaken_ = false;
   bool up_done_ = false;
   bool down_done_ = false;
