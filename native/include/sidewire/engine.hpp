@@ -102,7 +102,8 @@ struct HttpRequest {
 
 struct Event {
   enum class Type : std::uint8_t {
-    kOpen,      // a connection finished its handshake on `channel`
+    kOpen,      // a connection finished its handshake on `channel`; data = its token's claims
+                // (auth.jwt), text = the client's address through trustProxy (when set)
     kMessage,   // `data` is the message; `binary` tells text from binary
     kClose,     // `code` and `data` (reason)
     kRefused,   // the upgrade was answered with HTTP status `code`; no connection was made
@@ -118,7 +119,8 @@ struct Event {
     kEioUpgrade,        // client = connection, data = transport name
     kEioClose,          // client = connection, data = reason
     // Engine::listen
-    kHandoff,      // number = a connected socket's descriptor, for Node's HTTP server (now JS's)
+    kHandoff,      // number = a connected socket's descriptor, for Node's HTTP server (now JS's);
+                   // over native TLS (a socketpair): data = the client's address, code = 1
     kUpgradeInfo,  // client = the connection an upgrade the engine accepted itself will have,
                    // channel = its channel (UINT32_MAX: Socket.IO), text = the target,
                    // data = the remote address, CRLF, then the header lines as received
