@@ -449,6 +449,8 @@ struct Engine::Impl {
     }
     std::string user_json;  // the claims of its token, for JS
     std::string user_room;
+    std::string token_sub, token_issuer;
+    std::int64_t token_expires_at = 0;
     if (ch && ch->jwt) {
       auth::JwtResult r = ch->jwt->verifier.verify(ch->jwt->request_token(request.target, request.headers), auth::now_seconds());
       if (!r.ok()) {
@@ -457,6 +459,9 @@ struct Engine::Impl {
                       std::string("unauthorized: token ") + auth::reason_name(r.reason) + " (" + r.detail + ")");
       }
       const std::string sub = r.claims.value("sub", std::string());
+      token_expires_at = r.expires_at;
+      token_sub = sub;
+      token_issuer = r.claims.contains("iss") && r.claims["iss"].is_string() ? r.claims["iss"].get<std::string>() : "";
       if (ticket && !ticket->admit_user(sub)) {
         count_limit(metrics, Limit::kConnectionsPerUser);
         return refuse(fd.release(), id, channel_index, request, 429,
@@ -491,6 +496,7 @@ struct Engine::Impl {
     std::string address = ticket ? ticket->address() : guard::canonical_address(request.remote_address);
     client->set_ticket(std::move(ticket));
     client->set_address(address);
+    if (ch->jwt) client->set_token(std::move(token_sub), std::move(token_issuer), token_expires_at);
     worker.add(client);
     metrics.connections.fetch_add(1, std::memory_order_relaxed);
     metrics.connections_total.fetch_add(1, std::memory_order_relaxed);

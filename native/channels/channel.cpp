@@ -5,6 +5,7 @@
 
 #include "adapter/cluster.hpp"
 #include "log.hpp"
+#include "socketio/server.hpp"  // token_limit
 
 namespace sidewire {
 
@@ -126,9 +127,53 @@ bool ChannelClient::admit_message() {
   return false;
 }
 
+void ChannelClient::set_token(std::string sub, std::string issuer, std::int64_t expires_at) {
+  token_ = std::make_unique<Token>(Token{std::move(sub), std::move(issuer), expires_at, worker_.now_ms()});
+}
+
+void ChannelClient::on_timer(std::uint32_t now) {
+  if (!token_ || token_->expires_at == 0 || now - token_->checked_at < 1000) return;
+  token_->checked_at = now;
+  const std::int64_t tolerance = channel_.jwt ? channel_.jwt->verifier.config().clock_tolerance_s : 0;
+  if (auth::now_seconds() - tolerance < token_->expires_at) return;
+  count_limit(worker_.metrics(), Limit::kTokenExpired);
+  log_conn(spdlog::level::info, "connection", id(), address_, "token expired", "{}: token expired, closing", channel_.config().path);
+  token_.reset();
+  close(ws::kPolicyViolation, "token expired");
+}
+
+bool ChannelClient::handle_refresh(std::string_view payload) {
+  // {"refresh":"<token>"} only: anything else is the application's.
+  if (payload.size() > 16384 || payload.rfind("{\"refresh\":", 0) != 0) return false;
+  const auto json = nlohmann::json::parse(payload, nullptr, false);
+  if (json.is_discarded() || !json.is_object() || json.size() != 1 || !json.begin()->is_string()) return false;
+  auth::JwtResult r = channel_.jwt->verifier.verify(json.begin()->get<std::string>(), auth::now_seconds());
+  const auto text = [](const nlohmann::json& claims, const char* key) {
+    auto it = claims.find(key);
+    return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (r.ok() && (token_->sub.empty() || text(r.claims, "sub") != token_->sub || text(r.claims, "iss") != token_->issuer)) {
+    r.reason = auth::JwtReason::kInvalid;
+    r.detail = token_->sub.empty() ? "the connection's token has no sub" : "another subject";
+  }
+  nlohmann::json answer;
+  if (r.ok()) {
+    token_->expires_at = r.expires_at;
+    answer = {{"refreshed", true}, {"exp", r.expires_at}};
+  } else {
+    count_limit(worker_.metrics(), sio::token_limit(r.reason));
+    log_conn(spdlog::level::info, "connection", id(), address_, std::string("token ") + auth::reason_name(r.reason),
+             "{}: token refresh refused ({})", channel_.config().path, r.detail);
+    answer = {{"refreshed", false}, {"reason", auth::reason_name(r.reason)}, {"detail", r.detail}};
+  }
+  send_message(answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false);
+  return true;
+}
+
 void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
   const ChannelConfig& config = channel_.config();
   if (channel_.guard && channel_.guard->any >= 0 && !admit_message()) return;
+  if (token_ && opcode == ws::kText && handle_refresh(payload)) return;
   if (config.join_messages && opcode == ws::kText && handle_join_message(payload)) return;
   if (config.relay && !rooms_.empty()) {
     const ws::SharedFrame frame = ws::make_shared_frame(opcode, payload);  // framed once per message

@@ -82,6 +82,11 @@ class ChannelClient final : public WsConnection {
   // Its admission under the channel's limits: counted until it closes.
   void set_ticket(std::unique_ptr<guard::Ticket> ticket) { ticket_ = std::move(ticket); }
   void set_address(std::string address) { address_ = std::move(address); }
+  // auth.jwt: whose token it is (its sub and iss) and when it expires (seconds since the epoch,
+  // 0: never). Past it the connection is closed (1008 "token expired") unless the client sent a
+  // fresh one: {"refresh":"<token>"}, answered {"refreshed":true,"exp":N} or
+  // {"refreshed":false,"reason":...}, never reaching JS.
+  void set_token(std::string sub, std::string issuer, std::int64_t expires_at);
   std::string_view peer_address() const override { return address_; }
 
  protected:
@@ -97,6 +102,8 @@ class ChannelClient final : public WsConnection {
   std::uint32_t& mark() { return mark_; }
   bool selectable() const { return true; }
   bool handle_join_message(std::string_view payload);
+  bool handle_refresh(std::string_view payload);
+  void on_timer(std::uint32_t now_ms) override;
   // limits.events['*']: false when the message is over its rate (dropped; told or closed by policy).
   bool admit_message();
 
@@ -107,6 +114,12 @@ class ChannelClient final : public WsConnection {
   std::unique_ptr<guard::Ticket> ticket_;
   std::unique_ptr<guard::Buckets> buckets_;
   std::string address_;  // the client's (through trustProxy)
+  struct Token {
+    std::string sub, issuer;
+    std::int64_t expires_at = 0;
+    std::uint32_t checked_at = 0;  // the I/O thread's clock at the last look
+  };
+  std::unique_ptr<Token> token_;  // only with auth.jwt
   bool in_everyone_ = false;
 };
 

@@ -545,6 +545,8 @@ void WsConnection::on_tick(std::uint32_t now) {
     if (since >= worker_.close_timeout_ms()) terminate(ws::kAbnormal, "closing handshake timed out");
     return;
   }
+  on_timer(now);
+  if (closed_ || close_sent_) return;
   if (settings_->idle_timeout_ms > 0 && now - last_message_at_ >= settings_->idle_timeout_ms) {
     count_limit(worker_.metrics(), Limit::kIdleTimeout);
     log_conn(spdlog::level::info, "connection", id_, peer_address(), "idle timeout", "no message for {} ms, closing",

@@ -91,6 +91,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   // Does what this connection receives become events for JS? Such a connection is not read
   // while JS is behind (backpressure down to the peer's TCP window).
   virtual bool feeds_js() const { return false; }
+  // The protocol's own deadlines, on each tick of an open connection (a token's expiry).
+  virtual void on_timer(std::uint32_t now_ms) { (void)now_ms; }
 
   Worker& worker_;
 

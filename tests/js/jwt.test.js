@@ -384,4 +384,34 @@ describe('JWT authentication of a raw channel (sidewire)', () => {
     const key = { missing: 'tokenMissing', expired: 'tokenExpired', invalid: 'tokenInvalid' }[reason];
     await waitFor(() => t.engine.stats().limits[key] === before[key] + 1, 2000);
   });
+
+  test('a token that expires while connected closes it with 1008 "token expired"; {"refresh"} keeps it open', async () => {
+    const soon = () => deskToken({ exp: now() + 2 });
+    const open = async (token) => {
+      const c = new ws.WebSocket(t.url(`/ws/desk?token=${token}`));
+      const hello = ws.messages(c, 1);
+      await new Promise((resolve, reject) => {
+        c.once('open', resolve);
+        c.once('error', reject);
+      });
+      await hello;
+      return c;
+    };
+    const expiring = await open(soon());
+    const refreshed = await open(soon());
+    const answer = ws.messages(refreshed, 1);
+    refreshed.send(JSON.stringify({ refresh: deskToken({ exp: now() + 60 }) }));
+    const [[reply]] = await answer;
+    expect(JSON.parse(reply)).toMatchObject({ refreshed: true, exp: expect.any(Number) });
+    // Another user's token does not extend this connection.
+    const refused = ws.messages(refreshed, 1);
+    refreshed.send(JSON.stringify({ refresh: deskToken({ sub: 'grace', exp: now() + 60 }) }));
+    expect(JSON.parse((await refused)[0][0])).toMatchObject({ refreshed: false, reason: 'invalid', detail: 'another subject' });
+    const { code, reason } = await ws.closed(expiring, 6000);
+    expect(code).toBe(1008);
+    expect(String(reason)).toBe('token expired');
+    await sleep(1500);
+    expect(refreshed.readyState).toBe(ws.WebSocket.OPEN);
+    refreshed.close();
+  });
 });
