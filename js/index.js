@@ -709,7 +709,7 @@ class Engine extends EventEmitter {
     if (order.indexOf(level) < (threshold < 0 ? 2 : threshold)) return;
     const line =
       this.options.logFormat === 'json'
-        ? JSON.stringify({ time: new Date().toISOString(), level, logger: 'sidewire', msg: message })
+        ? JSON.stringify({ time: new Date().toISOString(), level: level === 'warn' ? 'warning' : level, logger: 'sidewire', msg: message })
         : `${new Date().toISOString()} [sidewire] ${level} ${message}`;
     if (level === 'error' || level === 'warn') console.error(line);
     else console.log(line);

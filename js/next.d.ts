@@ -51,6 +51,8 @@ interface StartServerBaseOptions {
   ready?: string | false;
   /** The Prometheus endpoint's path (engine.metrics()), or false. Default '/metrics'. */
   metrics?: string | false;
+  /** Who may read /metrics (addresses, networks, 'loopback' …); others get 403. Default ['loopback']. */
+  metricsAllow?: string | string[];
   /** 'json': one JSON object a line, the engine's lines and startServer's. Default SIDEWIRE_LOG_FORMAT, 'text'. */
   logFormat?: 'text' | 'json';
   /** Native TLS: https and wss on the port, ended by the engine (PEM text or file paths; files reload on SIGHUP). */

@@ -29,6 +29,7 @@
 //   health          '/health'; false: none
 //   ready           '/ready'; false: none (503 until Next is prepared and the adapter connected, and while shutting down)
 //   metrics         '/metrics'; false: none (Prometheus text: engine.metrics())
+//   metricsAllow    ['loopback']: who may read /metrics (addresses, networks, 'loopback' …); others get 403
 //   logFormat       SIDEWIRE_LOG_FORMAT, 'text'; 'json': one JSON object a line (the engine's lines and these)
 //   tls             { key, cert, ca? } (PEM or file paths): https and wss on the port, ended by the engine; SIGHUP reloads
 //   signals         true: SIGINT/SIGTERM shut down gracefully and exit
@@ -73,9 +74,11 @@
 // and reach the 'upgrade' listener. API routes reach the Socket.IO server with getServer()
 // (e.g. getServer().to(room).emit(...)) and the engine with getEngine().
 const http = require('node:http');
+const net = require('node:net');
 const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const { createRequire } = require('node:module');
+const { trustSettings } = require('./limits.js');
 const { Engine, Server } = require('./index.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('./options.js');
 
@@ -152,13 +155,31 @@ async function startServer(options = {}) {
   };
   const readyPath = pathOption('ready', '/ready');
   const metricsPath = pathOption('metrics', '/metrics');
+  // Who may read /metrics: loopback by default (Prometheus on the host, or nginx passing on only
+  // what deploy/nginx.conf allows); addresses, networks or 'loopback' ... (trustProxy's forms).
+  const metricsAllow = new net.BlockList();
+  for (const entry of trustSettings(options.metricsAllow ?? ['loopback'])) {
+    const named = { loopback: ['127.0.0.0/8', '::1/128'], linklocal: ['169.254.0.0/16', 'fe80::/10'], uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'] }[entry];
+    for (const e of named || [entry]) {
+      const [address, bits] = e.split('/');
+      const type = net.isIPv6(address) ? 'ipv6' : 'ipv4';
+      if (bits === undefined) metricsAllow.addAddress(address, type);
+      else metricsAllow.addSubnet(address, Number(bits), type);
+    }
+  }
+  const mayReadMetrics = (address) => {
+    if (!address) return false;
+    const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+    return metricsAllow.check(v4, net.isIPv6(v4) ? 'ipv6' : 'ipv4');
+  };
   const logFormat = options.logFormat ?? (process.env.SIDEWIRE_LOG_FORMAT || 'text');
   if (logFormat !== 'text' && logFormat !== 'json') throw new TypeError(`sidewire/next: startServer({ logFormat }) is 'text' or 'json': ${logFormat}`);
   // This file's own lines, in the engine's format.
   const say = (level, message, fields = {}) => {
     const stream = level === 'error' || level === 'warn' ? console.error : console.log;
     if (logFormat === 'json') {
-      stream(JSON.stringify({ time: new Date().toISOString(), level, logger: 'sidewire/next', msg: message, ...fields }));
+      // Level names as the engine's lines have them (spdlog's: 'warning').
+      stream(JSON.stringify({ time: new Date().toISOString(), level: level === 'warn' ? 'warning' : level, logger: 'sidewire/next', msg: message, ...fields }));
     } else {
       stream(`[sidewire] ${message}`);
     }
@@ -295,6 +316,11 @@ async function startServer(options = {}) {
   }
 
   function answerMetrics(req, res) {
+    if (!mayReadMetrics(req.socket.remoteAddress)) {
+      res.writeHead(403, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end('forbidden: /metrics is for the monitoring host (startServer({ metricsAllow }))\n');
+      return;
+    }
     engine.metrics().then(
       (text) => {
         res.writeHead(200, {

@@ -275,6 +275,7 @@ const START_SERVER = {
     engine: {},
     socketio: {},
     metrics: {},
+    metricsAllow: {},
     ready: {},
     tls: {},
     setup: {},

@@ -202,6 +202,7 @@ struct Engine::Impl {
 
   std::mutex sio_mutex;
   std::unique_ptr<sio::Server> sio_owner;
+  std::shared_ptr<const guard::Setup> sio_guard;  // the latest Socket.IO limits (their counts carry over)
   std::atomic<sio::Server*> sio{nullptr};  // set once, before Socket.IO traffic
 
   std::atomic<bool> sio_hooks{false};
@@ -287,10 +288,11 @@ struct Engine::Impl {
               const std::string& message, std::string_view extra_headers = {}) {
     metrics.upgrades_refused.fetch_add(1, std::memory_order_relaxed);
     const Channel* ch = channel < UINT32_MAX ? this->channel(channel) : nullptr;
-    log_conn(spdlog::level::warn, "connection", id, guard::canonical_address(request.remote_address), std::to_string(status),
-             "upgrade refused: {} {}: {} {}", request.method,
+    std::uint64_t skipped = 0;
+    if (guard::refusal_log().allow(&skipped)) log_conn(spdlog::level::warn, "connection", id, guard::canonical_address(request.remote_address), std::to_string(status),
+             "upgrade refused: {} {}: {} {}{}", request.method,
              http::redact_query(request.target, ch && ch->jwt ? std::string_view(ch->jwt->query_param) : std::string_view()),
-             status, message);
+             status, message, skipped ? fmt::format(" ({} more refused since the last line)", skipped) : std::string());
     http::send_and_close(fd, http::error_response(status, std::string(message) + "\n", "text/plain; charset=utf-8", extra_headers));
     Event e(Event::Type::kRefused);
     e.code = static_cast<std::uint16_t>(status);
@@ -697,7 +699,13 @@ void Engine::configure_socketio(SocketIoConfig c) {
   config.open_events = c.open_events;
   config.connection_errors = c.connection_errors;
   if (c.jwt.enabled) config.secret_query_param = c.jwt.query_param;
-  if (c.limits.enabled) config.guard = std::make_shared<const guard::Setup>(c.limits);
+  if (c.limits.enabled) {
+    // The counts carry over from the setup this one replaces: a reconfiguration (a hook
+    // added from JS) does not reset the caps.
+    std::lock_guard lock(impl_->sio_mutex);
+    config.guard = std::make_shared<const guard::Setup>(c.limits, impl_->sio_guard.get());
+    impl_->sio_guard = config.guard;
+  }
   config.max_queued_bytes = c.max_queued_bytes;
   const auto& d = c.per_message_deflate;
   config.deflate = {d.enabled, d.threshold, d.level, d.mem_level, d.strategy, d.server_no_context_takeover,

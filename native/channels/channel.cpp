@@ -200,7 +200,9 @@ void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
 
 void ChannelClient::on_closed(std::uint16_t code, std::string_view reason) {
   ticket_.reset();  // its address and user no longer count
-  worker_.metrics().count_disconnect("channel", std::to_string(code));
+  // By close code: the protocol's own one by one, the application's (3000-4999) as one.
+  worker_.metrics().count_disconnect(
+      "channel", code >= 3000 && code <= 4999 ? std::string("application") : code >= 1000 && code <= 1015 ? std::to_string(code) : "other");
   if (in_everyone_) {
     channel_.rooms().remove(worker_.index(), this);
     in_everyone_ = false;

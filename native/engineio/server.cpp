@@ -879,10 +879,14 @@ void Server::refuse_admission(const guard::Admission& a, std::string_view peer) 
   count_limit(workers_.front()->metrics(),
               a.refusal == guard::Counter::Refusal::kTooMany ? Limit::kConnectionsPerIp : Limit::kConnectRate);
   const char* reason = a.refusal == guard::Counter::Refusal::kTooMany ? "connectionsPerIp" : "connectRatePerIp";
+  std::uint64_t skipped = 0;
+  if (!guard::refusal_log().allow(&skipped)) return;  // counted all the same
+  const std::string more = skipped ? fmt::format(" ({} more refused since the last line)", skipped) : std::string();
   if (a.address == peer) {
-    log_conn(spdlog::level::warn, "session", 0, a.address, reason, "handshake refused (429): {}", a.message);
+    log_conn(spdlog::level::warn, "session", 0, a.address, reason, "handshake refused (429): {}{}", a.message, more);
   } else {
-    log_conn(spdlog::level::warn, "session", 0, a.address, reason, "handshake (by proxy {}) refused (429): {}", peer, a.message);
+    log_conn(spdlog::level::warn, "session", 0, a.address, reason, "handshake (by proxy {}) refused (429): {}{}", peer, a.message,
+             more);
   }
 }
 

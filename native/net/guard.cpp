@@ -38,7 +38,7 @@ double Bucket::debt_of(const Rate& rate, std::uint32_t now) const {
   return std::max(0.0, static_cast<double>(debt) - refilled);
 }
 
-void Bucket::debt_store(double d) { debt = static_cast<float>(d); }
+void Bucket::debt_store(double d) { debt = d; }
 
 Verdict Buckets::check(const Setup& setup, int rule, std::uint32_t now_ms) {
   Verdict v;
@@ -215,6 +215,9 @@ Counter::Refusal Counter::admit(const std::string& key, std::uint32_t cap, const
       const bool idle = it->second.open == 0 && (!rate.on() || it->second.bucket.debt_of(rate, clock) <= 0);
       it = idle ? entries_.erase(it) : std::next(it);
     }
+    if (entries_.size() >= kMaxKeys) {
+      for (auto it = entries_.begin(); it != entries_.end();) it = it->second.open == 0 ? entries_.erase(it) : std::next(it);
+    }
     swept_at_ = now_ms;
     swept_size_ = entries_.size();
   }
@@ -245,7 +248,7 @@ std::uint32_t Counter::open(const std::string& key) const {
 
 // ---------------------------------------------------------------------------- setup, tickets
 
-Setup::Setup(const LimitsOptions& o)
+Setup::Setup(const LimitsOptions& o, const Setup* previous)
     : error_event(o.error_event),
       connections_per_ip(o.connections_per_ip),
       connections_per_user(o.connections_per_user),
@@ -270,6 +273,10 @@ Setup::Setup(const LimitsOptions& o)
     rules.push_back({e.event, {e.points, e.period_ms}});
   }
   for (const auto& t : o.trust_proxy) trust.add(t);
+  if (previous) {
+    addresses = previous->addresses;
+    users = previous->users;
+  }
 }
 
 int Setup::rule_for(std::string_view name) const {
@@ -283,25 +290,50 @@ Ticket::Ticket(std::shared_ptr<const Setup> setup, std::string address)
     : setup_(std::move(setup)), address_(std::move(address)) {}
 
 Ticket::~Ticket() {
-  if (!address_key_.empty()) setup_->addresses.release(address_key_);
-  for (const auto& u : users_) setup_->users.release(u);
+  if (address_counted_) setup_->addresses->release(address_key_);
+  for (const auto& u : users_) setup_->users->release(u);
 }
 
 Counter::Refusal Ticket::admit_address(std::uint32_t* retry_after_ms) {
-  if (!address_key_.empty() || !setup_->admits_by_address()) return Counter::Refusal::kNone;
+  // No address known (a peer gone before it was asked): nothing to count it under.
+  if (address_counted_ || address_.empty() || !setup_->admits_by_address()) return Counter::Refusal::kNone;
   std::string key = address_key(address_);
   const Counter::Refusal r =
-      setup_->addresses.admit(key, setup_->connections_per_ip, setup_->connect_rate, steady_ms(), retry_after_ms);
-  if (r == Counter::Refusal::kNone) address_key_ = std::move(key);
+      setup_->addresses->admit(key, setup_->connections_per_ip, setup_->connect_rate, steady_ms(), retry_after_ms);
+  if (r == Counter::Refusal::kNone) {
+    address_key_ = std::move(key);
+    address_counted_ = true;
+  }
   return r;
 }
 
 bool Ticket::admit_user(const std::string& user) {
   if (setup_->connections_per_user == 0 || user.empty()) return true;
   if (std::find(users_.begin(), users_.end(), user) != users_.end()) return true;
-  if (setup_->users.admit(user, setup_->connections_per_user, Rate{}, steady_ms()) != Counter::Refusal::kNone) return false;
+  if (setup_->users->admit(user, setup_->connections_per_user, Rate{}, steady_ms()) != Counter::Refusal::kNone) return false;
   users_.push_back(user);
   return true;
+}
+
+bool LogThrottle::allow(std::uint64_t* skipped) {
+  const std::uint64_t second = steady_ms() / 1000;
+  std::lock_guard lock(mutex_);
+  if (second != window_) {
+    window_ = second;
+    in_window_ = 0;
+  }
+  if (in_window_ >= kPerSecond) {
+    ++skipped_;
+    return false;
+  }
+  ++in_window_;
+  *skipped = std::exchange(skipped_, 0);
+  return true;
+}
+
+LogThrottle& refusal_log() {
+  static LogThrottle throttle;
+  return throttle;
 }
 
 Admission admit(std::shared_ptr<const Setup> setup, std::string_view peer,

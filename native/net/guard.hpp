@@ -28,7 +28,7 @@ struct Rate {
 // One token bucket, starting full. What it keeps is its debt (tokens taken and not yet
 // refilled), so a zeroed bucket is a full one.
 struct Bucket {
-  float debt = 0;
+  double debt = 0;  // a double: a rate of one per day taken every millisecond still refills
   std::uint32_t at = 0;  // the clock of the last take (milliseconds, any origin)
   bool told = false;     // the client heard it is throttled, and has not passed since
   // Takes a token at `now`; false when there is none, with the wait for the next one.
@@ -84,6 +84,9 @@ class Counter {
   void release(const std::string& key);
   std::size_t keys() const;
   std::uint32_t open(const std::string& key) const;
+  // Keys kept at most: past it the ones with nothing open are forgotten, rate state and all (a
+  // client spreading over many addresses gets fresh buckets rather than growing the table).
+  static constexpr std::size_t kMaxKeys = 100000;
 
  private:
   struct Entry {
@@ -103,7 +106,9 @@ enum class Policy : std::uint8_t { kError, kDrop, kDisconnect };
 // A server's or a channel's limits, made once from LimitsOptions and shared by the
 // connections admitted under them (a reconfiguration makes a new one; those keep theirs).
 struct Setup {
-  explicit Setup(const LimitsOptions& options);  // throws std::invalid_argument
+  // Throws std::invalid_argument. `previous`: the setup it replaces (a reconfiguration), whose
+  // counts it keeps: connections admitted under either count against the same caps.
+  explicit Setup(const LimitsOptions& options, const Setup* previous = nullptr);
   struct Rule {
     std::string event;
     Rate rate;
@@ -117,8 +122,8 @@ struct Setup {
   Rate connect_rate;
   std::uint32_t idle_timeout_ms = 0;
   ProxyTrust trust;
-  mutable Counter addresses;
-  mutable Counter users;
+  std::shared_ptr<Counter> addresses = std::make_shared<Counter>();
+  std::shared_ptr<Counter> users = std::make_shared<Counter>();
 
   // The rule for event `name`, or -1 when none applies.
   int rule_for(std::string_view name) const;
@@ -164,7 +169,8 @@ class Ticket {
  private:
   std::shared_ptr<const Setup> setup_;
   std::string address_;
-  std::string address_key_;  // counted under it (empty: not counted)
+  std::string address_key_;  // counted under it
+  bool address_counted_ = false;
   std::vector<std::string> users_;
 };
 
@@ -181,6 +187,22 @@ struct Admission {
 };
 Admission admit(std::shared_ptr<const Setup> setup, std::string_view peer,
                 const std::vector<std::pair<std::string, std::string>>& headers);
+
+// Refusal log lines, at most kPerSecond a second across the process: a flood of refused
+// connections must not become a flood of writes to stderr. Says whether to log this one, and
+// how many were left out since the last one logged (for that line to say).
+class LogThrottle {
+ public:
+  static constexpr std::uint32_t kPerSecond = 20;
+  bool allow(std::uint64_t* skipped);
+
+ private:
+  std::mutex mutex_;
+  std::uint64_t window_ = 0;
+  std::uint32_t in_window_ = 0;
+  std::uint64_t skipped_ = 0;
+};
+LogThrottle& refusal_log();
 
 // The steady clock in milliseconds, for Counter.
 std::uint64_t steady_ms();

@@ -42,10 +42,28 @@ std::shared_ptr<TlsTerminator::Context> make_context(const TlsConfig& c) {
   s.use_private_key(asio::buffer(c.key), ssl::context::pem, ec);
   if (ec) throw std::runtime_error("tls.key: " + ec.message());
   if (SSL_CTX_check_private_key(s.native_handle()) != 1) throw std::runtime_error("tls.key is not the certificate's key");
+  // Resumed sessions belong to this server (OpenSSL refuses to resume with client
+  // certificates without it).
+  static constexpr unsigned char kSessionContext[] = "sidewire";
+  SSL_CTX_set_session_id_context(s.native_handle(), kSessionContext, sizeof kSessionContext - 1);
   if (!c.ca.empty()) {
     s.add_certificate_authority(asio::buffer(c.ca), ec);
     if (ec) throw std::runtime_error("tls.ca: " + ec.message());
     s.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+    // The CAs the client is asked for, from the same PEM.
+    BIO* bio = BIO_new_mem_buf(c.ca.data(), static_cast<int>(c.ca.size()));
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    if (bio && names) {
+      while (X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        if (X509_NAME* n = X509_NAME_dup(X509_get_subject_name(x))) sk_X509_NAME_push(names, n);
+        X509_free(x);
+      }
+      ERR_clear_error();  // the end of the PEM
+      SSL_CTX_set_client_CA_list(s.native_handle(), names);
+      names = nullptr;
+    }
+    if (names) sk_X509_NAME_free(names);
+    if (bio) BIO_free(bio);
   }
   // Browsers and Node's clients speak HTTP/1.1 to it: no ALPN answer leaves them on HTTP/1.1.
   return ctx;

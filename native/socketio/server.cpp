@@ -95,7 +95,9 @@ Server::Server(eio::Config config, std::vector<Worker*> workers, std::shared_ptr
   for (Worker* w : workers_) {
     asio::post(w->io(), [this, w] {
       w->add_tick_hook([this, w](std::uint32_t now) {
-        const bool idle = eio_->config(*w).guard && eio_->config(*w).guard->idle_timeout_ms > 0;
+        // Sessions keep the limits they were admitted under: once any had an idle timeout, look.
+        if (eio_->config(*w).guard && eio_->config(*w).guard->idle_timeout_ms > 0) idle_seen_ = true;
+        const bool idle = idle_seen_.load(std::memory_order_relaxed);
         if (!jwt_on_.load(std::memory_order_relaxed) && !idle) return;
         PerWorker& pw = *per_worker_[w->index()];
         if (now - pw.swept_at < 1000) return;
@@ -576,6 +578,8 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
         const json error{{"message", "too many connections"},
                          {"data", {{"reason", "connectionsPerUser"}, {"limit", session.ticket->setup().connections_per_user}}}};
         session.send(control_frame(kConnectError, nsp_name, error.dump(-1, ' ', false, json::error_handler_t::replace)));
+        // Each try cost a signature check: counted with the refused tokens.
+        if (++st.refused_tokens >= kMaxTokenRefusals) session.close_gracefully("forced server close");
         return;
       }
       user = std::make_unique<SocketUser>();

@@ -237,6 +237,7 @@ class Server final : public eio::Listener {
   mutable std::mutex jwt_mutex_;
   std::shared_ptr<const JwtSetup> jwt_;
   std::atomic<bool> jwt_on_{false};
+  std::atomic<bool> idle_seen_{false};  // a configuration had limits.idleTimeoutMs
 };
 
 }  // namespace sidewire::sio

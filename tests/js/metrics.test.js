@@ -80,7 +80,7 @@ describe('engine.metrics() (sidewire)', () => {
     const text = await t.engine.metrics();
     m = samples(text);
     expect(m.get('sidewire_disconnects_total{protocol="socketio",reason="client namespace disconnect"}')).toBe(1);
-    expect(m.get('sidewire_disconnects_total{protocol="channel",reason="4001"}')).toBe(1);
+    expect(m.get('sidewire_disconnects_total{protocol="channel",reason="application"}')).toBe(1);
     expect(m.get('sidewire_socketio_sessions{transport="websocket"}')).toBe(1);
     expect(m.get('sidewire_channel_connections{channel="/ws/m"}')).toBe(2);
     expect([...m.keys()].some((k) => k.startsWith('nodejs_eventloop_lag_p99_seconds'))).toBe(true);

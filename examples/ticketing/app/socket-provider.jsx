@@ -50,10 +50,11 @@ export function SocketProvider({ children }) {
         try {
           const fresh = await sessionToken(name);
           const answer = await socket.timeout(10000).emitWithAck('auth:refresh', fresh.token);
-          if (answer && answer.ok) scheduleRefresh(fresh.expiresAt);
+          if (answer && answer.ok) return scheduleRefresh(fresh.expiresAt);
         } catch {
-          // Offline, or the server restarted: the next (re)connect asks for a new token anyway.
+          // Offline, or the server restarting: try again below; a reconnect gets a new token anyway.
         }
+        if (socket.connected) scheduleRefresh(Math.floor(Date.now() / 1000) + 60 + 15); // again in 15 s
       }, inMs);
     };
     // Same origin, path /socket.io. `auth` as a function: every (re)connect gets a fresh token.
@@ -72,6 +73,11 @@ export function SocketProvider({ children }) {
     // on its own: try again in a while.
     socket.on('connect_error', () => {
       if (!socket.active && !stopped) setTimeout(() => !stopped && socket.connect(), 3000);
+    });
+    // The server closed it (its token expired before a refresh got through): connect again, with
+    // a fresh token. socket.io-client does not after an 'io server disconnect'.
+    socket.on('disconnect', (reason) => {
+      if (reason === 'io server disconnect' && !stopped) setTimeout(() => !stopped && socket.connect(), 1000);
     });
     const update = () => setValue({ socket, connected: socket.connected, name });
     socket.on('connect', update);
