@@ -181,7 +181,7 @@ describe('native TLS (engine.listen with tls)', () => {
     expect(await got).toBe('echo:still');
     open.close();
     // A key that is not the certificate's: refused, the current pair stays.
-    expect(() => engine.reloadTls({ key: a.key, cert: b.cert })).toThrow(/not the certificate's key/);
+    expect(() => engine.reloadTls({ key: a.key, cert: b.cert })).toThrow(/tls\.key: .*(mismatch|not the certificate's key)/);
     expect((await peerCertificate(port)).subject.CN).toBe('second');
     expect(() => engine.reloadTls({ key: Buffer.from('not a key'), cert: Buffer.from('not a cert') })).toThrow(/tls\.(cert|key)/);
     expect((await peerCertificate(port)).subject.CN).toBe('second');
