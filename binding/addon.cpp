@@ -695,6 +695,16 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.recovery_window_ms = u32_of(o, "recoveryWindow", c.recovery_window_ms);
     c.recovery_max_bytes = static_cast<std::size_t>(bytes_of(o, "recoveryMaxBytes", c.recovery_max_bytes));
     if (o.Has("jwt") && o.Get("jwt").IsObject()) c.jwt = jwt_of(o.Get("jwt").As<Napi::Object>());
+    if (o.Has("jwtNamespaces") && o.Get("jwtNamespaces").IsArray()) {
+      // [{ name, jwt | null }], checked by js/auth.js
+      const Napi::Array list = o.Get("jwtNamespaces").As<Napi::Array>();
+      for (uint32_t i = 0; i < list.Length(); ++i) {
+        const Napi::Object n = list.Get(i).As<Napi::Object>();
+        sidewire::JwtOptions j;  // disabled: no authentication there
+        if (n.Get("jwt").IsObject()) j = jwt_of(n.Get("jwt").As<Napi::Object>());
+        c.jwt_namespaces.emplace_back(n.Get("name").ToString().Utf8Value(), std::move(j));
+      }
+    }
     if (o.Has("limits") && o.Get("limits").IsObject()) c.limits = limits_of(o.Get("limits").As<Napi::Object>());
     if (o.Has("perMessageDeflate") && o.Get("perMessageDeflate").IsObject()) {
       // Already checked and filled in by js/socketio/compression.js.

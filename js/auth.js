@@ -149,4 +149,41 @@ function jwtSettings(o, { channel = false } = {}) {
   return out;
 }
 
-module.exports = { jwtSettings };
+// Where a token is looked for: a namespace's jwt takes these from the Server's auth.jwt.
+const WHERE = ['from', 'authField', 'queryParam', 'cookie'];
+
+/**
+ * A Socket.IO Server's `auth`: { jwt, namespaces: { '/name': { jwt } | false } }, as
+ * { jwt, namespaces: [{ name, jwt }] } (jwt null: no authentication there). A namespace's own
+ * jwt is checked for its CONNECTs instead of the Server's, and reads the token where the
+ * Server's does (one handshake carries it for every namespace).
+ */
+function serverAuthSettings(auth) {
+  if (!auth) return { jwt: null, namespaces: [] };
+  const jwt = auth.jwt ? jwtSettings(auth.jwt) : null;
+  const namespaces = [];
+  if (auth.namespaces !== undefined) {
+    if (!auth.namespaces || typeof auth.namespaces !== 'object' || Array.isArray(auth.namespaces)) {
+      throw new TypeError("sidewire: auth.namespaces is { '/name': { jwt } | false }");
+    }
+    for (const [name, v] of Object.entries(auth.namespaces)) {
+      if (!name.startsWith('/')) throw new TypeError(`sidewire: auth.namespaces: '${name}' is no namespace name (they start with '/')`);
+      if (v === false || v === null) {
+        namespaces.push({ name, jwt: null });
+        continue;
+      }
+      if (!v || typeof v !== 'object' || !v.jwt) throw new TypeError(`sidewire: auth.namespaces['${name}'] is { jwt } or false`);
+      for (const own of WHERE) {
+        if (v.jwt[own] !== undefined) {
+          throw new TypeError(`sidewire: auth.namespaces['${name}'].jwt.${own}: a namespace reads the token where the Server does; set it on auth.jwt`);
+        }
+      }
+      const where = {};
+      for (const own of WHERE) if (auth.jwt && auth.jwt[own] !== undefined) where[own] = auth.jwt[own];
+      namespaces.push({ name, jwt: jwtSettings({ ...v.jwt, ...where }) });
+    }
+  }
+  return { jwt, namespaces };
+}
+
+module.exports = { jwtSettings, serverAuthSettings };

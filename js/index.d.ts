@@ -428,8 +428,11 @@ export interface LimitsOptions {
 }
 
 export interface ServerOptions {
-  /** sidewire: authentication in the engine. */
-  auth: { jwt?: JwtOptions };
+  /** sidewire: authentication in the engine; `namespaces`: a namespace's own jwt (it reads the token where the Server's does), or false for none. */
+  auth: {
+    jwt?: JwtOptions;
+    namespaces?: Record<string, { jwt: Omit<JwtOptions, 'from' | 'authField' | 'queryParam' | 'cookie'> } | false>;
+  };
   /** sidewire: rates, connection caps and the idle timeout in the engine. */
   limits: LimitsOptions;
   /** sidewire: proxies whose X-Forwarded-For / X-Real-IP name the client (limits, handshake.address). */

@@ -109,6 +109,7 @@ const AUTH = {
   label: 'Socket.IO option',
   options: {
     jwt: { nested: JWT }, // sidewire: tokens verified in the engine (js/auth.js)
+    namespaces: {}, // sidewire: { '/name': { jwt } | false }, a namespace's own (js/auth.js)
   },
 };
 

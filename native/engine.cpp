@@ -730,7 +730,9 @@ void Engine::configure_socketio(SocketIoConfig c) {
   impl_->sio_owner->set_max_rooms(c.max_rooms);
   impl_->sio_owner->set_msgpack(c.msgpack);
   impl_->sio_owner->set_recovery({c.recovery, c.recovery_window_ms, c.recovery_max_bytes});
-  impl_->sio_owner->set_jwt(c.jwt.enabled ? make_jwt_setup(c.jwt) : nullptr);
+  std::unordered_map<std::string, std::shared_ptr<const auth::JwtSetup>> by_namespace;
+  for (const auto& [name, j] : c.jwt_namespaces) by_namespace[name] = j.enabled ? make_jwt_setup(j) : nullptr;
+  impl_->sio_owner->set_jwt(c.jwt.enabled ? make_jwt_setup(c.jwt) : nullptr, std::move(by_namespace));
 }
 
 static sio::Server& socketio_of(const std::atomic<sio::Server*>& p) {

@@ -15,7 +15,7 @@ const { RemoteSocket } = require('./broadcast.js');
 const { Adapter } = require('./adapter.js');
 const { CLUSTER } = require('./cluster-adapter.js');
 const { decode } = require('./parser-helpers.js');
-const { jwtSettings } = require('../auth.js');
+const { serverAuthSettings } = require('../auth.js');
 const { limitsSettings } = require('../limits.js');
 const { Cors, refuseSocket, sendStatus, serveClientFile, clientFileAvailable } = require('./http.js');
 const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = require('./compression.js');
@@ -165,8 +165,12 @@ class Server extends EventEmitter {
     // Before anything is made: an option that must not be ignored throws here.
     this._warnedOptions = new Set();
     checkOptions(OPTION_GROUPS.SOCKETIO, this.opts, this._warnedOptions);
-    this._jwt = this.opts.auth && this.opts.auth.jwt ? jwtSettings(this.opts.auth.jwt) : null;
-    this._limits = limitsSettings(this.opts.limits, this.opts.trustProxy, { jwt: Boolean(this._jwt) });
+    const auth = serverAuthSettings(this.opts.auth);
+    this._jwt = auth.jwt;
+    this._jwtNamespaces = new Map(auth.namespaces.map((n) => [n.name, n.jwt]));
+    this._limits = limitsSettings(this.opts.limits, this.opts.trustProxy, {
+      jwt: Boolean(this._jwt) || auth.namespaces.some((n) => n.jwt),
+    });
     this._ownOpts = this.opts; // the constructor's: they win over attach()'s, as in socket.io
     this._path = (this.opts.path || '/socket.io').replace(/\/$/, '');
     this._connectTimeout = this.opts.connectTimeout || 45000;
@@ -266,6 +270,7 @@ class Server extends EventEmitter {
       msgpack: this._msgpack,
       perMessageDeflate: perMessageDeflateSettings(o.perMessageDeflate, (m) => this._log('warn', m)),
       ...(this._jwt ? { jwt: this._jwt } : {}),
+      ...(this._jwtNamespaces.size ? { jwtNamespaces: [...this._jwtNamespaces].map(([name, jwt]) => ({ name, jwt })) } : {}),
       ...(this._limits ? { limits: this._limits } : {}),
       ...(o.connectionStateRecovery
         ? {
@@ -943,7 +948,8 @@ class Server extends EventEmitter {
     if (info && info.user) {
       socket.data.user = info.user; // the claims of its verified token
       // The engine put it in its user's room when it connects: the mirror says so too.
-      const prefix = this._jwt ? this._jwt.userRoomPrefix : '';
+      const jwt = this._jwtNamespaces.has(nsp.name) ? this._jwtNamespaces.get(nsp.name) : this._jwt;
+      const prefix = jwt ? jwt.userRoomPrefix : '';
       if (prefix && typeof info.user.sub === 'string' && info.user.sub) socket._rooms = roomsAdd(socket._rooms, prefix + info.user.sub);
     }
     if (info && info.recovered) {

@@ -111,16 +111,20 @@ Server::Server(eio::Config config, std::vector<Worker*> workers, std::shared_ptr
 
 // ---------------------------------------------------------------------------- JWT
 
-void Server::set_jwt(std::shared_ptr<const JwtSetup> jwt) {
+void Server::set_jwt(std::shared_ptr<const JwtSetup> jwt,
+                     std::unordered_map<std::string, std::shared_ptr<const JwtSetup>> by_namespace) {
   std::lock_guard lock(jwt_mutex_);
-  jwt_on_.store(jwt != nullptr);
+  bool on = jwt != nullptr;
+  for (const auto& [name, s] : by_namespace) on = on || s != nullptr;
+  jwt_on_.store(on);
   jwt_ = std::move(jwt);
+  jwt_namespaces_ = std::move(by_namespace);
 }
 
 void Server::on_handshake(eio::Session& session, std::string_view target,
                           const std::vector<std::pair<std::string, std::string>>& headers) {
   if (!jwt_on_.load(std::memory_order_relaxed)) return;
-  const std::shared_ptr<const JwtSetup> setup = jwt();
+  const std::shared_ptr<const JwtSetup> setup = jwt_source();
   if (!setup || (setup->query_param.empty() && !setup->header && setup->cookie.empty())) return;
   auto c = std::make_unique<ClientState::Credentials>();
   c->query = setup->request_token(JwtSetup::From::kQuery, target, headers);
@@ -553,7 +557,7 @@ void Server::on_connect(eio::Session& session, std::string_view nsp_name, std::s
   }
   std::unique_ptr<SocketUser> user;
   if (jwt_on_.load(std::memory_order_relaxed)) {
-    if (std::shared_ptr<const JwtSetup> setup = jwt()) {
+    if (std::shared_ptr<const JwtSetup> setup = jwt_for(nsp_name)) {
       auth::JwtResult r = authenticate(*setup, session, auth);
       if (!r.ok()) {
         count_limit(metrics_, token_limit(r.reason));

@@ -100,9 +100,10 @@ class Server final : public eio::Listener {
   void set_msgpack(bool on) { msgpack_ = on; }
   bool msgpack() const { return msgpack_.load(std::memory_order_relaxed); }
   void set_recovery(const RecoveryConfig& config) { recovery_.configure(config); }
-  // JWT authentication for every namespace (nullptr: none). Sessions opened before it keep
-  // what their handshake had.
-  void set_jwt(std::shared_ptr<const JwtSetup> jwt);
+  // JWT authentication for every namespace (nullptr: none), and the namespaces that have their
+  // own (nullptr there: none). Sessions opened before it keep what their handshake had.
+  void set_jwt(std::shared_ptr<const JwtSetup> jwt,
+               std::unordered_map<std::string, std::shared_ptr<const JwtSetup>> by_namespace = {});
   RecoveryStore::Stats recovery_stats() { return recovery_.stats(); }
 
   static constexpr std::size_t kMaxNamespaces = 4096;               // in all, dynamic ones included
@@ -182,6 +183,22 @@ class Server final : public eio::Listener {
     std::lock_guard lock(jwt_mutex_);
     return jwt_;
   }
+  // The setup a CONNECT to `nsp` is checked with.
+  std::shared_ptr<const JwtSetup> jwt_for(std::string_view nsp) const {
+    std::lock_guard lock(jwt_mutex_);
+    if (auto it = jwt_namespaces_.find(std::string(nsp)); it != jwt_namespaces_.end()) return it->second;
+    return jwt_;
+  }
+  // Where the handshake's token is looked for: the Server's setup, or any namespace's (they
+  // all read it from the same places).
+  std::shared_ptr<const JwtSetup> jwt_source() const {
+    std::lock_guard lock(jwt_mutex_);
+    if (jwt_) return jwt_;
+    for (const auto& [name, s] : jwt_namespaces_) {
+      if (s) return s;
+    }
+    return nullptr;
+  }
   // The token of a CONNECT, from where the setup says, verified.
   auth::JwtResult authenticate(const JwtSetup& jwt, eio::Session& session, const std::string& auth) const;
   // The refresh event: a fresh token for the same user, answered by its ack.
@@ -236,6 +253,7 @@ class Server final : public eio::Listener {
   mutable RecoveryStore recovery_;
   mutable std::mutex jwt_mutex_;
   std::shared_ptr<const JwtSetup> jwt_;
+  std::unordered_map<std::string, std::shared_ptr<const JwtSetup>> jwt_namespaces_;
   std::atomic<bool> jwt_on_{false};
   std::atomic<bool> idle_seen_{false};  // a configuration had limits.idleTimeoutMs
 };

@@ -304,6 +304,59 @@ describe('JWT authentication: what only the engine does (sidewire)', () => {
   });
 });
 
+describe('JWT per namespace (sidewire: auth.namespaces)', () => {
+  let t;
+  afterEach(async () => {
+    if (t) await t.close();
+    t = null;
+  });
+  const ADMIN = 'the admin secret';
+
+  test("a namespace's own jwt, or none, instead of the Server's", async () => {
+    const seen = {};
+    t = await startImpl('sidewire', {
+      auth: {
+        jwt: { secret: SECRET },
+        namespaces: { '/public': false, '/admin': { jwt: { secret: ADMIN, issuer: 'admin', userRoom: 'admin:' } } },
+      },
+    }, (io) => {
+      for (const name of ['/', '/public', '/admin']) {
+        io.of(name).on('connection', (socket) => {
+          seen[name] = { user: socket.data.user, rooms: [...socket.rooms] };
+        });
+      }
+    });
+    const adminToken = jsonwebtoken.sign({ sub: 'root', iss: 'admin' }, ADMIN, { expiresIn: 600 });
+    // The Server's jwt for '/': its token connects, no token does not.
+    await connected(t.client({ auth: { token: sign({}) } }));
+    expect((await connectError(t.client())).data.reason).toBe('missing');
+    // '/public': none.
+    await connected(t.client('/public'));
+    expect(seen['/public'].user).toBeUndefined();
+    // '/admin': only its own key and issuer.
+    expect((await connectError(t.client('/admin', { auth: { token: sign({}) } }))).data.reason).toBe('invalid');
+    await connected(t.client('/admin', { auth: { token: adminToken } }));
+    expect(seen['/admin'].user).toMatchObject({ sub: 'root', iss: 'admin' });
+    expect(seen['/admin'].rooms).toContain('admin:root');
+    expect(seen['/'].rooms).toContain('user:ada');
+  });
+
+  test('a namespace reads the token where the Server does; names start with /', async () => {
+    const engine = new (require('../../js/index.js').Engine)({ global: false, logLevel: 'off' });
+    const { Server: SidewireServer } = require('../../js/index.js');
+    try {
+      const make = (auth) => () => new SidewireServer({ engine, auth });
+      expect(make({ jwt: { secret: SECRET }, namespaces: { '/admin': { jwt: { secret: ADMIN, from: ['query'] } } } })).toThrow(
+        /namespaces\['\/admin'\]\.jwt\.from: a namespace reads the token where the Server does/,
+      );
+      expect(make({ namespaces: { admin: { jwt: { secret: ADMIN } } } })).toThrow(/'admin' is no namespace name/);
+      expect(make({ namespaces: { '/admin': true } })).toThrow(/is \{ jwt \} or false/);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('JWT authentication of a raw channel (sidewire)', () => {
   const ws = require('./helpers/ws');
   let t;

@@ -261,6 +261,9 @@ struct SocketIoConfig {
   // <user_room_prefix><sub>, and it is disconnected when the token expires unless it sent a fresh
   // one as <refresh_event>.
   JwtOptions jwt;
+  // auth.namespaces: a namespace's own JWT authentication instead of `jwt` (enabled false: none
+  // there). Their tokens are looked for where `jwt` looks (from, auth_field, query_param, cookie).
+  std::vector<std::pair<std::string, JwtOptions>> jwt_namespaces;
   // Abuse limits: rates per socket and event, connection caps, the idle timeout, trustProxy.
   LimitsOptions limits;
   // permessage-deflate (RFC 7692) on the WebSocket transport: socket.io's perMessageDeflate,
