@@ -6,7 +6,12 @@
 const net = require('net');
 
 const POLICIES = new Set(['error', 'drop', 'disconnect']);
-const NAMED_PROXIES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+// The networks the names stand for (the engine's ProxyTrust has the same).
+const NAMED_NETWORKS = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
 // Names a socket.io client keeps for itself: a throttled socket is not told with one.
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 const MAX_U32 = 0xffffffff;
@@ -34,7 +39,7 @@ function whole(value, what, min = 1) {
 function proxyEntry(entry) {
   if (typeof entry !== 'string' || !entry.trim()) fail(`trustProxy entries are strings: ${JSON.stringify(entry)}`);
   const e = entry.trim();
-  if (NAMED_PROXIES.has(e)) return e;
+  if (Object.prototype.hasOwnProperty.call(NAMED_NETWORKS, e)) return e;
   const slash = e.indexOf('/');
   const address = slash < 0 ? e : e.slice(0, slash);
   const family = net.isIP(address);
@@ -104,4 +109,25 @@ function limitsSettings(limits, trustProxy, { channel = false, jwt = false } = {
   return settings;
 }
 
-module.exports = { limitsSettings, trustSettings };
+/**
+ * A test of client addresses against entries in trustProxy's forms (addresses, networks,
+ * 'loopback' ...), with Node's net.BlockList. An IPv4-mapped IPv6 address is its IPv4 one.
+ */
+function addressMatcher(entries) {
+  const list = new net.BlockList();
+  for (const entry of trustSettings(entries)) {
+    for (const e of NAMED_NETWORKS[entry] || [entry]) {
+      const [address, bits] = e.split('/');
+      const type = net.isIPv6(address) ? 'ipv6' : 'ipv4';
+      if (bits === undefined) list.addAddress(address, type);
+      else list.addSubnet(address, Number(bits), type);
+    }
+  }
+  return (address) => {
+    if (!address) return false;
+    const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+    return list.check(a, net.isIPv6(a) ? 'ipv6' : 'ipv4');
+  };
+}
+
+module.exports = { limitsSettings, trustSettings, addressMatcher };

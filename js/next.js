@@ -74,11 +74,10 @@
 // and reach the 'upgrade' listener. API routes reach the Socket.IO server with getServer()
 // (e.g. getServer().to(room).emit(...)) and the engine with getEngine().
 const http = require('node:http');
-const net = require('node:net');
 const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const { createRequire } = require('node:module');
-const { trustSettings } = require('./limits.js');
+const { addressMatcher } = require('./limits.js');
 const { Engine, Server } = require('./index.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('./options.js');
 
@@ -157,21 +156,7 @@ async function startServer(options = {}) {
   const metricsPath = pathOption('metrics', '/metrics');
   // Who may read /metrics: loopback by default (Prometheus on the host, or nginx passing on only
   // what deploy/nginx.conf allows); addresses, networks or 'loopback' ... (trustProxy's forms).
-  const metricsAllow = new net.BlockList();
-  for (const entry of trustSettings(options.metricsAllow ?? ['loopback'])) {
-    const named = { loopback: ['127.0.0.0/8', '::1/128'], linklocal: ['169.254.0.0/16', 'fe80::/10'], uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'] }[entry];
-    for (const e of named || [entry]) {
-      const [address, bits] = e.split('/');
-      const type = net.isIPv6(address) ? 'ipv6' : 'ipv4';
-      if (bits === undefined) metricsAllow.addAddress(address, type);
-      else metricsAllow.addSubnet(address, Number(bits), type);
-    }
-  }
-  const mayReadMetrics = (address) => {
-    if (!address) return false;
-    const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-    return metricsAllow.check(v4, net.isIPv6(v4) ? 'ipv6' : 'ipv4');
-  };
+  const mayReadMetrics = addressMatcher(options.metricsAllow ?? ['loopback']);
   const logFormat = options.logFormat ?? (process.env.SIDEWIRE_LOG_FORMAT || 'text');
   if (logFormat !== 'text' && logFormat !== 'json') throw new TypeError(`sidewire/next: startServer({ logFormat }) is 'text' or 'json': ${logFormat}`);
   // This file's own lines, in the engine's format.

@@ -463,7 +463,7 @@ struct Engine::Impl {
       const std::string sub = r.claims.value("sub", std::string());
       token_expires_at = r.expires_at;
       token_sub = sub;
-      token_issuer = r.claims.contains("iss") && r.claims["iss"].is_string() ? r.claims["iss"].get<std::string>() : "";
+      token_issuer = auth::claim_text(r.claims, "iss");
       if (ticket && !ticket->admit_user(sub)) {
         count_limit(metrics, Limit::kConnectionsPerUser);
         return refuse(fd.release(), id, channel_index, request, 429,

@@ -379,4 +379,24 @@ std::string JwtSetup::request_token(std::string_view target,
   return {};
 }
 
+JwtResult JwtSetup::verify_refresh(std::string_view token, std::string_view sub, std::string_view issuer) const {
+  JwtResult r;
+  if (sub.empty()) {
+    r.reason = JwtReason::kInvalid;
+    r.detail = "the connection's token has no sub";
+    return r;
+  }
+  r = verifier.verify(token, now_seconds());
+  if (r.ok() && (claim_text(r.claims, "sub") != sub || claim_text(r.claims, "iss") != issuer)) {
+    r.reason = JwtReason::kInvalid;
+    r.detail = "another subject";
+  }
+  return r;
+}
+
+std::string claim_text(const nlohmann::json& claims, const char* key) {
+  auto it = claims.find(key);
+  return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace sidewire::auth

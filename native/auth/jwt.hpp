@@ -86,6 +86,13 @@ struct JwtSetup {
                             const std::vector<std::pair<std::string, std::string>>& headers) const;
   // The first of them in `from` order.
   std::string request_token(std::string_view target, const std::vector<std::pair<std::string, std::string>>& headers) const;
+  // A fresh token for a connection whose token had `sub` and `issuer` (its refresh): verified,
+  // and refused unless it names the same sub and iss; a connection without a sub refreshes
+  // nothing (no other user's token may extend it).
+  JwtResult verify_refresh(std::string_view token, std::string_view sub, std::string_view issuer) const;
 };
+
+// A claim's string value, "" when it is missing or not a string.
+std::string claim_text(const nlohmann::json& claims, const char* key);
 
 }  // namespace sidewire::auth

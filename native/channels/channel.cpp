@@ -147,15 +147,7 @@ bool ChannelClient::handle_refresh(std::string_view payload) {
   if (payload.size() > 16384 || payload.rfind("{\"refresh\":", 0) != 0) return false;
   const auto json = nlohmann::json::parse(payload, nullptr, false);
   if (json.is_discarded() || !json.is_object() || json.size() != 1 || !json.begin()->is_string()) return false;
-  auth::JwtResult r = channel_.jwt->verifier.verify(json.begin()->get<std::string>(), auth::now_seconds());
-  const auto text = [](const nlohmann::json& claims, const char* key) {
-    auto it = claims.find(key);
-    return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  if (r.ok() && (token_->sub.empty() || text(r.claims, "sub") != token_->sub || text(r.claims, "iss") != token_->issuer)) {
-    r.reason = auth::JwtReason::kInvalid;
-    r.detail = token_->sub.empty() ? "the connection's token has no sub" : "another subject";
-  }
+  auth::JwtResult r = channel_.jwt->verify_refresh(json.begin()->get<std::string>(), token_->sub, token_->issuer);
   nlohmann::json answer;
   if (r.ok()) {
     token_->expires_at = r.expires_at;

@@ -895,9 +895,7 @@ void Server::respond_limited(std::uint64_t request_id, const guard::Admission& a
   e.client = request_id;
   e.code = 429;
   nlohmann::json headers{{"Content-Type", "application/json"}};
-  if (a.refusal == guard::Counter::Refusal::kTooFast) {
-    headers["Retry-After"] = std::to_string(std::max<std::uint32_t>(1, (a.retry_after_ms + 999) / 1000));
-  }
+  if (const std::uint32_t s = a.retry_after_seconds()) headers["Retry-After"] = std::to_string(s);
   e.text = headers.dump();
   e.data = limited_body(a);
   sink_->push(std::move(e));

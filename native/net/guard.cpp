@@ -359,9 +359,13 @@ Admission admit(std::shared_ptr<const Setup> setup, std::string_view peer,
   return a;
 }
 
+std::uint32_t Admission::retry_after_seconds() const {
+  return refusal == Counter::Refusal::kTooFast ? std::max<std::uint32_t>(1, (retry_after_ms + 999) / 1000) : 0;
+}
+
 std::string Admission::retry_after_header() const {
-  if (refusal != Counter::Refusal::kTooFast) return {};
-  return "Retry-After: " + std::to_string(std::max<std::uint32_t>(1, (retry_after_ms + 999) / 1000)) + "\r\n";
+  const std::uint32_t s = retry_after_seconds();
+  return s ? "Retry-After: " + std::to_string(s) + "\r\n" : std::string();
 }
 
 }  // namespace sidewire::guard

@@ -182,6 +182,8 @@ struct Admission {
   std::string address;             // the client's address
   std::uint32_t retry_after_ms = 0;
   std::string message;             // for the response and the log
+  // Whole seconds to wait (at least 1) for a connect rate refusal, else 0.
+  std::uint32_t retry_after_seconds() const;
   // "Retry-After: <seconds>\r\n" for a connect rate refusal, else empty.
   std::string retry_after_header() const;
 };

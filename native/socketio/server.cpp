@@ -178,20 +178,8 @@ void Server::refresh_token(Socket& s, const std::string& data, std::int64_t ack_
   if (!args.is_array() || args.size() < 2 || !args[1].is_string()) {
     r.reason = auth::JwtReason::kMissing;
     r.detail = "no token";
-  } else if (s.user->sub.empty()) {
-    // Nothing ties a new token to the old one: no other user's token may extend this connection.
-    r.reason = auth::JwtReason::kInvalid;
-    r.detail = "the connection's token has no sub";
   } else {
-    r = jwt.verifier.verify(args[1].get<std::string>(), auth::now_seconds());
-    const auto text = [](const json& claims, const char* key) {
-      auto it = claims.find(key);
-      return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
-    if (r.ok() && (text(r.claims, "sub") != s.user->sub || text(r.claims, "iss") != text(s.user->claims, "iss"))) {
-      r.reason = auth::JwtReason::kInvalid;
-      r.detail = "another subject";
-    }
+    r = jwt.verify_refresh(args[1].get<std::string>(), s.user->sub, auth::claim_text(s.user->claims, "iss"));
   }
   json answer;
   if (r.ok()) {
