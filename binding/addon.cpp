@@ -8,6 +8,7 @@
 #include <atomic>
 #include <iterator>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <napi.h>
 #include <vector>
@@ -315,6 +316,10 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::Join>("join"),
                            InstanceMethod<&EngineWrap::Leave>("leave"),
                            InstanceMethod<&EngineWrap::ConnectionCount>("connectionCount"),
+                           InstanceMethod<&EngineWrap::History>("history"),
+                           InstanceMethod<&EngineWrap::ChannelRooms>("channelRooms"),
+                           InstanceMethod<&EngineWrap::HistoryReplace>("historyReplace"),
+                           InstanceMethod<&EngineWrap::HistoryCompactionFailed>("historyCompactionFailed"),
                            InstanceMethod<&EngineWrap::RoomSize>("roomSize"),
                            InstanceMethod<&EngineWrap::Stats>("stats"),
                            InstanceMethod<&EngineWrap::Shutdown>("shutdown"),
@@ -394,6 +399,24 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     c.message_timeout_ms = u32_of(o, "messageTimeout", c.message_timeout_ms);
     if (o.Has("jwt") && o.Get("jwt").IsObject()) c.jwt = jwt_of(o.Get("jwt").As<Napi::Object>());
     if (o.Has("limits") && o.Get("limits").IsObject()) c.limits = limits_of(o.Get("limits").As<Napi::Object>());
+    if (o.Has("history") && o.Get("history").IsObject()) {
+      // Checked by js/index.js.
+      const Napi::Object h = o.Get("history").As<Napi::Object>();
+      c.history.enabled = true;
+      c.history.max_messages = u32_of(h, "maxMessages", c.history.max_messages);
+      c.history.max_bytes = bytes_of(h, "maxBytes", c.history.max_bytes);
+      c.history.ttl_ms = u32_of(h, "ttlMs", 0);
+      c.history.max_rooms = u32_of(h, "maxRooms", c.history.max_rooms);
+      c.history.compact_after = u32_of(h, "compactAfter", 0);
+      if (h.Has("prefixes") && h.Get("prefixes").IsArray()) {
+        const Napi::Array list = h.Get("prefixes").As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); ++i) {
+          std::string prefix;
+          payload_of(list.Get(i), prefix);
+          c.history.prefixes.push_back(std::move(prefix));
+        }
+      }
+    }
     const std::string path = c.path;
     std::optional<std::uint32_t> index;
     try {
@@ -508,6 +531,64 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     engine(info.Env()).leave(client_id(info[0]), info[1].As<Napi::String>().Utf8Value());
   }
 
+  // channelRooms(channel) -> [[room, count], ...]
+  Napi::Value ChannelRooms(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const auto rooms = engine(env).room_sizes(info[0].As<Napi::Number>().Uint32Value());
+    Napi::Array list = Napi::Array::New(env, rooms.size());
+    for (uint32_t i = 0; i < rooms.size(); ++i) {
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, Napi::String::New(env, rooms[i].first));
+      pair.Set(1u, Napi::Number::New(env, static_cast<double>(rooms[i].second)));
+      list.Set(i, pair);
+    }
+    return list;
+  }
+
+  // history(channel, room) -> { messages: [string | Buffer], upto }
+  Napi::Value History(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::uint64_t upto = 0;
+    const auto messages = engine(env).history(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value(), &upto);
+    Napi::Array list = Napi::Array::New(env, messages.size());
+    for (uint32_t i = 0; i < messages.size(); ++i) {
+      const auto& [payload, binary] = messages[i];
+      if (binary) {
+        list.Set(i, Napi::Buffer<char>::Copy(env, payload.data(), payload.size()));
+      } else {
+        list.Set(i, Napi::String::New(env, payload));
+      }
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("messages", list);
+    o.Set("upto", Napi::Number::New(env, static_cast<double>(upto)));
+    return o;
+  }
+
+  // historyReplace(channel, room, upto (-1: everything), messages) -> false when stale
+  Napi::Value HistoryReplace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const double u = info[2].As<Napi::Number>().DoubleValue();
+    const std::uint64_t upto = u < 0 ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(u);
+    sidewire::Engine::HistoryMessages messages;
+    const Napi::Array list = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      std::string payload;
+      const bool binary = payload_of(list.Get(i), payload);
+      messages.emplace_back(std::move(payload), binary);
+    }
+    try {
+      return Napi::Boolean::New(env, engine(env).history_replace(info[0].As<Napi::Number>().Uint32Value(),
+                                                                 info[1].As<Napi::String>().Utf8Value(), upto, messages));
+    } catch (const std::invalid_argument& e) {
+      throw Napi::TypeError::New(env, std::string("sidewire: ") + e.what());
+    }
+  }
+
+  void HistoryCompactionFailed(const Napi::CallbackInfo& info) {
+    engine(info.Env()).history_compaction_failed(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value());
+  }
+
   Napi::Value ConnectionCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(engine(info.Env()).connection_count(info[0].As<Napi::Number>().Uint32Value())));
   }
@@ -573,6 +654,17 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
       Napi::Object rooms = Napi::Object::New(env);
       for (const auto& [name, n] : c.rooms) rooms.Set(name, num(n));
       co.Set("rooms", rooms);
+      if (c.history) {
+        Napi::Object h = Napi::Object::New(env);
+        h.Set("rooms", num(c.history_rooms));
+        h.Set("messages", num(c.history_messages));
+        h.Set("bytes", num(c.history_bytes));
+        h.Set("dropped", num(c.history_dropped));
+        h.Set("expired", num(c.history_expired));
+        h.Set("compactions", num(c.history_compactions));
+        h.Set("roomsEvicted", num(c.history_rooms_evicted));
+        co.Set("history", h);
+      }
       channels.Set(c.path, co);
     }
     o.Set("channels", channels);

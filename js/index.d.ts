@@ -28,7 +28,31 @@ export interface EngineOptions {
 
 export type AuthorizeVerdict = boolean | undefined | { status?: number; message?: string };
 
+export type ChannelMessage = string | Buffer;
+
+/** A channel's room history in the engine: what a room was relayed or broadcast, replayed in order to a client that joins later. */
+export interface HistoryOptions {
+  /** Per room; past it the oldest go. Default 1000. */
+  maxMessages?: number;
+  /** Per room, frames as sent; past it the oldest go. Default 1 MiB. */
+  maxBytes?: number;
+  /** Entries older than this are not replayed (0: kept until pushed out). Default 0. */
+  ttlMs?: number;
+  /** Rooms with a history; past it the least recently sent to goes. Default 10000. */
+  maxRooms?: number;
+  /** Only messages that start with one of these are kept (all when unset); every message is still relayed. */
+  prefixes?: Array<string | Buffer | Uint8Array>;
+  /** Messages since the last compaction (or half of maxBytes) after which `compact` runs. Default maxMessages / 2. */
+  compactAfter?: number;
+  /** Gets a room's entries, returns what replaces them (null: leave them). Runs on Node's main thread. */
+  compact?: (room: string, messages: ChannelMessage[]) => Array<string | Buffer | Uint8Array> | null | undefined | Promise<Array<string | Buffer | Uint8Array> | null | undefined>;
+  /** Before an upgrade into the room named by roomQuery whose history this process does not hold: the stored messages. */
+  load?: (room: string) => Array<string | Buffer | Uint8Array> | null | undefined | Promise<Array<string | Buffer | Uint8Array> | null | undefined>;
+}
+
 export interface ChannelOptions {
+  /** Keep each room's messages in the engine and replay them to late joiners (true: the defaults). */
+  history?: boolean | HistoryOptions;
   /** JWT in the engine: an upgrade without a valid token (query, Bearer header or cookie) is refused 401. */
   auth?: { jwt?: Omit<JwtOptions, 'authField' | 'refreshEvent'> };
   /** Limits in the engine: messages per connection ('*' only), connection caps (429), the idle timeout (close 1000). Default policy 'drop'. */
@@ -105,6 +129,15 @@ export declare class Channel extends EventEmitter<ChannelEvents> {
    * answer within requestsTimeout; this node's count without an adapter or while Redis is away.
    */
   count(room: string | null | undefined, options: { cluster: true }): Promise<number>;
+  /** The connections in each room on this node. */
+  rooms(): Map<string, number>;
+  /** What the engine keeps for a room, oldest first (throws without the history option). */
+  history(room: string): ChannelMessage[];
+  /** Replaces everything a room keeps. */
+  setHistory(room: string, messages: Array<string | Buffer | Uint8Array>): this;
+  clearHistory(room: string): this;
+  /** Runs history.compact on the room now; resolves whether its result went in. */
+  compactHistory(room: string): Promise<boolean>;
 }
 
 export interface EngineStats {
@@ -141,7 +174,12 @@ export interface EngineStats {
   ioThreadCpuSeconds: number[];
   /** Engine.IO sessions by transport. */
   sessions: { polling: number; websocket: number };
-  channels: Record<string, { connections: number; rooms: Record<string, number> }>;
+  channels: Record<string, {
+    connections: number;
+    rooms: Record<string, number>;
+    /** With the history option: rooms kept, their messages and bytes, and what went (bounds, ttl, evicted rooms), compactions landed. */
+    history?: { rooms: number; messages: number; bytes: number; dropped: number; expired: number; compactions: number; roomsEvicted: number };
+  }>;
   /** The cluster adapter (sidewire/redis-adapter), or null when the engine is in no fleet. */
   adapter: AdapterStats | null;
 }

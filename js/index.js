@@ -10,6 +10,7 @@ const native = require('./native.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('./options.js');
 const { jwtSettings } = require('./auth.js');
 const { limitsSettings } = require('./limits.js');
+const { historySettings, ChannelHistory } = require('./history.js');
 
 const EVENT_OPEN = 0;
 const EVENT_MESSAGE = 1;
@@ -26,6 +27,8 @@ const EVENT_UPGRADE_INFO = 15;
 // The cluster adapter's (js/cluster.js): request-protocol messages, command replies, state.
 const EVENT_FIRST_CLUSTER = 24;
 const EVENT_LAST_CLUSTER = 26;
+// A channel's room history is due for its compact hook (js/history.js).
+const EVENT_HISTORY_COMPACT = 27;
 
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 const CLUSTER = Symbol.for('sidewire.cluster'); // sidewire/redis-adapter's settings on its factory
@@ -157,12 +160,16 @@ class Channel extends EventEmitter {
     this._jwt = options.auth && options.auth.jwt ? jwtSettings(options.auth.jwt, { channel: true }) : null;
     // Limits in the engine: rates, connection caps, the idle timeout, trustProxy.
     this._limits = limitsSettings(options.limits, options.trustProxy, { channel: true, jwt: Boolean(this._jwt) });
+    // Room history in the engine: replayed to late joiners; compact and load run here.
+    const history = historySettings(options.history);
     this.index = engine._native.addChannel({
       path,
       ...this.options,
       ...(this._jwt ? { jwt: this._jwt } : {}),
       ...(this._limits ? { limits: this._limits } : {}),
+      ...(history ? { history: history.native } : {}),
     });
+    this._history = history ? new ChannelHistory(this, history) : null;
     if (options.adapter) {
       const settings = typeof options.adapter === 'function' ? options.adapter[CLUSTER] : undefined;
       if (!settings) {
@@ -192,7 +199,12 @@ class Channel extends EventEmitter {
   set authorize(fn) {
     this._authorize = typeof fn === 'function' ? fn : null;
     // engine.listen() leaves this channel's upgrades to Node, so that JS sees them first.
-    this.engine._native.setChannelGate(this.index, this._authorize !== null);
+    this.engine._native.setChannelGate(this.index, this._gated());
+  }
+
+  // Upgrades JS must see before the engine takes them: an authorize hook, a history to load.
+  _gated() {
+    return this._authorize !== null || Boolean(this._history && this._history.load);
   }
 
   // Tells the engine which events to send over: nothing crosses into JS that nobody listens to.
@@ -242,6 +254,36 @@ class Channel extends EventEmitter {
    * With { cluster: true }, a Promise of the count on every node of the fleet (the channel's
    * adapter); this node's count without an adapter, or while Redis is away.
    */
+  /** The connections in each room of this channel on this node: Map of room → count. */
+  rooms() {
+    return new Map(this.engine._native.channelRooms(this.index));
+  }
+
+  _kept() {
+    if (!this._history) throw new TypeError(`sidewire: the channel ${this.path} keeps no history (its history option)`);
+    return this._history;
+  }
+
+  /** The messages the engine keeps for `room`, oldest first: strings (text) and Buffers (binary). */
+  history(room) {
+    return this._kept().messages(room);
+  }
+
+  /** Puts `messages` in place of everything `room` keeps (a restore, a reset). */
+  setHistory(room, messages) {
+    this._kept().replace(room, -1, messages);
+    return this;
+  }
+
+  clearHistory(room) {
+    return this.setHistory(room, []);
+  }
+
+  /** Runs history.compact on `room` now: a Promise of whether its result went in. */
+  compactHistory(room) {
+    return this._kept().compactNow(room);
+  }
+
   count(room, options) {
     const local = room === undefined || room === null
       ? this.engine._native.connectionCount(this.index)
@@ -470,14 +512,24 @@ class Engine extends EventEmitter {
     if (roomKey && countKey(query, roomKey) > 1) {
       return this._refuse(req, socket, 400, `the query names '${roomKey}' more than once`);
     }
-    if (channel && channel.authorize) {
+    if (channel && channel._gated()) {
       // Hold the socket still while the app decides; bytes that arrive meanwhile are handed over.
       socket.pause();
       Promise.resolve()
-        .then(() => channel.authorize(req))
+        .then(() => (channel.authorize ? channel.authorize(req) : true))
         .then(
-          (verdict) => {
-            if (verdict === true || verdict === undefined) return this._adopt(req, socket, head, channel);
+          async (verdict) => {
+            if (verdict === true || verdict === undefined) {
+              if (channel._history && roomKey) {
+                try {
+                  await channel._history.ensureLoaded(new URLSearchParams(query).get(roomKey));
+                } catch (err) {
+                  // The client joins without it rather than not at all; the app's log says why.
+                  this._log('error', `history.load failed for ${req.url}: ${err && err.stack}`);
+                }
+              }
+              return this._adopt(req, socket, head, channel);
+            }
             const status = verdict && verdict.status ? verdict.status : 403;
             const message = verdict && verdict.message ? verdict.message : 'connection refused';
             this._log('warn', `upgrade refused by authorize: ${req.url}: ${status} ${message}`);
@@ -593,6 +645,11 @@ class Engine extends EventEmitter {
         }
         if (type >= EVENT_FIRST_CLUSTER && type <= EVENT_LAST_CLUSTER) {
           if (this._cluster) this._cluster._onEvent(type, batch[i + 3], batch[i + 5], batch[i + 6], batch[i + 4]);
+          continue;
+        }
+        if (type === EVENT_HISTORY_COMPACT) {
+          const channel = this._byIndex[batch[i + 1]];
+          if (channel && channel._history) channel._history.onCompact(batch[i + 5], batch[i + 6], batch[i + 3], batch[i + 7]);
           continue;
         }
         if (type >= EVENT_FIRST_SOCKETIO) {

@@ -127,6 +127,21 @@ const LIMITS = {
   },
 };
 
+// history (js/history.js): a channel's rooms kept and replayed in the engine.
+const HISTORY = {
+  label: 'history option',
+  options: {
+    maxMessages: {},
+    maxBytes: {},
+    ttlMs: {},
+    maxRooms: {},
+    prefixes: {},
+    compactAfter: {},
+    compact: {},
+    load: {},
+  },
+};
+
 const TRANSPORTS = new Set(['polling', 'websocket']);
 
 const SOCKETIO = {
@@ -243,6 +258,7 @@ const CHANNEL = {
     auth: { nested: AUTH }, // JWT in the engine (js/auth.js)
     limits: { nested: LIMITS }, // rates, connection caps, idle timeout in the engine (js/limits.js)
     trustProxy: {},
+    history: { nested: HISTORY }, // rooms kept and replayed to late joiners (js/history.js)
     authorize: {},
     connection: {},
     message: {},

@@ -227,8 +227,12 @@ struct Engine::Impl {
       Channel* ch = impl.channel_by_path(b.path);
       if (!ch || ch->cluster.load() == nullptr) return;
       const ws::SharedFrame frame = ws::make_shared_frame(b.binary ? ws::kBinary : ws::kText, b.payload);
-      auto rooms = std::make_shared<const std::vector<std::string>>(std::move(b.rooms));
       impl.metrics.broadcasts.fetch_add(1, std::memory_order_relaxed);
+      if (ch->history() && !b.rooms.empty()) {
+        // Kept here too: a client joining on this node gets what was sent on the others.
+        return ch->publish_kept(b.rooms, frame, 0, ch->history()->keeps(b.payload));
+      }
+      auto rooms = std::make_shared<const std::vector<std::string>>(std::move(b.rooms));
       for (auto& w : impl.workers) {
         w->command([ch, index = w->index(), rooms, frame] { ch->broadcast_local(index, *rooms, frame, 0); });
       }
@@ -610,8 +614,12 @@ void Engine::broadcast(std::uint32_t channel, const std::string& room, std::stri
   auto rooms = std::make_shared<const std::vector<std::string>>();
   if (!room.empty()) rooms = std::make_shared<const std::vector<std::string>>(1, room);
   impl_->metrics.broadcasts.fetch_add(1, std::memory_order_relaxed);
-  for (auto& w : impl_->workers) {
-    w->command([ch, index = w->index(), rooms, frame, except] { ch->broadcast_local(index, *rooms, frame, except); });
+  if (ch->history() && !room.empty()) {
+    ch->publish_kept(*rooms, frame, except, ch->history()->keeps(payload));
+  } else {
+    for (auto& w : impl_->workers) {
+      w->command([ch, index = w->index(), rooms, frame, except] { ch->broadcast_local(index, *rooms, frame, except); });
+    }
   }
   if (adapter::Cluster* cluster = ch->cluster.load(std::memory_order_acquire)) {
     adapter::ChannelBroadcast b;
@@ -621,6 +629,36 @@ void Engine::broadcast(std::uint32_t channel, const std::string& room, std::stri
     b.binary = binary;
     cluster->publish(std::move(b));
   }
+}
+
+Engine::HistoryMessages Engine::history(std::uint32_t channel, const std::string& room, std::uint64_t* upto) const {
+  HistoryMessages out;
+  Channel* ch = impl_->channel(channel);
+  if (!ch || !ch->history()) return out;
+  History::Compaction c = ch->history()->snapshot(room);
+  if (upto) *upto = c.upto;
+  out.reserve(c.frames.size());
+  for (const ws::SharedFrame& f : c.frames) {
+    bool binary = false;
+    const std::string_view payload = ws::frame_payload(*f, &binary);
+    out.emplace_back(std::string(payload), binary);
+  }
+  return out;
+}
+
+bool Engine::history_replace(std::uint32_t channel, const std::string& room, std::uint64_t upto,
+                             const HistoryMessages& messages) {
+  Channel* ch = impl_->channel(channel);
+  if (!ch || !ch->history()) throw std::invalid_argument("this channel keeps no history");
+  std::vector<ws::SharedFrame> frames;
+  frames.reserve(messages.size());
+  for (const auto& [payload, binary] : messages) frames.push_back(ws::make_shared_frame(binary ? ws::kBinary : ws::kText, payload));
+  return ch->history()->replace(room, upto, std::move(frames));
+}
+
+void Engine::history_compaction_failed(std::uint32_t channel, const std::string& room) {
+  Channel* ch = impl_->channel(channel);
+  if (ch && ch->history()) ch->history()->compaction_failed(room);
 }
 
 void Engine::cluster_start(ClusterConfig config) {
@@ -839,6 +877,11 @@ std::uint64_t Engine::connection_count(std::uint32_t channel) const {
   return ch ? ch->connections.load() : 0;
 }
 
+std::vector<std::pair<std::string, std::uint64_t>> Engine::room_sizes(std::uint32_t channel) const {
+  const Channel* ch = impl_->channel(channel);
+  return ch ? ch->rooms().rooms() : std::vector<std::pair<std::string, std::uint64_t>>{};
+}
+
 std::uint64_t Engine::room_size(std::uint32_t channel, const std::string& room) const {
   Channel* ch = impl_->channel(channel);
   return ch ? ch->rooms().size(room) : 0;
@@ -876,7 +919,19 @@ EngineStats Engine::stats() const {
   const std::uint32_t n = impl_->channel_count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < n; ++i) {
     const Channel& ch = *impl_->channels[i];
-    s.channels.push_back({ch.config().path, ch.connections.load(), ch.rooms().rooms()});
+    ChannelStats c{ch.config().path, ch.connections.load(), ch.rooms().rooms()};
+    if (const History* h = ch.history()) {
+      const History::Stats hs = h->stats();
+      c.history = true;
+      c.history_rooms = hs.rooms;
+      c.history_messages = hs.messages;
+      c.history_bytes = hs.bytes;
+      c.history_dropped = hs.dropped;
+      c.history_expired = hs.expired;
+      c.history_compactions = hs.compactions;
+      c.history_rooms_evicted = hs.rooms_evicted;
+    }
+    s.channels.push_back(std::move(c));
   }
   return s;
 }

@@ -1,5 +1,7 @@
 #include "channels/channel.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,40 @@ Channel::Channel(std::uint32_t index, ChannelConfig config, std::vector<Worker*>
   settings_.max_queued_bytes = config_.max_queued_bytes;
   settings_.message_timeout_ms = config_.message_timeout_ms;
   settings_.idle_timeout_ms = config_.limits.enabled ? config_.limits.idle_timeout_ms : 0;
+  if (config_.history.enabled) {
+    history_ = std::make_unique<History>(config_.history);
+    delivered_ = std::make_unique<std::atomic<std::uint64_t>[]>(workers_.size());
+    for (std::size_t i = 0; i < workers_.size(); ++i) delivered_[i].store(0);
+  }
+}
+
+void Channel::publish_kept(const std::vector<std::string>& rooms, const ws::SharedFrame& frame, ClientId except,
+                           bool keep) {
+  auto names = std::make_shared<const std::vector<std::string>>(rooms);
+  std::vector<History::Compaction> due = history_->record(
+      *names, frame, keep, [this](const std::string& room) { return kept_room(room); },
+      [&](std::uint64_t seq) {
+        // Queued under the history's lock: every thread gets the kept messages in their order.
+        for (Worker* w : workers_) {
+          w->command([this, w, names, frame, except, seq] {
+            broadcast_local(w->index(), *names, frame, except);
+            delivered_[w->index()].store(seq, std::memory_order_release);
+          });
+        }
+      });
+  for (History::Compaction& c : due) {
+    Event e(Event::Type::kHistoryCompact);
+    e.channel = index_;
+    e.text = std::move(c.room);
+    e.number = static_cast<std::int64_t>(c.upto);
+    e.attachments.reserve(c.frames.size());
+    for (const ws::SharedFrame& f : c.frames) {
+      bool binary = false;
+      e.attachments.emplace_back(ws::frame_payload(*f, &binary));
+      e.data.push_back(binary ? '1' : '0');
+    }
+    sink_->push(std::move(e));
+  }
 }
 
 void Channel::broadcast_local(unsigned worker, const std::vector<std::string>& rooms, const ws::SharedFrame& frame,
@@ -67,7 +103,9 @@ bool ChannelClient::feeds_js() const { return channel_.hook_message.load(std::me
 bool ChannelClient::join(const std::string& room) {
   if (room.empty() || !open()) return false;
   switch (channel_.rooms().join(worker_.index(), this, room, channel_.config().max_rooms)) {
-    case ChannelRooms::Joined::kJoined: return true;
+    case ChannelRooms::Joined::kJoined:
+      if (started_) replay(room);
+      return true;
     case ChannelRooms::Joined::kAlready: return false;
     case ChannelRooms::Joined::kTooMany:
       count_limit(worker_.metrics(), Limit::kRooms);
@@ -76,6 +114,26 @@ bool ChannelClient::join(const std::string& room) {
       return false;
   }
   return false;
+}
+
+void ChannelClient::replay(const std::string& room) {
+  if (!channel_.kept_room(room)) return;
+  for (const ws::SharedFrame& f : channel_.history()->replay(room, channel_.delivered(worker_.index()))) send(f);
+}
+
+void ChannelClient::on_started() {
+  started_ = true;
+  if (!channel_.history()) return;
+  // The rooms joined on connect (the query's): their history, each message once.
+  std::vector<const std::string*> seen;
+  std::vector<ws::SharedFrame> frames;
+  ChannelRooms::each_room(*this, [&](const std::string& name) {
+    if (!channel_.kept_room(name)) return;
+    for (ws::SharedFrame& f : channel_.history()->replay(name, channel_.delivered(worker_.index()))) {
+      if (std::find(frames.begin(), frames.end(), f) == frames.end()) frames.push_back(std::move(f));
+    }
+  });
+  for (const ws::SharedFrame& f : frames) send(f);
 }
 
 bool ChannelClient::leave(const std::string& room) { return channel_.rooms().leave(worker_.index(), this, room); }
@@ -167,7 +225,23 @@ void ChannelClient::on_message(std::uint8_t opcode, std::string_view payload) {
   if (channel_.guard && channel_.guard->any >= 0 && !admit_message()) return;
   if (token_ && opcode == ws::kText && handle_refresh(payload)) return;
   if (config.join_messages && opcode == ws::kText && handle_join_message(payload)) return;
-  if (config.relay && !rooms_.empty()) {
+  if (config.relay && !rooms_.empty() && channel_.history()) {
+    // Through the history's order, the sender's own thread included.
+    worker_.metrics().broadcasts.fetch_add(1, std::memory_order_relaxed);
+    const ws::SharedFrame frame = ws::make_shared_frame(opcode, payload);
+    std::vector<std::string> names;
+    names.reserve(rooms_.size());
+    ChannelRooms::each_room(*this, [&](const std::string& name) { names.push_back(name); });
+    channel_.publish_kept(names, frame, id(), channel_.history()->keeps(payload));
+    if (adapter::Cluster* cluster = channel_.cluster.load(std::memory_order_acquire)) {
+      adapter::ChannelBroadcast b;
+      b.path = config.path;
+      b.rooms = std::move(names);
+      b.payload.assign(payload);
+      b.binary = opcode == ws::kBinary;
+      cluster->publish(std::move(b));
+    }
+  } else if (config.relay && !rooms_.empty()) {
     const ws::SharedFrame frame = ws::make_shared_frame(opcode, payload);  // framed once per message
     channel_.relay(worker_.index(), *this, frame);
     if (adapter::Cluster* cluster = channel_.cluster.load(std::memory_order_acquire)) {

@@ -12,6 +12,7 @@
 
 #include "net/ws_connection.hpp"
 #include "adapter/local.hpp"
+#include "channels/history.hpp"
 #include "auth/jwt.hpp"
 #include "net/guard.hpp"
 #include "sidewire/engine.hpp"
@@ -45,6 +46,16 @@ class Channel {
   // A message of `sender` (on thread `from`) to everyone who shares a room with it, once each:
   // this thread's members now, the other threads' by posting.
   void relay(unsigned from, ChannelClient& sender, const ws::SharedFrame& frame);
+  // With a history: queues `frame` to the members of `rooms` on every thread (`except` not)
+  // through the history's order, keeping it in those rooms when `keep`. Any thread.
+  void publish_kept(const std::vector<std::string>& rooms, const ws::SharedFrame& frame, ClientId except, bool keep);
+  // The channel's history (config().history), or null.
+  History* history() { return history_.get(); }
+  const History* history() const { return history_.get(); }
+  // Whether a room's messages are kept: every room but the users' rooms.
+  bool kept_room(std::string_view room) const { return history_ && !reserved_room(room); }
+  // The last kept message thread `worker` delivered (its joiners' replay ends there).
+  std::uint64_t delivered(unsigned worker) const { return delivered_[worker].load(std::memory_order_acquire); }
 
   std::atomic<bool> hook_open{false};
   std::atomic<bool> gated{false};  // upgrades go through JS first (Engine::listen leaves them to Node)
@@ -70,6 +81,8 @@ class Channel {
   std::vector<Worker*> workers_;
   std::shared_ptr<EventSink> sink_;
   ChannelRooms rooms_;
+  std::unique_ptr<History> history_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> delivered_;
 };
 
 class ChannelClient final : public WsConnection {
@@ -104,6 +117,9 @@ class ChannelClient final : public WsConnection {
   bool handle_join_message(std::string_view payload);
   bool handle_refresh(std::string_view payload);
   void on_timer(std::uint32_t now_ms) override;
+  void on_started() override;
+  // The room's history, up to what this thread delivered (a join after the handshake).
+  void replay(const std::string& room);
   // limits.events['*']: false when the message is over its rate (dropped; told or closed by policy).
   bool admit_message();
 
@@ -121,6 +137,7 @@ class ChannelClient final : public WsConnection {
   };
   std::unique_ptr<Token> token_;  // only with auth.jwt
   bool in_everyone_ = false;
+  bool started_ = false;  // the 101 is queued: a join's replay can be sent
 };
 
 }  // namespace sidewire

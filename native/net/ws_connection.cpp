@@ -53,6 +53,7 @@ void WsConnection::enable_deflate(const ws::DeflateParams& p) {
 void WsConnection::start(std::string handshake_response, std::string_view already_read, ws::SharedFrame first) {
   enqueue(std::make_shared<const std::string>(std::move(handshake_response)));
   if (first) enqueue(deflate_ ? deflated(std::move(first)) : std::move(first));
+  on_started();
   if (!already_read.empty()) {
     std::string copy(already_read);  // process() unmasks in place
     in_.swap(copy);

@@ -93,6 +93,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   virtual bool feeds_js() const { return false; }
   // The protocol's own deadlines, on each tick of an open connection (a token's expiry).
   virtual void on_timer(std::uint32_t now_ms) { (void)now_ms; }
+  // start() queued the handshake response: frames sent now follow it, before anything the
+  // bytes already read lead to.
+  virtual void on_started() {}
 
   Worker& worker_;
 

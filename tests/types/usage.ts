@@ -226,3 +226,25 @@ const clients: number = io.engine.clientsCount;
 const pingInterval: number = io.engine.opts.pingInterval;
 const engineStats = io.sidewire.stats();
 void [clients, pingInterval, engineStats];
+
+// Room history on a channel: bounds, prefixes, the compact and load hooks, and the calls.
+const kept = new Engine().channel('/ws/kept', {
+  roomQuery: 'doc',
+  relay: true,
+  history: {
+    maxMessages: 500,
+    maxBytes: 1 << 20,
+    ttlMs: 60_000,
+    prefixes: [new Uint8Array([0, 1]), Buffer.from([0, 2])],
+    compactAfter: 100,
+    compact: async (room: string, messages) => [Buffer.concat(messages.map((m) => (typeof m === 'string' ? Buffer.from(m) : m)))],
+    load: (room: string) => (room ? ['saved'] : null),
+  },
+});
+const keptMessages: Array<string | Buffer> = kept.history('doc');
+kept.setHistory('doc', keptMessages).clearHistory('doc');
+const compactedNow: Promise<boolean> = kept.compactHistory('doc');
+const perDocument: Map<string, number> = kept.rooms();
+void compactedNow;
+void perDocument;
+void new Engine().channel('/ws/all', { history: true });

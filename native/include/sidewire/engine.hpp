@@ -59,6 +59,20 @@ struct LimitsOptions {
   std::vector<std::string> trust_proxy;
 };
 
+// A raw channel's room history (channels/history.hpp): what each room was sent, replayed in
+// order to a client that joins later.
+struct HistoryOptions {
+  bool enabled = false;
+  std::uint32_t max_messages = 1000;   // per room; past it the oldest go
+  std::uint64_t max_bytes = 1u << 20;  // per room (frames as sent); past it the oldest go
+  std::uint32_t ttl_ms = 0;            // entries older than this go (0: kept until pushed out)
+  std::uint32_t max_rooms = 10000;     // rooms with a history; past it the least recently sent to goes
+  std::vector<std::string> prefixes;   // only messages starting with one of these are kept (none: all)
+  // 0: no compaction. Otherwise a room is handed to JS (Event::Type::kHistoryCompact) after this
+  // many new messages, or half of max_bytes, since its last compaction.
+  std::uint32_t compact_after = 0;
+};
+
 struct ChannelConfig {
   std::string path;                    // exact URL path, e.g. "/ws/fabric"
   std::string room_query;              // query key naming the room to join on connect ("" = none)
@@ -76,6 +90,7 @@ struct ChannelConfig {
   // the client joins <user_room_prefix><sub>.
   JwtOptions jwt;
   LimitsOptions limits;
+  HistoryOptions history;
 };
 
 // The parts of an HTTP upgrade request the engine needs. Node has already parsed it.
@@ -141,6 +156,9 @@ struct Event {
                       // requests and responses, which JS answers
     kClusterReply,    // number = the command's id, data = its reply as JSON
     kClusterState,    // data = the adapter's state ("ready", "connecting", "disconnected"), text = why
+    // Raw channel history
+    kHistoryCompact,  // channel, text = the room, number = upto (Engine::history_replace's),
+                      // attachments = the messages, data = one '0' (text) or '1' (binary) each
   };
   Event() = default;
   explicit Event(Type t) : type(t) {}
@@ -199,6 +217,9 @@ struct ChannelStats {
   std::string path;
   std::uint64_t connections = 0;
   std::vector<std::pair<std::string, std::uint64_t>> rooms;
+  bool history = false;  // HistoryOptions::enabled; then the store's figures:
+  std::uint64_t history_rooms = 0, history_messages = 0, history_bytes = 0;
+  std::uint64_t history_dropped = 0, history_expired = 0, history_compactions = 0, history_rooms_evicted = 0;
 };
 
 struct EngineStats {
@@ -441,8 +462,20 @@ class Engine {
   void cluster_stop();
   ClusterStats cluster_stats() const;
 
+  // Room history (ChannelConfig::history). A message is a payload and whether it is binary.
+  using HistoryMessages = std::vector<std::pair<std::string, bool>>;
+  // Every entry of the room, and the last sequence among them (for history_replace).
+  HistoryMessages history(std::uint32_t channel, const std::string& room, std::uint64_t* upto = nullptr) const;
+  // Puts `messages` in place of the room's entries up to `upto` (UINT64_MAX: all of them; 0:
+  // only those a compaction or restore put in). False when a later compaction already landed.
+  bool history_replace(std::uint32_t channel, const std::string& room, std::uint64_t upto, const HistoryMessages& messages);
+  // A compaction JS could not finish: the room may be handed over again.
+  void history_compaction_failed(std::uint32_t channel, const std::string& room);
+
   std::uint64_t connection_count(std::uint32_t channel) const;
   std::uint64_t room_size(std::uint32_t channel, const std::string& room) const;
+  // Every room of the channel with connections on this node, and how many.
+  std::vector<std::pair<std::string, std::uint64_t>> room_sizes(std::uint32_t channel) const;
   EngineStats stats() const;
 
   // Stops taking connections, closes every connection with 1001, waits up to `drain` for the

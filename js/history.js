@@ -1,0 +1,139 @@
+'use strict';
+// A raw channel's room history (the channel option `history`): the engine keeps what each
+// room was relayed or broadcast (native/channels/history.hpp) and replays it, in order, to a
+// client that joins later. This file checks the option and runs the two JS hooks: `compact`
+// (the engine hands over a room's entries; what comes back replaces them) and `load` (a room
+// a client is about to join, whose history this process does not hold, from the app's store).
+
+const HISTORY_SHAPE =
+  "a channel's history is true or { maxMessages, maxBytes, ttlMs, maxRooms, prefixes, compact, compactAfter, load }";
+
+function whole(h, name, fallback, min) {
+  const v = h[name] ?? fallback;
+  if (!Number.isSafeInteger(v) || v < min || v > 0xffffffff) {
+    throw new TypeError(`sidewire: history.${name} is a whole number from ${min} to ${0xffffffff}, not ${String(v)}`);
+  }
+  return v;
+}
+
+function asBuffer(value, what) {
+  if (typeof value === 'string') return Buffer.from(value);
+  if (Buffer.isBuffer(value)) return value;
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return Buffer.from(value);
+  throw new TypeError(`sidewire: ${what} is a string, a Buffer or a Uint8Array`);
+}
+
+/** The option as the engine takes it, and the hooks, or null for none. Throws TypeError. */
+function historySettings(h) {
+  if (h === undefined || h === null || h === false) return null;
+  if (h === true) h = {};
+  if (typeof h !== 'object' || Array.isArray(h)) throw new TypeError(`sidewire: ${HISTORY_SHAPE}`);
+  for (const hook of ['compact', 'load']) {
+    if (h[hook] !== undefined && typeof h[hook] !== 'function') {
+      throw new TypeError(`sidewire: history.${hook} is a function`);
+    }
+  }
+  const maxMessages = whole(h, 'maxMessages', 1000, 1);
+  if (h.compactAfter !== undefined && !h.compact) {
+    throw new TypeError('sidewire: history.compactAfter needs history.compact, the hook that compacts');
+  }
+  const prefixes = h.prefixes === undefined ? [] : h.prefixes;
+  if (!Array.isArray(prefixes)) throw new TypeError('sidewire: history.prefixes is an array of strings or Buffers');
+  const native = {
+    maxMessages,
+    maxBytes: whole(h, 'maxBytes', 1024 * 1024, 1),
+    ttlMs: whole(h, 'ttlMs', 0, 0),
+    maxRooms: whole(h, 'maxRooms', 10000, 1),
+    compactAfter: h.compact ? whole(h, 'compactAfter', Math.max(1, Math.floor(maxMessages / 2)), 1) : 0,
+    prefixes: prefixes.map((p, i) => {
+      const b = asBuffer(p, `history.prefixes[${i}]`);
+      if (b.length === 0) throw new TypeError(`sidewire: history.prefixes[${i}] is empty (it would keep every message)`);
+      return b;
+    }),
+  };
+  if (native.compactAfter > maxMessages) {
+    throw new TypeError('sidewire: history.compactAfter is at most history.maxMessages (the oldest would go first)');
+  }
+  return { native, compact: h.compact || null, load: h.load || null };
+}
+
+/** What a hook returned, as the engine takes it: an array of strings and Buffers. */
+function messagesOf(list, what) {
+  if (!Array.isArray(list)) throw new TypeError(`sidewire: ${what} is an array of messages (strings, Buffers)`);
+  return list.map((m, i) => (typeof m === 'string' ? m : asBuffer(m, `${what}[${i}]`)));
+}
+
+/** The history side of a Channel: its hooks and the calls into the engine. */
+class ChannelHistory {
+  constructor(channel, settings) {
+    this.channel = channel;
+    this.compact = settings.compact;
+    this.load = settings.load;
+    this.loading = new Map(); // room → the Promise of its load
+  }
+
+  get native() {
+    return this.channel.engine._native;
+  }
+
+  messages(room) {
+    return this.native.history(this.channel.index, String(room)).messages;
+  }
+
+  replace(room, upto, messages) {
+    return this.native.historyReplace(this.channel.index, String(room), upto, messagesOf(messages, 'the history'));
+  }
+
+  // The engine's kHistoryCompact: `flags` one '0' (text) or '1' (binary) per message.
+  onCompact(room, upto, flags, buffers) {
+    const list = (buffers || []).map((b, i) => (flags[i] === '1' ? b : b.toString('utf8')));
+    this.runCompact(room, upto, list).catch(() => {});
+  }
+
+  async runCompact(room, upto, list) {
+    const { engine } = this.channel;
+    try {
+      const result = await this.compact(room, list);
+      if (result === undefined || result === null) {
+        this.native.historyCompactionFailed(this.channel.index, room);
+        return false;
+      }
+      const landed = this.replace(room, upto, result);
+      if (!landed) engine._log('debug', `history of ${this.channel.path} room ${room}: a later compaction landed first`);
+      return landed;
+    } catch (err) {
+      engine._log('error', `history.compact failed for ${this.channel.path} room ${room}: ${err && err.stack}`);
+      this.native.historyCompactionFailed(this.channel.index, room);
+      throw err;
+    }
+  }
+
+  /** Compacts a room now (channel.compactHistory). */
+  async compactNow(room) {
+    if (!this.compact) throw new TypeError('sidewire: compactHistory needs the history.compact hook');
+    const { messages, upto } = this.native.history(this.channel.index, String(room));
+    if (messages.length === 0) return false;
+    return this.runCompact(String(room), upto, messages);
+  }
+
+  /** Before an upgrade into `room`: the app's stored history, once, when the engine holds none. */
+  ensureLoaded(room) {
+    if (!this.load || typeof room !== 'string' || room === '') return undefined;
+    const running = this.loading.get(room);
+    if (running) return running;
+    if (this.messages(room).length > 0) return undefined;
+    const p = Promise.resolve()
+      .then(() => this.load(room))
+      .then((stored) => {
+        if (stored === undefined || stored === null) return;
+        // Upto 0: what arrived while it loaded stays, after the stored state.
+        this.replace(room, 0, stored);
+      })
+      .finally(() => this.loading.delete(room));
+    this.loading.set(room, p);
+    return p;
+  }
+}
+
+module.exports = { historySettings, ChannelHistory };
