@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { startServer } from 'sidewire/next'; // this repository's own js/next.js, through package.json "exports"
 import { createAdapter } from 'sidewire/redis-adapter';
 import { attachTicketing } from './examples/ticketing/realtime.mjs';
+import { attachFabric, fabricChannelOptions } from './examples/ticketing/fabric.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -78,7 +79,9 @@ const { url } = await startServer({
     trustProxy: 'loopback',
   },
   setup({ io, engine }) {
-    engine.channel('/ws/fabric', { roomQuery: 'documentId', relay: true, ...(adapter ? { adapter } : {}) });
+    // The collaborative editor (/fabric): Y.js relayed natively, documents kept in the engine's
+    // room history, compacted and saved in SQLite (examples/ticketing/fabric.mjs).
+    attachFabric(engine.channel('/ws/fabric', fabricChannelOptions({ adapter })));
     attachTicketing(io);
     ticketingDb.openDb(); // creates the data directory and the schema
   },
@@ -87,7 +90,7 @@ const { url } = await startServer({
   },
 });
 
-console.log(`>   ${url}/fabric  (the channel demo; the ticket desk is at /)`);
+console.log(`>   ${url}/fabric  (the collaborative editor; the ticket desk is at /)`);
 console.log(`>   data: ${ticketingDb.dataDir()}`);
 if (adapter) {
   // The address without its credentials: logs are read by more people than the environment.

@@ -19,7 +19,7 @@ export default function RootLayout({ children }) {
             </Link>
             <nav>
               <Link href="/">Tickets</Link>
-              <Link href="/fabric">Fabric demo</Link>
+              <Link href="/fabric">Fabric editor</Link>
             </nav>
             <ConnectionStatus />
           </header>

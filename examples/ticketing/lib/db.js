@@ -75,6 +75,11 @@ CREATE TABLE IF NOT EXISTS attachments (
   created_at  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attachments_by_ticket ON attachments (ticket_id, id);
+CREATE TABLE IF NOT EXISTS fabric_documents (
+  id          TEXT PRIMARY KEY,
+  state       BLOB NOT NULL,
+  updated_at  TEXT NOT NULL
+);
 `;
 
 /** The process's connection (opened, with its directories and schema, on first use). */
@@ -138,6 +143,11 @@ function stmts() {
       'INSERT INTO comments (ticket_id, author, body, created_at) VALUES (@ticketId, @author, @body, @now)',
     ),
     listAttachments: db.prepare('SELECT * FROM attachments WHERE ticket_id = ? ORDER BY id'),
+    getFabricDocument: db.prepare('SELECT state FROM fabric_documents WHERE id = ?'),
+    saveFabricDocument: db.prepare(
+      `INSERT INTO fabric_documents (id, state, updated_at) VALUES (@id, @state, @now)
+       ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+    ),
     getAttachment: db.prepare('SELECT * FROM attachments WHERE id = ? AND ticket_id = ?'),
     insertAttachment: db.prepare(
       `INSERT INTO attachments (ticket_id, filename, stored_name, size, mime, created_at)
@@ -254,7 +264,19 @@ function publicAttachment(row) {
   };
 }
 
+/** A collaborative document's saved Y.js state (one merged update), or null (examples/ticketing/fabric.mjs). */
+function loadFabricDocument(id) {
+  const row = stmts().getFabricDocument.get(id);
+  return row ? row.state : null;
+}
+
+function saveFabricDocument(id, state) {
+  stmts().saveFabricDocument.run({ id, state: Buffer.from(state.buffer, state.byteOffset, state.byteLength), now: new Date().toISOString() });
+}
+
 module.exports = {
+  loadFabricDocument,
+  saveFabricDocument,
   STATUSES,
   PRIORITIES,
   DEFAULT_MAX_UPLOAD_BYTES,
