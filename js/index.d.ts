@@ -595,6 +595,8 @@ export declare class Server<
 > extends StrictEventEmitter<ServerSideEvents, RemoveAcknowledgements<EmitEvents>, ServerReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
   /** The main namespace ('/'). */
   readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** sidewire: the main namespace's presence (namespace.presence). */
+  readonly presence: Presence;
   /** engine.io's Server, as socket.io's `io.engine` (clientsCount, opts, use(), its events). */
   readonly engine: EngineIoServer;
   /** The sidewire Engine this server runs on. */
@@ -644,6 +646,20 @@ export declare class Server<
   stats(): SocketIoStats;
 }
 
+/** sidewire's presence: a room's members as distinct users (socket.data.user: a string or number, or an object's id, else its sub; with auth.jwt the token's claims). */
+export interface PresenceUser {
+  user: string;
+  /** The user's sockets in the room (this node's for local(), the fleet's for users()). */
+  sockets: number;
+}
+export declare class Presence extends EventEmitter<{ join: [room: string, user: string]; leave: [room: string, user: string] }> {
+  /** The distinct users in a room on this node. */
+  local(room: Room): PresenceUser[];
+  has(room: Room, user: string): boolean;
+  /** The distinct users in a room on every node (fetchSockets through the adapter). */
+  users(room: Room): Promise<PresenceUser[]>;
+}
+
 export declare class Namespace<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = ListenEvents,
@@ -656,6 +672,8 @@ export declare class Namespace<
   readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   /** socket.io's in-memory adapter, as views of the rooms JS mirrors (docs/socketio.md). */
   readonly adapter: Adapter;
+  /** sidewire's presence: distinct users per room, 'join' when a user's first socket joins a room and 'leave' when its last leaves, once for the fleet. */
+  readonly presence: Presence;
   _ids: number;
   use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: ExtendedError) => void) => void): this;
   to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;

@@ -7,6 +7,7 @@ const { encode } = require('./parser-helpers.js');
 const { BroadcastOperator, currentTurn, flagBits } = require('./broadcast.js');
 const { roomsHas } = require('./socket.js');
 const { Adapter } = require('./adapter.js');
+const { Presence } = require('./presence.js');
 
 // socket.io's namespace RESERVED_EVENTS (for serverSideEmit).
 const RESERVED_EVENTS = new Set(['connect', 'connection', 'new_namespace']);
@@ -47,6 +48,7 @@ class Namespace extends EventEmitter {
     this._cluster = null; // the ClusterAdapter, in a fleet
     this._trackSockets = false; // JS keeps its sockets whatever the listeners (adapter views, cleanup)
     this._parent = null; // a dynamic child removed once empty (cleanupEmptyChildNamespaces)
+    this._presence = null; // js/socketio/presence.js, once read
     this._index = native ? server.sidewire._native.sioAddNamespace(name) : -1;
     if (native && server._adapterFactory) this._adapter = new server._adapterFactory(this);
   }
@@ -59,6 +61,16 @@ class Namespace extends EventEmitter {
     return (this._adapter ??= this.server._adapterFactory ? new this.server._adapterFactory(this) : new Adapter(this));
   }
 
+  /**
+   * sidewire's presence: the distinct users of a room (socket.data.user, or the token's sub)
+   * and 'join' / 'leave' (room, user) when a user's first socket joins and its last leaves, for
+   * the fleet (js/socketio/presence.js).
+   */
+  get presence() {
+    if (!this._presence) this._presence = new Presence(this);
+    return this._presence;
+  }
+
   // io.adapter(...) after the namespace was made: its adapter is made again (views kept live).
   _replaceAdapter() {
     const old = this._adapter;
@@ -68,6 +80,7 @@ class Namespace extends EventEmitter {
     if (this._index < 0) return;
     const fresh = this.adapter;
     if (old && old._tracking) fresh._track();
+    if (this._presence) this._presence._attach(fresh);
   }
 
   // The adapter's views, when someone reads them (else null: nothing to keep up to date).

@@ -1257,6 +1257,11 @@ class Server extends EventEmitter {
     return this.sockets.fetchSockets();
   }
 
+  /** sidewire's presence on the main namespace (namespace.presence). */
+  get presence() {
+    return this.sockets.presence;
+  }
+
   socketsJoin(room) {
     return this.sockets.socketsJoin(room);
   }

@@ -319,8 +319,9 @@ class Socket extends EventEmitter {
   // Accepted by the namespace: the engine has sent the CONNECT packet.
   _onconnect() {
     this.connected = true;
-    // A recovered socket is back in its rooms (the engine joined them): the views hear of them.
-    this._joinMirror(this.recovered ? [this.id, ...this._rooms] : [this.id]);
+    // The rooms the engine put it in as it connected (a recovered socket's own, its user's room
+    // with auth.jwt): the views hear of them.
+    this._joinMirror([this.id, ...this._rooms]);
     const siblings = this.conn._sockets;
     if (siblings.length === 0) this.conn._sockets = [this]; // exact size: most sessions have one
     else if (!siblings.includes(this)) siblings.push(this);

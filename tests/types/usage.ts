@@ -248,3 +248,13 @@ const perDocument: Map<string, number> = kept.rooms();
 void compactedNow;
 void perDocument;
 void new Engine().channel('/ws/all', { history: true });
+
+// sidewire's presence on a Server and a namespace.
+const presenceIo = new Server();
+presenceIo.presence.on('join', (room: string, user: string) => presenceIo.to(room).emit('presence', { room, user, online: true }));
+presenceIo.of('/chat').presence.on('leave', (room, user) => void [room, user]);
+const here: Array<{ user: string; sockets: number }> = presenceIo.presence.local('chat:1');
+const fleetUsers: Promise<Array<{ user: string; sockets: number }>> = presenceIo.presence.users('chat:1');
+void here;
+void fleetUsers;
+void presenceIo.presence.has('chat:1', 'alice');
