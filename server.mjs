@@ -33,6 +33,7 @@ import { startServer } from 'sidewire/next'; // this repository's own js/next.js
 import { createAdapter } from 'sidewire/redis-adapter';
 import { attachTicketing } from './examples/ticketing/realtime.mjs';
 import { attachFabric, fabricChannelOptions } from './examples/ticketing/fabric.mjs';
+import { attachChat, CHAT_LIMITS, CHAT_NAMESPACE } from './examples/ticketing/chat.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -64,7 +65,14 @@ const { url } = await startServer({
   socketio: {
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 },
     ...(adapter ? { adapter } : {}),
-    auth: { jwt: { secret: process.env.TICKETING_JWT_SECRET, algorithms: ['HS256'], issuer: 'ticket-desk', requireExp: true } },
+    auth: {
+      jwt: { secret: process.env.TICKETING_JWT_SECRET, algorithms: ['HS256'], issuer: 'ticket-desk', requireExp: true },
+      // The staff chat (/chat) signs its own tokens (POST /api/chat/session): sub is the user
+      // id, and the engine joins each socket to user:<id>.
+      namespaces: {
+        [CHAT_NAMESPACE]: { jwt: { secret: process.env.TICKETING_JWT_SECRET, algorithms: ['HS256'], issuer: 'staff-chat', requireExp: true } },
+      },
+    },
     // The desk's client events, limited in the engine: a page joins and leaves rooms as its
     // agent navigates, a few a second at most; a socket past these is told ('error' event) and
     // its events dropped before any handler runs.
@@ -72,6 +80,7 @@ const { url } = await startServer({
       events: {
         'ticket:join': { points: 20, perSeconds: 10 },
         'ticket:leave': { points: 20, perSeconds: 10 },
+        ...CHAT_LIMITS, // typing, messages, receipts, reactions, ICE candidates
         '*': { points: 30, perSeconds: 10 },
       },
     },
@@ -83,6 +92,7 @@ const { url } = await startServer({
     // room history, compacted and saved in SQLite (examples/ticketing/fabric.mjs).
     attachFabric(engine.channel('/ws/fabric', fabricChannelOptions({ adapter })));
     attachTicketing(io);
+    attachChat(io); // the staff chat: messages, receipts, typing, presence, reactions, calls
     ticketingDb.openDb(); // creates the data directory and the schema
   },
   onShutdown() {

@@ -20,6 +20,7 @@ export default function RootLayout({ children }) {
             <nav>
               <Link href="/">Tickets</Link>
               <Link href="/fabric">Fabric editor</Link>
+              <Link href="/chat">Staff chat</Link>
             </nav>
             <ConnectionStatus />
           </header>
