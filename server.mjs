@@ -54,6 +54,7 @@ process.env.TICKETING_JWT_SECRET ||= randomBytes(32).toString('base64url');
 const redisUrl = process.env.REDIS_URL || '';
 const adapter = redisUrl ? createAdapter(redisUrl) : null;
 
+let fabric = null; // the collaborative editor's channel (examples/ticketing/fabric.mjs)
 const { url } = await startServer({
   dir: appDir,
   // The process's Socket.IO server (getServer() in API routes). A namespace nobody listens to
@@ -90,11 +91,13 @@ const { url } = await startServer({
   setup({ io, engine }) {
     // The collaborative editor (/fabric): Y.js relayed natively, documents kept in the engine's
     // room history, compacted and saved in SQLite (examples/ticketing/fabric.mjs).
-    attachFabric(engine.channel('/ws/fabric', fabricChannelOptions({ adapter })));
+    fabric = attachFabric(engine.channel('/ws/fabric', fabricChannelOptions({ adapter })));
     attachTicketing(io);
     attachChat(io); // the staff chat: messages, receipts, typing, presence, reactions, calls
     ticketingDb.openDb(); // creates the data directory and the schema
   },
+  // The documents still open are saved while their editors are connected.
+  beforeShutdown: () => fabric && fabric.saveOpen(),
   onShutdown() {
     ticketingDb.closeDb();
   },

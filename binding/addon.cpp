@@ -319,6 +319,9 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::History>("history"),
                            InstanceMethod<&EngineWrap::ChannelRooms>("channelRooms"),
                            InstanceMethod<&EngineWrap::HistoryReplace>("historyReplace"),
+                           InstanceMethod<&EngineWrap::HistoryRestore>("historyRestore"),
+                           InstanceMethod<&EngineWrap::HistorySize>("historySize"),
+                           InstanceMethod<&EngineWrap::HistorySweep>("historySweep"),
                            InstanceMethod<&EngineWrap::HistoryCompactionFailed>("historyCompactionFailed"),
                            InstanceMethod<&EngineWrap::RoomSize>("roomSize"),
                            InstanceMethod<&EngineWrap::Stats>("stats"),
@@ -545,11 +548,23 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     return list;
   }
 
-  // history(channel, room) -> { messages: [string | Buffer], upto }
+  static sidewire::Engine::HistoryMessages history_messages(const Napi::Value& v) {
+    sidewire::Engine::HistoryMessages messages;
+    const Napi::Array list = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      std::string payload;
+      const bool binary = payload_of(list.Get(i), payload);
+      messages.emplace_back(std::move(payload), binary);
+    }
+    return messages;
+  }
+
+  // history(channel, room) -> { messages: [string | Buffer], upto, version }
   Napi::Value History(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::uint64_t upto = 0;
-    const auto messages = engine(env).history(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value(), &upto);
+    std::uint64_t upto = 0, version = 0;
+    const auto messages = engine(env).history(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value(),
+                                              &upto, &version);
     Napi::Array list = Napi::Array::New(env, messages.size());
     for (uint32_t i = 0; i < messages.size(); ++i) {
       const auto& [payload, binary] = messages[i];
@@ -562,24 +577,36 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     Napi::Object o = Napi::Object::New(env);
     o.Set("messages", list);
     o.Set("upto", Napi::Number::New(env, static_cast<double>(upto)));
+    o.Set("version", Napi::Number::New(env, static_cast<double>(version)));
     return o;
   }
 
-  // historyReplace(channel, room, upto (-1: everything), messages) -> false when stale
+  Napi::Value HistorySize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(engine(info.Env()).history_size(
+                                             info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value())));
+  }
+
+  // historyReplace(channel, room, upto (-1: everything), version (0: the app's), messages) -> taken
   Napi::Value HistoryReplace(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const double u = info[2].As<Napi::Number>().DoubleValue();
     const std::uint64_t upto = u < 0 ? std::numeric_limits<std::uint64_t>::max() : static_cast<std::uint64_t>(u);
-    sidewire::Engine::HistoryMessages messages;
-    const Napi::Array list = info[3].As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); ++i) {
-      std::string payload;
-      const bool binary = payload_of(list.Get(i), payload);
-      messages.emplace_back(std::move(payload), binary);
-    }
+    const auto version = static_cast<std::uint64_t>(info[3].As<Napi::Number>().DoubleValue());
     try {
       return Napi::Boolean::New(env, engine(env).history_replace(info[0].As<Napi::Number>().Uint32Value(),
-                                                                 info[1].As<Napi::String>().Utf8Value(), upto, messages));
+                                                                 info[1].As<Napi::String>().Utf8Value(), upto, version,
+                                                                 history_messages(info[4])));
+    } catch (const std::invalid_argument& e) {
+      throw Napi::TypeError::New(env, std::string("sidewire: ") + e.what());
+    }
+  }
+
+  // historyRestore(channel, room, messages) -> taken
+  Napi::Value HistoryRestore(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    try {
+      return Napi::Boolean::New(env, engine(env).history_restore(info[0].As<Napi::Number>().Uint32Value(),
+                                                                 info[1].As<Napi::String>().Utf8Value(), history_messages(info[2])));
     } catch (const std::invalid_argument& e) {
       throw Napi::TypeError::New(env, std::string("sidewire: ") + e.what());
     }
@@ -587,6 +614,10 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
 
   void HistoryCompactionFailed(const Napi::CallbackInfo& info) {
     engine(info.Env()).history_compaction_failed(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value());
+  }
+
+  void HistorySweep(const Napi::CallbackInfo& info) {
+    if (engine_) engine_->history_sweep(info[0].As<Napi::Number>().Uint32Value());
   }
 
   Napi::Value ConnectionCount(const Napi::CallbackInfo& info) {

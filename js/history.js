@@ -24,8 +24,11 @@ function asBuffer(value, what) {
   throw new TypeError(`sidewire: ${what} is a string, a Buffer or a Uint8Array`);
 }
 
-/** The option as the engine takes it, and the hooks, or null for none. Throws TypeError. */
-function historySettings(h) {
+/**
+ * The option as the engine takes it, and the hooks, or null for none. Throws TypeError.
+ * `maxQueuedBytes`: the channel's; a joiner's replay must fit in its outgoing queue.
+ */
+function historySettings(h, maxQueuedBytes = Infinity) {
   if (h === undefined || h === null || h === false) return null;
   if (h === true) h = {};
   if (typeof h !== 'object' || Array.isArray(h)) throw new TypeError(`sidewire: ${HISTORY_SHAPE}`);
@@ -55,6 +58,12 @@ function historySettings(h) {
   if (native.compactAfter > maxMessages) {
     throw new TypeError('sidewire: history.compactAfter is at most history.maxMessages (the oldest would go first)');
   }
+  // A replay is queued at once: past the queue's limit the joiner would be dropped (1008).
+  if (native.maxBytes + 64 * native.maxMessages > maxQueuedBytes) {
+    throw new TypeError(
+      `sidewire: history.maxBytes + 64 × history.maxMessages (${native.maxBytes + 64 * native.maxMessages}) is past the channel's maxQueuedBytes (${maxQueuedBytes}): a late joiner's replay would not fit in its queue`,
+    );
+  }
   return { native, compact: h.compact || null, load: h.load || null };
 }
 
@@ -71,6 +80,11 @@ class ChannelHistory {
     this.compact = settings.compact;
     this.load = settings.load;
     this.loading = new Map(); // room → the Promise of its load
+    if (settings.native.ttlMs > 0) {
+      // Expired entries of rooms nobody sends to are freed too.
+      this.sweeper = setInterval(() => this.native.historySweep(this.channel.index), Math.min(1000, settings.native.ttlMs));
+      this.sweeper.unref();
+    }
   }
 
   get native() {
@@ -81,30 +95,30 @@ class ChannelHistory {
     return this.native.history(this.channel.index, String(room)).messages;
   }
 
-  replace(room, upto, messages) {
-    return this.native.historyReplace(this.channel.index, String(room), upto, messagesOf(messages, 'the history'));
+  // upto -1: everything; version 0: the app's own (else a compaction's snapshot).
+  replace(room, upto, version, messages) {
+    return this.native.historyReplace(this.channel.index, String(room), upto, version, messagesOf(messages, 'the history'));
   }
 
   // The engine's kHistoryCompact: `flags` one '0' (text) or '1' (binary) per message.
-  onCompact(room, upto, flags, buffers) {
+  onCompact(room, upto, version, flags, buffers) {
     const list = (buffers || []).map((b, i) => (flags[i] === '1' ? b : b.toString('utf8')));
-    this.runCompact(room, upto, list).catch(() => {});
+    this.runCompact(room, upto, version, list, true).catch(() => {});
   }
 
-  async runCompact(room, upto, list) {
+  async runCompact(room, upto, version, list, asked) {
     const { engine } = this.channel;
     try {
       const result = await this.compact(room, list);
       if (result === undefined || result === null) {
-        this.native.historyCompactionFailed(this.channel.index, room);
+        if (asked) this.native.historyCompactionFailed(this.channel.index, room);
         return false;
       }
-      const landed = this.replace(room, upto, result);
-      if (!landed) engine._log('debug', `history of ${this.channel.path} room ${room}: a later compaction landed first`);
-      return landed;
+      // False: the room changed meanwhile, or a thread is behind (the engine says which at debug).
+      return this.replace(room, upto, version, result);
     } catch (err) {
       engine._log('error', `history.compact failed for ${this.channel.path} room ${room}: ${err && err.stack}`);
-      this.native.historyCompactionFailed(this.channel.index, room);
+      if (asked) this.native.historyCompactionFailed(this.channel.index, room);
       throw err;
     }
   }
@@ -112,9 +126,9 @@ class ChannelHistory {
   /** Compacts a room now (channel.compactHistory). */
   async compactNow(room) {
     if (!this.compact) throw new TypeError('sidewire: compactHistory needs the history.compact hook');
-    const { messages, upto } = this.native.history(this.channel.index, String(room));
+    const { messages, upto, version } = this.native.history(this.channel.index, String(room));
     if (messages.length === 0) return false;
-    return this.runCompact(String(room), upto, messages);
+    return this.runCompact(String(room), upto, version, messages, false);
   }
 
   /** Before an upgrade into `room`: the app's stored history, once, when the engine holds none. */
@@ -122,13 +136,13 @@ class ChannelHistory {
     if (!this.load || typeof room !== 'string' || room === '') return undefined;
     const running = this.loading.get(room);
     if (running) return running;
-    if (this.messages(room).length > 0) return undefined;
+    if (this.native.historySize(this.channel.index, room) > 0) return undefined;
     const p = Promise.resolve()
       .then(() => this.load(room))
       .then((stored) => {
         if (stored === undefined || stored === null) return;
-        // Upto 0: what arrived while it loaded stays, after the stored state.
-        this.replace(room, 0, stored);
+        // In front of what arrived while it loaded; not over a state a compaction put in meanwhile.
+        this.native.historyRestore(this.channel.index, room, messagesOf(stored, 'what history.load returned'));
       })
       .finally(() => this.loading.delete(room));
     this.loading.set(room, p);

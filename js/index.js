@@ -161,7 +161,7 @@ class Channel extends EventEmitter {
     // Limits in the engine: rates, connection caps, the idle timeout, trustProxy.
     this._limits = limitsSettings(options.limits, options.trustProxy, { channel: true, jwt: Boolean(this._jwt) });
     // Room history in the engine: replayed to late joiners; compact and load run here.
-    const history = historySettings(options.history);
+    const history = historySettings(options.history, this.options.maxQueuedBytes);
     this.index = engine._native.addChannel({
       path,
       ...this.options,
@@ -271,7 +271,7 @@ class Channel extends EventEmitter {
 
   /** Puts `messages` in place of everything `room` keeps (a restore, a reset). */
   setHistory(room, messages) {
-    this._kept().replace(room, -1, messages);
+    this._kept().replace(room, -1, 0, messages);
     return this;
   }
 
@@ -649,7 +649,9 @@ class Engine extends EventEmitter {
         }
         if (type === EVENT_HISTORY_COMPACT) {
           const channel = this._byIndex[batch[i + 1]];
-          if (channel && channel._history) channel._history.onCompact(batch[i + 5], batch[i + 6], batch[i + 3], batch[i + 7]);
+          if (channel && channel._history) {
+            channel._history.onCompact(batch[i + 5], batch[i + 6], batch[i + 2], batch[i + 3], batch[i + 7]);
+          }
           continue;
         }
         if (type >= EVENT_FIRST_SOCKETIO) {
@@ -735,6 +737,7 @@ class Engine extends EventEmitter {
     }
     this._native.shutdown(drainMs); // stops listening first
     clearInterval(this._keepAlive);
+    for (const ch of this._channels.values()) if (ch._history) clearInterval(ch._history.sweeper);
     if (this._onSighup) process.off('SIGHUP', this._onSighup);
     this._address = null;
     // Keeps Node alive through the drain, and stops the engine even if its report is lost.

@@ -44,6 +44,8 @@ interface StartServerBaseOptions {
   /** Engine options, or an Engine to run on. */
   engine?: EngineOptions | Engine;
   /** Cleanup once the engine has drained and Next has closed (close a database, say). */
+  /** Runs first on shutdown, while every connection is still open (save what clients hold). May be async. */
+  beforeShutdown?: () => void | Promise<void>;
   onShutdown?: () => void | Promise<void>;
   /** The health endpoint's path, or false for none. Default '/health'. */
   health?: string | false;

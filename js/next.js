@@ -25,6 +25,8 @@
 //   engine          Engine options, or an Engine
 //   socketio        Socket.IO Server options; false: no Socket.IO server
 //   setup(ctx)      { io, engine, app, server }, may be async: handlers, channels; runs before listening
+//   beforeShutdown() may be async: runs first on shutdown, while every connection is still open
+//                   (save what the clients hold: a channel's history)
 //   onShutdown()    may be async: cleanup once the engine has drained and Next has closed
 //   health          '/health'; false: none
 //   ready           '/ready'; false: none (503 until Next is prepared and the adapter connected, and while shutting down)
@@ -170,7 +172,7 @@ async function startServer(options = {}) {
     }
   };
   const signals = options.signals !== false;
-  for (const name of ['setup', 'onShutdown']) {
+  for (const name of ['setup', 'beforeShutdown', 'onShutdown']) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`sidewire/next: startServer({ ${name} }) is a function`);
   }
   const nextOptions = options.nextOptions ?? {};
@@ -394,6 +396,14 @@ async function startServer(options = {}) {
       errors.push(err);
       say('error', `${what} failed: ${(err && err.stack) || err}`);
     };
+
+    if (options.beforeShutdown) {
+      try {
+        await options.beforeShutdown();
+      } catch (err) {
+        failed('beforeShutdown', err);
+      }
+    }
 
     // Stop accepting new connections right away; in-flight HTTP requests and engine
     // connections keep running while the engine drains.

@@ -296,6 +296,7 @@ const START_SERVER = {
     ready: {},
     tls: {},
     setup: {},
+    beforeShutdown: {},
     onShutdown: {},
     health: {},
     signals: {},

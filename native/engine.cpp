@@ -631,12 +631,14 @@ void Engine::broadcast(std::uint32_t channel, const std::string& room, std::stri
   }
 }
 
-Engine::HistoryMessages Engine::history(std::uint32_t channel, const std::string& room, std::uint64_t* upto) const {
+Engine::HistoryMessages Engine::history(std::uint32_t channel, const std::string& room, std::uint64_t* upto,
+                                        std::uint64_t* version) const {
   HistoryMessages out;
   Channel* ch = impl_->channel(channel);
   if (!ch || !ch->history()) return out;
   History::Compaction c = ch->history()->snapshot(room);
   if (upto) *upto = c.upto;
+  if (version) *version = c.version;
   out.reserve(c.frames.size());
   for (const ws::SharedFrame& f : c.frames) {
     bool binary = false;
@@ -646,19 +648,56 @@ Engine::HistoryMessages Engine::history(std::uint32_t channel, const std::string
   return out;
 }
 
-bool Engine::history_replace(std::uint32_t channel, const std::string& room, std::uint64_t upto,
-                             const HistoryMessages& messages) {
+std::uint64_t Engine::history_size(std::uint32_t channel, const std::string& room) const {
   Channel* ch = impl_->channel(channel);
-  if (!ch || !ch->history()) throw std::invalid_argument("this channel keeps no history");
+  return ch && ch->history() ? ch->history()->size(room) : 0;
+}
+
+namespace {
+std::vector<ws::SharedFrame> frames_of(const Engine::HistoryMessages& messages) {
   std::vector<ws::SharedFrame> frames;
   frames.reserve(messages.size());
   for (const auto& [payload, binary] : messages) frames.push_back(ws::make_shared_frame(binary ? ws::kBinary : ws::kText, payload));
-  return ch->history()->replace(room, upto, std::move(frames));
+  return frames;
+}
+}  // namespace
+
+bool Engine::history_replace(std::uint32_t channel, const std::string& room, std::uint64_t upto, std::uint64_t version,
+                             const HistoryMessages& messages) {
+  Channel* ch = impl_->channel(channel);
+  if (!ch || !ch->history()) throw std::invalid_argument("this channel keeps no history");
+  const History::Replaced r = ch->history()->replace(room, upto, version, frames_of(messages), ch->delivered_everywhere());
+  switch (r) {
+    case History::Replaced::kDone: return true;
+    case History::Replaced::kStale:
+      log().debug("{} room {}: a compaction's result is older than the room's history, dropped", ch->config().path, room);
+      break;
+    case History::Replaced::kLagging:
+      log().debug("{} room {}: a compaction's result covers messages an I/O thread has not delivered yet, dropped",
+                  ch->config().path, room);
+      break;
+    case History::Replaced::kTooLarge:
+      log().warn("{} room {}: a history of {} messages is past the channel's maxMessages or maxBytes, not taken",
+                 ch->config().path, room, messages.size());
+      break;
+  }
+  return false;
+}
+
+bool Engine::history_restore(std::uint32_t channel, const std::string& room, const HistoryMessages& messages) {
+  Channel* ch = impl_->channel(channel);
+  if (!ch || !ch->history()) throw std::invalid_argument("this channel keeps no history");
+  return ch->history()->restore(room, frames_of(messages));
 }
 
 void Engine::history_compaction_failed(std::uint32_t channel, const std::string& room) {
   Channel* ch = impl_->channel(channel);
   if (ch && ch->history()) ch->history()->compaction_failed(room);
+}
+
+void Engine::history_sweep(std::uint32_t channel) {
+  Channel* ch = impl_->channel(channel);
+  if (ch && ch->history()) ch->history()->sweep();
 }
 
 void Engine::cluster_start(ClusterConfig config) {

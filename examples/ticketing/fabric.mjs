@@ -75,11 +75,11 @@ export function fabricChannelOptions({ adapter = null, log = console } = {}) {
   return {
     roomQuery: 'documentId',
     relay: true,
-    maxPayload: 4 * 1024 * 1024,
     history: {
       prefixes: [Buffer.from([MESSAGE_SYNC, SYNC_STEP_2]), Buffer.from([MESSAGE_SYNC, SYNC_UPDATE])],
+      // A replay must fit in a joiner's outgoing queue (maxQueuedBytes, 8 MiB).
       maxMessages: 5000,
-      maxBytes: 32 * 1024 * 1024,
+      maxBytes: 4 * 1024 * 1024,
       compactAfter: 200,
       compact: (documentId, messages) => compactDocument(documentId, messages, { log }),
       load(documentId) {
@@ -92,13 +92,20 @@ export function fabricChannelOptions({ adapter = null, log = console } = {}) {
   };
 }
 
-/** Saves a document when its last editor on this node leaves (the channel's 'close' event). */
+/**
+ * Saves a document when its last editor on this node leaves (the channel's 'close' event).
+ * Returns { saveOpen() }: saves every document with an editor (server.mjs, before shutdown).
+ */
 export function attachFabric(channel, { log = console } = {}) {
+  const save = (documentId) =>
+    channel.compactHistory(documentId).catch((err) => log.error(`fabric: saving ${documentId} failed: ${err.message}`));
   channel.on('close', (client) => {
     const documentId = client.query.documentId;
     if (typeof documentId !== 'string' || documentId === '' || channel.count(documentId) > 0) return;
-    if (channel.history(documentId).length === 0) return;
-    channel.compactHistory(documentId).catch((err) => log.error(`fabric: saving ${documentId} failed: ${err.message}`));
+    save(documentId);
   });
-  return channel;
+  return {
+    channel,
+    saveOpen: () => Promise.all([...channel.rooms().keys()].map(save)),
+  };
 }

@@ -159,6 +159,9 @@ class Namespace extends EventEmitter {
 
   _remove(socket) {
     if (!this.sockets.delete(socket.id)) this._preConnectSockets.delete(socket.id);
+    // A socket refused by middleware leaves the rooms it joined there (the views, presence).
+    const views = this._views;
+    if (views) views._leaveAll(socket.id);
     this._outgoing.delete(socket);
     // As socket.io: a child of a dynamic namespace goes once its last socket left (or was refused).
     if (this._parent && this.sockets.size === 0) this._parent._removeChild(this);

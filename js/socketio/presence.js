@@ -47,7 +47,8 @@ class Presence extends EventEmitter {
 
   _joined(room, id, events = true) {
     if (room === id) return; // a socket's own room
-    const socket = this.nsp.sockets.get(id);
+    // Middleware may join rooms before the socket is connected.
+    const socket = this.nsp.sockets.get(id) || this.nsp._preConnectSockets.get(id);
     const user = userOf(socket);
     if (user === null) return;
     let mine = this._counted.get(id);
@@ -102,7 +103,8 @@ class Presence extends EventEmitter {
       (err) => {
         // A node did not answer: reported as this node sees it rather than not at all.
         this.nsp.server?.sidewire?._log?.('warn', `presence: the fleet did not answer for ${room} (${err && err.message})`);
-        this.emit(kind, room, user);
+        const here = this.has(room, user);
+        if (kind === 'join' ? here : !here) this.emit(kind, room, user);
       },
     );
   }

@@ -1,6 +1,7 @@
 #include "channels/channel.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -40,8 +41,13 @@ void Channel::publish_kept(const std::vector<std::string>& rooms, const ws::Shar
         // Queued under the history's lock: every thread gets the kept messages in their order.
         for (Worker* w : workers_) {
           w->command([this, w, names, frame, except, seq] {
+            // Marked even if the fan-out throws: a joiner must not be replayed it and get it again.
+            struct Mark {
+              std::atomic<std::uint64_t>& at;
+              std::uint64_t seq;
+              ~Mark() { at.store(seq, std::memory_order_release); }
+            } mark{delivered_[w->index()], seq};
             broadcast_local(w->index(), *names, frame, except);
-            delivered_[w->index()].store(seq, std::memory_order_release);
           });
         }
       });
@@ -50,6 +56,7 @@ void Channel::publish_kept(const std::vector<std::string>& rooms, const ws::Shar
     e.channel = index_;
     e.text = std::move(c.room);
     e.number = static_cast<std::int64_t>(c.upto);
+    e.client = c.version;
     e.attachments.reserve(c.frames.size());
     for (const ws::SharedFrame& f : c.frames) {
       bool binary = false;
@@ -58,6 +65,12 @@ void Channel::publish_kept(const std::vector<std::string>& rooms, const ws::Shar
     }
     sink_->push(std::move(e));
   }
+}
+
+std::uint64_t Channel::delivered_everywhere() const {
+  std::uint64_t least = std::numeric_limits<std::uint64_t>::max();
+  for (std::size_t i = 0; i < workers_.size(); ++i) least = std::min(least, delivered_[i].load(std::memory_order_acquire));
+  return least;
 }
 
 void Channel::broadcast_local(unsigned worker, const std::vector<std::string>& rooms, const ws::SharedFrame& frame,

@@ -56,6 +56,8 @@ class Channel {
   bool kept_room(std::string_view room) const { return history_ && !reserved_room(room); }
   // The last kept message thread `worker` delivered (its joiners' replay ends there).
   std::uint64_t delivered(unsigned worker) const { return delivered_[worker].load(std::memory_order_acquire); }
+  // What every thread has delivered (a compaction may cover no more).
+  std::uint64_t delivered_everywhere() const;
 
   std::atomic<bool> hook_open{false};
   std::atomic<bool> gated{false};  // upgrades go through JS first (Engine::listen leaves them to Node)

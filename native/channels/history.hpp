@@ -34,11 +34,19 @@ class History {
     std::uint64_t seq = 0;
     std::int64_t at_ms = 0;  // when it was kept (steady clock), for ttl_ms
   };
-  // The entries a compaction hook is handed: those with seq <= upto, and every seq-0 one.
+  // The entries a compaction hook is handed: those with seq <= upto, and every seq-0 one, of
+  // the room as it was at `version` (every replace or restore makes a new one).
   struct Compaction {
     std::string room;
     std::uint64_t upto = 0;
+    std::uint64_t version = 0;
     std::vector<ws::SharedFrame> frames;
+  };
+  enum class Replaced : std::uint8_t {
+    kDone,
+    kStale,     // the room changed (another compaction, a restore, a clear) since the snapshot
+    kLagging,   // a thread has not delivered `upto` yet: a joiner there would get those twice
+    kTooLarge,  // the result alone is past max_messages or max_bytes
   };
   struct Stats {
     std::uint64_t rooms = 0, messages = 0, bytes = 0;
@@ -66,7 +74,6 @@ class History {
     const std::uint64_t seq = ++last_seq_;
     if (keep) {
       const std::int64_t now = now_ms();
-      sweep_locked(now);
       for (const std::string& room : rooms) {
         if (kept_room(room)) append_locked(room, frame, seq, now, due);
       }
@@ -80,22 +87,28 @@ class History {
   std::vector<ws::SharedFrame> replay(const std::string& room, std::uint64_t delivered);
   // Every entry of `room` (for JS), and the last sequence among them.
   Compaction snapshot(const std::string& room);
-  // Puts `frames` in place of the entries with seq <= upto and the seq-0 ones (compaction,
-  // restore). A result older than one already put in is dropped: false. upto = UINT64_MAX:
-  // everything kept so far.
-  bool replace(const std::string& room, std::uint64_t upto, std::vector<ws::SharedFrame> frames);
+  // Puts `frames` in place of the entries with seq <= upto and the seq-0 ones. `version`: the
+  // snapshot's (a compaction: refused when the room changed since), or 0 (from the app: always).
+  // `delivered`: the lowest sequence every thread has delivered; a result covering more waits.
+  // upto = UINT64_MAX: everything the threads delivered.
+  Replaced replace(const std::string& room, std::uint64_t upto, std::uint64_t version, std::vector<ws::SharedFrame> frames,
+                   std::uint64_t delivered);
+  // The app's stored state, in front of what the room keeps (History hook `load`). False when
+  // the room already holds such a state (a compaction or another restore came first).
+  bool restore(const std::string& room, std::vector<ws::SharedFrame> frames);
+  std::size_t size(const std::string& room) const;
   // A compaction hook failed or returned nothing usable: the room may be compacted again.
   void compaction_failed(const std::string& room);
   void clear(const std::string& room);
   Stats stats() const;
-  // Expired entries out (ttl_ms). Messages as they come do it too, at most once a second.
+  // Expired entries out (ttl_ms); the channel's owner calls it on a timer.
   void sweep();
 
  private:
   struct Room {
     std::deque<Entry> entries;
     std::uint64_t bytes = 0;
-    std::uint64_t compacted_upto = 0;  // the last compaction's upto: older results are stale
+    std::uint64_t version = 0;  // new at creation and at every replace or restore
     std::uint32_t since_compaction = 0;
     std::uint64_t bytes_since_compaction = 0;
     bool compacting = false;
@@ -105,10 +118,15 @@ class History {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
+  using Rooms = std::unordered_map<std::string, Room>;
   void append_locked(const std::string& name, const ws::SharedFrame& frame, std::uint64_t seq, std::int64_t now,
                      std::vector<Compaction>& due);
-  void trim_locked(Room& room);
-  void sweep_locked(std::int64_t now, bool now_anyway = false);  // else at most once a second
+  // Past the bounds the oldest go; when the oldest is a compacted or restored state (what the
+  // rest builds on), the room goes whole. False when it went.
+  bool trim_locked(Rooms::iterator it);
+  void erase_locked(Rooms::iterator it, std::uint64_t& counter);
+  void sweep_locked(std::int64_t now);
+  Rooms::iterator create_locked(const std::string& name);
   void evict_one_locked(const std::string& keep);
   bool expired(const Entry& e, std::int64_t now) const {
     return options_.ttl_ms != 0 && now - e.at_ms >= static_cast<std::int64_t>(options_.ttl_ms);
@@ -116,10 +134,10 @@ class History {
 
   const HistoryOptions options_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Room> rooms_;
+  Rooms rooms_;
   std::uint64_t last_seq_ = 0;
+  std::uint64_t versions_ = 0;
   std::uint64_t messages_ = 0, bytes_ = 0;
-  std::int64_t last_sweep_ = 0;
   Stats counters_;
 };
 

@@ -101,6 +101,8 @@ TEST(History, MaxRoomsEvictsTheLeastRecentlySentTo) {
   EXPECT_EQ(h.stats().rooms_evicted, 1u);
 }
 
+constexpr std::uint64_t kAll = UINT64_MAX;  // every thread delivered everything
+
 TEST(History, CompactionIsAskedOnceAndItsResultGoesFirst) {
   HistoryOptions o = enabled();
   o.compact_after = 3;
@@ -109,9 +111,11 @@ TEST(History, CompactionIsAskedOnceAndItsResultGoesFirst) {
   EXPECT_TRUE(keep(h, {"doc"}, "u2").due.empty());
   const auto third = keep(h, {"doc"}, "u3");
   ASSERT_EQ(third.due.size(), 1u);
-  EXPECT_EQ(third.due[0].room, "doc");
-  EXPECT_EQ(third.due[0].upto, third.seq);
-  EXPECT_EQ(payloads(third.due[0].frames), (std::vector<std::string>{"u1", "u2", "u3"}));
+  const History::Compaction first = third.due[0];
+  EXPECT_EQ(first.room, "doc");
+  EXPECT_EQ(first.upto, third.seq);
+  EXPECT_NE(first.version, 0u);
+  EXPECT_EQ(payloads(first.frames), (std::vector<std::string>{"u1", "u2", "u3"}));
   // In flight: not asked again.
   std::uint64_t last = 0;
   for (int i = 4; i < 8; ++i) {
@@ -119,7 +123,7 @@ TEST(History, CompactionIsAskedOnceAndItsResultGoesFirst) {
     EXPECT_TRUE(r.due.empty());
     last = r.seq;
   }
-  EXPECT_TRUE(h.replace("doc", third.due[0].upto, {text("merged(1-3)")}));
+  EXPECT_EQ(h.replace("doc", first.upto, first.version, {text("merged(1-3)")}, kAll), History::Replaced::kDone);
   EXPECT_EQ(payloads(h.replay("doc", last)), (std::vector<std::string>{"merged(1-3)", "u4", "u5", "u6", "u7"}));
   // A compacted entry is replayed even to a thread behind it.
   EXPECT_EQ(payloads(h.replay("doc", 0)), (std::vector<std::string>{"merged(1-3)"}));
@@ -128,10 +132,41 @@ TEST(History, CompactionIsAskedOnceAndItsResultGoesFirst) {
   const auto next = keep(h, {"doc"}, "u8");
   ASSERT_EQ(next.due.size(), 1u);
   EXPECT_EQ(payloads(next.due[0].frames).front(), "merged(1-3)");
-  // A result older than the one that landed is dropped.
-  EXPECT_FALSE(h.replace("doc", third.due[0].upto - 1, {text("stale")}));
-  EXPECT_TRUE(h.replace("doc", next.due[0].upto, {text("merged(1-8)")}));
+  // The first snapshot's room has changed since: its result again is stale.
+  EXPECT_EQ(h.replace("doc", first.upto, first.version, {text("stale")}, kAll), History::Replaced::kStale);
+  EXPECT_EQ(h.replace("doc", next.due[0].upto, next.due[0].version, {text("merged(1-8)")}, kAll), History::Replaced::kDone);
   EXPECT_EQ(payloads(h.replay("doc", next.seq)), (std::vector<std::string>{"merged(1-8)"}));
+}
+
+TEST(History, AResultCoveringWhatAThreadHasNotDeliveredIsNotTaken) {
+  HistoryOptions o = enabled();
+  o.compact_after = 2;
+  History h(o);
+  keep(h, {"doc"}, "a");
+  const auto b = keep(h, {"doc"}, "b");
+  ASSERT_EQ(b.due.size(), 1u);
+  // A thread has delivered only "a": a joiner there would get "b" inside the result and live.
+  EXPECT_EQ(h.replace("doc", b.due[0].upto, b.due[0].version, {text("ab")}, b.seq - 1), History::Replaced::kLagging);
+  EXPECT_EQ(payloads(h.replay("doc", b.seq)), (std::vector<std::string>{"a", "b"}));
+  // Asked again with the next message.
+  const auto c = keep(h, {"doc"}, "c");
+  ASSERT_EQ(c.due.size(), 1u);
+  EXPECT_EQ(h.replace("doc", c.due[0].upto, c.due[0].version, {text("abc")}, c.seq), History::Replaced::kDone);
+}
+
+TEST(History, AResultForARoomClearedOrEvictedMeanwhileIsDropped) {
+  HistoryOptions o = enabled();
+  o.compact_after = 1;
+  History h(o);
+  const auto a = keep(h, {"doc"}, "a");
+  ASSERT_EQ(a.due.size(), 1u);
+  h.clear("doc");
+  EXPECT_EQ(h.replace("doc", a.due[0].upto, a.due[0].version, {text("old")}, kAll), History::Replaced::kStale);
+  EXPECT_EQ(h.stats().rooms, 0u);
+  // Cleared and sent to again: a new room, the old snapshot still stale.
+  keep(h, {"doc"}, "fresh");
+  EXPECT_EQ(h.replace("doc", a.due[0].upto, a.due[0].version, {text("old")}, kAll), History::Replaced::kStale);
+  EXPECT_EQ(payloads(h.replay("doc", kAll)), (std::vector<std::string>{"fresh"}));
 }
 
 TEST(History, AFailedCompactionIsAskedAgain) {
@@ -144,18 +179,40 @@ TEST(History, AFailedCompactionIsAskedAgain) {
   EXPECT_EQ(keep(h, {"doc"}, "c").due.size(), 1u);
 }
 
-TEST(History, RestoreGoesBeforeWhatCameMeanwhileAndReplaceAllTakesEverything) {
+TEST(History, RestoreGoesBeforeWhatCameMeanwhileAndOnlyOnce) {
   History h(enabled());
   const auto live = keep(h, {"doc"}, "live");
-  // A restore from storage (upto 0) puts the saved state first and keeps what is live.
-  EXPECT_TRUE(h.replace("doc", 0, {text("saved")}));
+  EXPECT_TRUE(h.restore("doc", {text("saved")}));
   EXPECT_EQ(payloads(h.replay("doc", live.seq)), (std::vector<std::string>{"saved", "live"}));
-  EXPECT_TRUE(h.replace("doc", UINT64_MAX, {text("all")}));
+  // A second restore (or one after a compaction) would put a second base state in: refused.
+  EXPECT_FALSE(h.restore("doc", {text("saved again")}));
+  EXPECT_EQ(h.size("doc"), 2u);
+  // The app's replace takes everything the threads delivered.
+  EXPECT_EQ(h.replace("doc", kAll, 0, {text("all")}, kAll), History::Replaced::kDone);
   EXPECT_EQ(payloads(h.replay("doc", live.seq)), (std::vector<std::string>{"all"}));
-  EXPECT_TRUE(h.replace("doc", UINT64_MAX, {}));
+  EXPECT_EQ(h.replace("doc", kAll, 0, {}, kAll), History::Replaced::kDone);
   EXPECT_EQ(h.stats().rooms, 0u);
   EXPECT_EQ(h.stats().messages, 0u);
   EXPECT_EQ(h.stats().bytes, 0u);
+}
+
+TEST(History, ABaseStatePushedOutTakesItsRoomWithIt) {
+  HistoryOptions o = enabled();
+  o.max_messages = 3;
+  History h(o);
+  EXPECT_TRUE(h.restore("doc", {text("base")}));
+  keep(h, {"doc"}, "u1");
+  keep(h, {"doc"}, "u2");
+  EXPECT_EQ(h.size("doc"), 3u);
+  // The next would push the base out: the updates alone mean nothing, the room goes.
+  keep(h, {"doc"}, "u3");
+  EXPECT_EQ(h.size("doc"), 0u);
+  EXPECT_EQ(h.stats().messages, 0u);
+  EXPECT_EQ(h.stats().dropped, 4u);
+  // A result past the bounds is not taken.
+  keep(h, {"doc"}, "x");
+  EXPECT_EQ(h.replace("doc", kAll, 0, {text("1"), text("2"), text("3"), text("4")}, kAll), History::Replaced::kTooLarge);
+  EXPECT_EQ(payloads(h.replay("doc", kAll)), (std::vector<std::string>{"x"}));
 }
 
 TEST(History, EntriesPastTheirTtlAreNotReplayedAndAreSwept) {

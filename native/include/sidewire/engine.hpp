@@ -157,8 +157,9 @@ struct Event {
     kClusterReply,    // number = the command's id, data = its reply as JSON
     kClusterState,    // data = the adapter's state ("ready", "connecting", "disconnected"), text = why
     // Raw channel history
-    kHistoryCompact,  // channel, text = the room, number = upto (Engine::history_replace's),
-                      // attachments = the messages, data = one '0' (text) or '1' (binary) each
+    kHistoryCompact,  // channel, text = the room, number = upto and client = the room's version
+                      // (Engine::history_replace's), attachments = the messages, data = one '0'
+                      // (text) or '1' (binary) each
   };
   Event() = default;
   explicit Event(Type t) : type(t) {}
@@ -464,13 +465,22 @@ class Engine {
 
   // Room history (ChannelConfig::history). A message is a payload and whether it is binary.
   using HistoryMessages = std::vector<std::pair<std::string, bool>>;
-  // Every entry of the room, and the last sequence among them (for history_replace).
-  HistoryMessages history(std::uint32_t channel, const std::string& room, std::uint64_t* upto = nullptr) const;
-  // Puts `messages` in place of the room's entries up to `upto` (UINT64_MAX: all of them; 0:
-  // only those a compaction or restore put in). False when a later compaction already landed.
-  bool history_replace(std::uint32_t channel, const std::string& room, std::uint64_t upto, const HistoryMessages& messages);
+  // Every entry of the room, the last sequence among them and the room's version (for
+  // history_replace).
+  HistoryMessages history(std::uint32_t channel, const std::string& room, std::uint64_t* upto = nullptr,
+                          std::uint64_t* version = nullptr) const;
+  std::uint64_t history_size(std::uint32_t channel, const std::string& room) const;
+  // Puts `messages` in place of the room's entries up to `upto` (UINT64_MAX: all of them).
+  // `version`: a compaction's snapshot (0: the app's own, unconditional). False when the
+  // result was not taken: the room changed since, a thread is behind it, or it is too large.
+  bool history_replace(std::uint32_t channel, const std::string& room, std::uint64_t upto, std::uint64_t version,
+                       const HistoryMessages& messages);
+  // The app's stored state in front of the room's entries (the load hook); false when the room
+  // already has one.
+  bool history_restore(std::uint32_t channel, const std::string& room, const HistoryMessages& messages);
   // A compaction JS could not finish: the room may be handed over again.
   void history_compaction_failed(std::uint32_t channel, const std::string& room);
+  void history_sweep(std::uint32_t channel);
 
   std::uint64_t connection_count(std::uint32_t channel) const;
   std::uint64_t room_size(std::uint32_t channel, const std::string& room) const;
