@@ -29,6 +29,7 @@ class ClusterLink {
     this._channels = new Set();
     this._countPrefix = `${config.channelKey}-count#`;
     this._counts = new Map(); // requestId → { expected, received, total, resolve, reject, timer }
+    this._histories = new Map(); // requestId → { expected, received, resolve, timer }
     this._closed = false;
     // The sharded and the streams adapter route the same way (socket.io-adapter's ClusterAdapter
     // channels); the streams adapter's pub/sub is sharded with useShardedPubSub only.
@@ -123,6 +124,48 @@ class ClusterLink {
     });
   }
 
+  /**
+   * A room's history from the other nodes of the channel's fleet (a node that holds none for
+   * it): the first non-empty answer, as [string | Buffer], or null when every node answered
+   * without one, within `timeoutMs`, or Redis is away. Rides on the count channel.
+   */
+  async fetchHistory(channel, room, timeoutMs) {
+    const requests = `${this._countPrefix}${channel.path}#`;
+    let nodes;
+    try {
+      const reply = await this.command(['PUBSUB', this._sharded ? 'SHARDNUMSUB' : 'NUMSUB', requests], timeoutMs);
+      nodes = Number(Array.isArray(reply) ? reply[1] : 0) || 0;
+    } catch {
+      return null;
+    }
+    if (nodes <= 1) return null;
+    const requestId = crypto.randomBytes(8).toString('hex');
+    return new Promise((resolve) => {
+      const pending = { expected: nodes - 1, received: 0, resolve, timer: null };
+      pending.timer = setTimeout(() => {
+        this._histories.delete(requestId);
+        resolve(null);
+      }, timeoutMs);
+      this._histories.set(requestId, pending);
+      this.publish(requests, JSON.stringify({ uid: this.uid, requestId, room, history: true }));
+    });
+  }
+
+  _onHistoryResponse(message) {
+    const pending = this._histories.get(message.requestId);
+    if (!pending) return; // answered after the timeout, or already by another node
+    const list = Array.isArray(message.messages) ? message.messages : [];
+    const done = list.length > 0 || ++pending.received >= pending.expected;
+    if (!done) return;
+    clearTimeout(pending.timer);
+    this._histories.delete(message.requestId);
+    pending.resolve(
+      list.length > 0
+        ? list.map((m) => (m && m.b ? Buffer.from(String(m.b), 'base64') : String(m && m.t !== undefined ? m.t : '')))
+        : null,
+    );
+  }
+
   _onCountMessage(channel, payload) {
     let rest = channel.slice(this._countPrefix.length, -1); // <path> or <path>#<uid>
     const own = `#${this.uid}`;
@@ -135,6 +178,10 @@ class ClusterLink {
       return; // not one of ours
     }
     if (!message || typeof message !== 'object' || typeof message.requestId !== 'string') return;
+    if (response && message.history) {
+      this._onHistoryResponse(message);
+      return;
+    }
     if (response) {
       const pending = this._counts.get(message.requestId);
       if (!pending) return; // answered after the timeout
@@ -150,7 +197,16 @@ class ClusterLink {
     const ch = this.engine.getChannel(rest);
     if (!ch || !ch._cluster) return;
     const room = typeof message.room === 'string' ? message.room : null;
-    this.publish(`${this._countPrefix}${rest}#${message.uid}#`, JSON.stringify({ uid: this.uid, requestId: message.requestId, count: ch.count(room) }));
+    const answer = `${this._countPrefix}${rest}#${message.uid}#`;
+    if (message.history) {
+      // This node's copy of the room's history: text as is, binary in base64.
+      const messages = ch._history && room !== null
+        ? ch.history(room).map((m) => (typeof m === 'string' ? { t: m } : { b: m.toString('base64') }))
+        : [];
+      this.publish(answer, JSON.stringify({ uid: this.uid, requestId: message.requestId, history: true, messages }));
+      return;
+    }
+    this.publish(answer, JSON.stringify({ uid: this.uid, requestId: message.requestId, count: ch.count(room) }));
   }
 
   /**
@@ -188,6 +244,11 @@ class ClusterLink {
       reject(new Error('sidewire: the cluster adapter is closed'));
     }
     this._counts.clear();
+    for (const { resolve, timer } of this._histories.values()) {
+      clearTimeout(timer);
+      resolve(null);
+    }
+    this._histories.clear();
   }
 
   // ------------------------------------------------------------------- events from the engine

@@ -5,6 +5,9 @@
 // (the engine hands over a room's entries; what comes back replaces them) and `load` (a room
 // a client is about to join, whose history this process does not hold, from the app's store).
 
+// How long an upgrade waits for the other nodes' copy of a room's history.
+const FLEET_HISTORY_TIMEOUT_MS = 1000;
+
 const HISTORY_SHAPE =
   "a channel's history is true or { maxMessages, maxBytes, ttlMs, maxRooms, prefixes, compact, compactAfter, load }";
 
@@ -131,14 +134,27 @@ class ChannelHistory {
     return this.runCompact(String(room), upto, version, messages, false);
   }
 
-  /** Before an upgrade into `room`: the app's stored history, once, when the engine holds none. */
+  // Upgrades go through JS first: to load a room's history from the app, or from the fleet.
+  get gated() {
+    return Boolean(this.load || this.channel._cluster);
+  }
+
+  /**
+   * Before an upgrade into `room`, when the engine holds no history for it: the app's stored
+   * one (load), else another node's copy (the channel's adapter), once for concurrent upgrades.
+   */
   ensureLoaded(room) {
-    if (!this.load || typeof room !== 'string' || room === '') return undefined;
+    if (!this.gated || typeof room !== 'string' || room === '') return undefined;
     const running = this.loading.get(room);
     if (running) return running;
     if (this.native.historySize(this.channel.index, room) > 0) return undefined;
+    const cluster = this.channel._cluster;
     const p = Promise.resolve()
-      .then(() => this.load(room))
+      .then(() => (this.load ? this.load(room) : null))
+      .then((stored) => {
+        if ((stored === undefined || stored === null) && cluster) return cluster.fetchHistory(this.channel, room, FLEET_HISTORY_TIMEOUT_MS);
+        return stored;
+      })
       .then((stored) => {
         if (stored === undefined || stored === null) return;
         // In front of what arrived while it loaded; not over a state a compaction put in meanwhile.

@@ -204,7 +204,7 @@ class Channel extends EventEmitter {
 
   // Upgrades JS must see before the engine takes them: an authorize hook, a history to load.
   _gated() {
-    return this._authorize !== null || Boolean(this._history && this._history.load);
+    return this._authorize !== null || Boolean(this._history && this._history.gated);
   }
 
   // Tells the engine which events to send over: nothing crosses into JS that nobody listens to.

@@ -279,4 +279,26 @@ describe('history across two nodes', () => {
     expect(got.slice(-2)).toEqual(['edit-1', 'edit-2']);
     expect(b.engine.getChannel('/ws/doc').history('shared').slice(-2)).toEqual(['edit-1', 'edit-2']);
   });
+
+  test('a node that starts later gets a room’s history from the others before its first joiner', async () => {
+    const writer = await join(a.url('/ws/doc?doc=before'));
+    writer.send('typed-1');
+    writer.send(Buffer.from([0, 2, 42]));
+    await waitFor(() => a.engine.getChannel('/ws/doc').history('before').length === 2);
+    const c = await startServer((engine) => {
+      engine.channel('/ws/doc', { roomQuery: 'doc', relay: true, history: true, adapter: createAdapter(redis.url) });
+    });
+    try {
+      // Once c's subscription is in place (the count of the fleet includes it).
+      await waitFor(async () => (await c.engine.getChannel('/ws/doc').count(null, { cluster: true })) >= 1, 10000, 100);
+      const late = await join(c.url('/ws/doc?doc=before'));
+      expect(await received(late, 2)).toEqual(['typed-1', Buffer.from([0, 2, 42])]);
+      // A room no node has starts empty, after the nodes said so.
+      const fresh = await join(c.url('/ws/doc?doc=nobody-has-it'));
+      expect(await silent(fresh, 200)).toBe(true);
+    } finally {
+      for (const ws of sockets.splice(0)) ws.terminate();
+      await c.close();
+    }
+  });
 });
