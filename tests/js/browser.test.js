@@ -19,10 +19,7 @@ const { ensureProductionBuild } = require('./helpers/next-build');
 const { which } = require('./helpers/nginx');
 const { createTicket, addComment } = require('./helpers/tickets');
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-  '--no-first-run', '--disable-component-update', '--disable-sync',
-];
+const { CHROMIUM_ARGS } = require('./helpers/chromium');
 const NAV_TIMEOUT = 30000;
 
 const tid = (id) => `[data-testid="${id}"]`;

@@ -6,20 +6,9 @@
 // was away gets the notification on sign-in; a reaction and a reply; and a call connects: two
 // pages with Chromium's fake camera and microphone make a real RTCPeerConnection through the
 // signalling the server relays.
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
 const { waitForText, waitForAttr, LIVE_TIMEOUT } = require('./helpers/page');
-const { startServerProcess } = require('./helpers/server-process');
-const { ensureProductionBuild } = require('./helpers/next-build');
-const { which } = require('./helpers/nginx');
+const { startAppWithBrowser } = require('./helpers/chromium');
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-  '--no-first-run', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-];
 const NAV_TIMEOUT = 30000;
 const tid = (id) => `[data-testid="${id}"]`;
 
@@ -33,32 +22,18 @@ function waitForIncludes(page, selector, text, timeout = LIVE_TIMEOUT) {
 }
 
 describe('staff chat in headless Chromium', () => {
-  let srv;
-  let browser;
-  let dataDir;
-  const contexts = [];
-
+  let app;
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidewire-chat-data-'));
-    await ensureProductionBuild({ env: { SIDEWIRE_DATA_DIR: dataDir } });
-    srv = await startServerProcess({ NODE_ENV: 'production', SIDEWIRE_DATA_DIR: dataDir, SIDEWIRE_DRAIN_MS: '500' });
-    const executablePath = which('chromium') || '/usr/bin/chromium';
-    browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+    // Chromium's fake camera and microphone, allowed without a prompt.
+    app = await startAppWithBrowser('chat', { chromiumArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
   }, 120000);
-
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    if (browser) await browser.close().catch(() => {});
-    if (srv) await srv.stop();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  }, 30000);
+  afterAll(() => app && app.close(), 30000);
 
   async function signIn(name) {
-    const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
-    contexts.push(context);
+    const context = await app.newContext({ permissions: ['camera', 'microphone'] });
     const page = await context.newPage();
     page.setDefaultTimeout(LIVE_TIMEOUT);
-    await page.goto(srv.url('/chat'), { waitUntil: 'load', timeout: NAV_TIMEOUT });
+    await page.goto(app.srv.url('/chat'), { waitUntil: 'load', timeout: NAV_TIMEOUT });
     await page.fill(tid('chat-name'), name);
     await page.click(tid('chat-sign-in'));
     await waitForText(page, tid('chat-status'), 'connected', NAV_TIMEOUT);

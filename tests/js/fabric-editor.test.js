@@ -8,51 +8,25 @@
 // Page contract (data-testid): status ("connected" | "connecting" | "disconnected"), editors
 // (how many editors awareness shows), editor (CodeMirror's host: .cm-content, and
 // .cm-ySelectionCaret for another editor's cursor); window.__fabric.text() is the Y.Text.
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
 const { waitForText, LIVE_TIMEOUT } = require('./helpers/page');
-const { startServerProcess } = require('./helpers/server-process');
-const { ensureProductionBuild } = require('./helpers/next-build');
-const { which } = require('./helpers/nginx');
+const { startAppWithBrowser } = require('./helpers/chromium');
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-  '--no-first-run', '--disable-component-update', '--disable-sync',
-];
 const NAV_TIMEOUT = 30000;
 const tid = (id) => `[data-testid="${id}"]`;
 
 describe('fabric editor in headless Chromium', () => {
-  let srv;
-  let browser;
-  let dataDir;
-  const contexts = [];
-  const serverEnv = () => ({ NODE_ENV: 'production', SIDEWIRE_DATA_DIR: dataDir, SIDEWIRE_DRAIN_MS: '500' });
-
+  let app;
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidewire-fabric-data-'));
-    await ensureProductionBuild({ env: { SIDEWIRE_DATA_DIR: dataDir } });
-    srv = await startServerProcess(serverEnv());
-    const executablePath = which('chromium') || '/usr/bin/chromium';
-    browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+    app = await startAppWithBrowser('fabric');
   }, 120000);
-
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    if (browser) await browser.close().catch(() => {});
-    if (srv) await srv.stop();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  }, 30000);
+  afterAll(() => app && app.close(), 30000);
 
   // Each page in its own context: no shared storage, as two machines.
   async function openEditor(doc) {
-    const context = await browser.newContext();
-    contexts.push(context);
+    const context = await app.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(LIVE_TIMEOUT);
-    await page.goto(srv.url(`/fabric?doc=${doc}`), { waitUntil: 'load', timeout: NAV_TIMEOUT });
+    await page.goto(app.srv.url(`/fabric?doc=${doc}`), { waitUntil: 'load', timeout: NAV_TIMEOUT });
     await waitForText(page, tid('status'), 'connected', NAV_TIMEOUT);
     return { context, page };
   }
@@ -138,10 +112,8 @@ describe('fabric editor in headless Chromium', () => {
     await until(async () => (await text(a.page)) === 'Saved across a restart.', 'A to hold its text');
     await new Promise((r) => setTimeout(r, 300));
     await a.context.close();
-    const port = srv.port;
-    const stopped = await srv.stop(); // SIGTERM: the last editor's leave saved it; drain; exit
+    const stopped = await app.restart(); // SIGTERM: the last editor's leave saved it; drain; exit
     expect(stopped.code).toBe(0);
-    srv = await startServerProcess(serverEnv(), { port });
     const b = await openEditor('survives');
     await until(async () => (await text(b.page)) === 'Saved across a restart.', 'the saved document after the restart');
     await b.context.close();
