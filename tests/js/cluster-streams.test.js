@@ -226,18 +226,24 @@ describe('the stream itself', () => {
     ]);
     try {
       await fleetFormed([S, W]);
-      await S.call('emit', { to: ['r1'], except: ['r2'], event: 'e', args: [1, 'two'] });
-      await W.call('emit', { to: ['r1'], except: ['r2'], event: 'e', args: [1, 'two'] });
-      await W.call('socketsJoin', { to: ['r1'], rooms: ['r3'] });
-      await S.call('socketsJoin', { to: ['r1'], rooms: ['r3'] });
+      // Each entry in the stream before the next call: a node adds its entry after it answers,
+      // so without the wait two nodes' entries may land in either order.
       let list;
-      await poll(
+      const entries = (n) => poll(
         async () => {
           list = await redis.query.xRange(key, '-', '+');
-          return list.length >= 4;
+          return list.length >= n;
         },
-        { timeoutMs: 3000, intervalMs: 25, what: 'four entries' },
+        { timeoutMs: 3000, intervalMs: 25, what: `${n} entries` },
       );
+      await S.call('emit', { to: ['r1'], except: ['r2'], event: 'e', args: [1, 'two'] });
+      await entries(1);
+      await W.call('emit', { to: ['r1'], except: ['r2'], event: 'e', args: [1, 'two'] });
+      await entries(2);
+      await W.call('socketsJoin', { to: ['r1'], rooms: ['r3'] });
+      await entries(3);
+      await S.call('socketsJoin', { to: ['r1'], rooms: ['r3'] });
+      await entries(4);
       const shape = (m) => ({ nsp: m.nsp, type: m.type, data: JSON.parse(m.data), fields: Object.keys(m).sort() });
       const [fromS, fromW, joinW, joinS] = list.map((e) => e.message);
       expect(fromS.uid).not.toBe(fromW.uid);
