@@ -310,6 +310,9 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::StopListening>("stopListening"),
                            InstanceMethod<&EngineWrap::ReloadTls>("reloadTls"),
                            InstanceMethod<&EngineWrap::SetChannelGate>("setChannelGate"),
+                           InstanceMethod<&EngineWrap::SetChannelHistoryGate>("setChannelHistoryGate"),
+                           InstanceMethod<&EngineWrap::HistoryKnown>("historyKnown"),
+                           InstanceMethod<&EngineWrap::HistoryMarkKnown>("historyMarkKnown"),
                            InstanceMethod<&EngineWrap::Broadcast>("broadcast"),
                            InstanceMethod<&EngineWrap::Send>("send"),
                            InstanceMethod<&EngineWrap::Close>("close"),
@@ -470,6 +473,19 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
 
   void SetChannelGate(const Napi::CallbackInfo& info) {
     engine(info.Env()).set_channel_gate(info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean());
+  }
+
+  void SetChannelHistoryGate(const Napi::CallbackInfo& info) {
+    engine(info.Env()).set_channel_history_gate(info[0].As<Napi::Number>().Uint32Value(), info[1].ToBoolean());
+  }
+
+  Napi::Value HistoryKnown(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), engine(info.Env()).history_known(info[0].As<Napi::Number>().Uint32Value(),
+                                                                           info[1].As<Napi::String>().Utf8Value()));
+  }
+
+  void HistoryMarkKnown(const Napi::CallbackInfo& info) {
+    engine(info.Env()).history_mark_known(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value());
   }
 
   void SetHooks(const Napi::CallbackInfo& info) {

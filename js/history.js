@@ -147,7 +147,7 @@ class ChannelHistory {
     if (!this.gated || typeof room !== 'string' || room === '') return undefined;
     const running = this.loading.get(room);
     if (running) return running;
-    if (this.native.historySize(this.channel.index, room) > 0) return undefined;
+    if (this.native.historyKnown(this.channel.index, room)) return undefined;
     const cluster = this.channel._cluster;
     const p = Promise.resolve()
       .then(() => (this.load ? this.load(room) : null))
@@ -160,6 +160,7 @@ class ChannelHistory {
         // In front of what arrived while it loaded; not over a state a compaction put in meanwhile.
         this.native.historyRestore(this.channel.index, room, messagesOf(stored, 'what history.load returned'));
       })
+      .then(() => this.native.historyMarkKnown(this.channel.index, room)) // the listener takes the next ones itself
       .finally(() => this.loading.delete(room));
     this.loading.set(room, p);
     return p;

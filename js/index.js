@@ -182,6 +182,9 @@ class Channel extends EventEmitter {
     }
     this._authorize = null;
     this.authorize = options.authorize || null;
+    // A history to load (load, a fleet): the listener leaves upgrades into rooms it does not
+    // know yet to Node, so that JS loads them first.
+    if (this._history && this._history.gated) engine._native.setChannelHistoryGate(this.index, true);
     this.clients = new Map();
     this._hooksQueued = false;
     this.on('newListener', () => this._queueHooks());
@@ -204,7 +207,7 @@ class Channel extends EventEmitter {
 
   // Upgrades JS must see before the engine takes them: an authorize hook, a history to load.
   _gated() {
-    return this._authorize !== null || Boolean(this._history && this._history.gated);
+    return this._authorize !== null;
   }
 
   // Tells the engine which events to send over: nothing crosses into JS that nobody listens to.
@@ -512,7 +515,11 @@ class Engine extends EventEmitter {
     if (roomKey && countKey(query, roomKey) > 1) {
       return this._refuse(req, socket, 400, `the query names '${roomKey}' more than once`);
     }
-    if (channel && channel._gated()) {
+    const historyRoom = channel && channel._history && channel._history.gated && roomKey
+      ? new URLSearchParams(query).get(roomKey)
+      : null;
+    const toLoad = historyRoom && !this._native.historyKnown(channel.index, historyRoom);
+    if (channel && (channel._gated() || toLoad)) {
       // Hold the socket still while the app decides; bytes that arrive meanwhile are handed over.
       socket.pause();
       Promise.resolve()
@@ -520,9 +527,9 @@ class Engine extends EventEmitter {
         .then(
           async (verdict) => {
             if (verdict === true || verdict === undefined) {
-              if (channel._history && roomKey) {
+              if (toLoad) {
                 try {
-                  await channel._history.ensureLoaded(new URLSearchParams(query).get(roomKey));
+                  await channel._history.ensureLoaded(historyRoom);
                 } catch (err) {
                   // The client joins without it rather than not at all; the app's log says why.
                   this._log('error', `history.load failed for ${req.url}: ${err && err.stack}`);

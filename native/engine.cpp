@@ -370,6 +370,11 @@ struct Engine::Impl {
     } else {
       Channel* ch = channel_by_path(http::path_of(request->target));
       if (!ch || ch->gated.load()) return hand_to_node(fd, origin);  // unknown paths get JS's 404
+      if (ch->history_gated.load() && ch->history() && !ch->config().room_query.empty()) {
+        // A room whose history this process has not loaded yet: JS loads it first.
+        const std::optional<std::string> room = http::query_param(query, ch->config().room_query);
+        if (room && !room->empty() && !ch->history()->known(*room)) return hand_to_node(fd, origin);
+      }
       channel_index = ch->index();
       tell_js = ch->hook_open.load();
     }
@@ -604,6 +609,20 @@ void Engine::stop_listening() {
 
 void Engine::set_channel_gate(std::uint32_t index, bool gated) {
   if (Channel* ch = impl_->channel(index)) ch->gated = gated;
+}
+
+void Engine::set_channel_history_gate(std::uint32_t index, bool gated) {
+  if (Channel* ch = impl_->channel(index)) ch->history_gated = gated;
+}
+
+bool Engine::history_known(std::uint32_t channel, const std::string& room) const {
+  Channel* ch = impl_->channel(channel);
+  return ch && ch->history() && ch->history()->known(room);
+}
+
+void Engine::history_mark_known(std::uint32_t channel, const std::string& room) {
+  Channel* ch = impl_->channel(channel);
+  if (ch && ch->history()) ch->history()->mark_known(room);
 }
 
 void Engine::broadcast(std::uint32_t channel, const std::string& room, std::string payload, bool binary,

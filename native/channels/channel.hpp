@@ -61,6 +61,8 @@ class Channel {
 
   std::atomic<bool> hook_open{false};
   std::atomic<bool> gated{false};  // upgrades go through JS first (Engine::listen leaves them to Node)
+  // Upgrades into a room the history does not know go through JS first (to be loaded).
+  std::atomic<bool> history_gated{false};
   std::atomic<bool> hook_message{false};
   std::atomic<bool> hook_close{false};
   std::atomic<std::uint64_t> connections{0};

@@ -154,6 +154,20 @@ std::size_t History::size(const std::string& name) const {
   return it == rooms_.end() ? 0 : it->second.entries.size();
 }
 
+bool History::known(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = rooms_.find(name);
+  return it != rooms_.end() && it->second.loaded;
+}
+
+void History::mark_known(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  if (options_.max_rooms == 0) return;
+  auto it = rooms_.find(name);
+  if (it == rooms_.end()) it = create_locked(name);
+  it->second.loaded = true;
+}
+
 History::Replaced History::replace(const std::string& name, std::uint64_t upto, std::uint64_t version,
                                    std::vector<ws::SharedFrame> frames, std::uint64_t delivered) {
   std::lock_guard lock(mutex_);
@@ -207,6 +221,7 @@ History::Replaced History::replace(const std::string& name, std::uint64_t upto, 
     room.entries.push_back(std::move(e));
   }
   if (version != 0) ++counters_.compactions;
+  if (version == 0) room.loaded = true;  // the app set it
   room.version = ++versions_;
   room.compacting = false;
   room.last_at = now;
@@ -238,6 +253,7 @@ bool History::restore(const std::string& name, std::vector<ws::SharedFrame> fram
     room.entries.push_front({std::move(*f), 0, now});
   }
   room.version = ++versions_;
+  room.loaded = true;
   room.last_at = now;
   trim_locked(it);
   return true;

@@ -97,6 +97,11 @@ class History {
   // the room already holds such a state (a compaction or another restore came first).
   bool restore(const std::string& room, std::vector<ws::SharedFrame> frames);
   std::size_t size(const std::string& room) const;
+  // A room the store knows: loaded (restore), set by the app, or told there is none to load
+  // (mark_known). A room that only messages made is not known: its base may be in the app's store.
+  // The listener takes upgrades into known rooms itself; the others go to JS to be loaded first.
+  bool known(const std::string& room) const;
+  void mark_known(const std::string& room);
   // A compaction hook failed or returned nothing usable: the room may be compacted again.
   void compaction_failed(const std::string& room);
   void clear(const std::string& room);
@@ -109,6 +114,7 @@ class History {
     std::deque<Entry> entries;
     std::uint64_t bytes = 0;
     std::uint64_t version = 0;  // new at creation and at every replace or restore
+    bool loaded = false;        // restored, set by the app, or marked known (not just sent to)
     std::uint32_t since_compaction = 0;
     std::uint64_t bytes_since_compaction = 0;
     bool compacting = false;

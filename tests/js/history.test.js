@@ -231,12 +231,26 @@ describe('a channel with history', () => {
 describe('history with engine.listen()', () => {
   test('a channel with a load hook goes through JS first, and the joiner gets the stored history', async () => {
     const engine = new Engine({ global: false, logLevel: 'error' });
-    engine.channel('/ws/doc', { roomQuery: 'doc', relay: true, history: { load: (room) => [`stored:${room}`] } });
+    const loads = [];
+    engine.channel('/ws/doc', {
+      roomQuery: 'doc',
+      relay: true,
+      history: { load: (room) => (loads.push(room), room === 'none' ? null : [`stored:${room}`]) },
+    });
     const server = http.createServer((req, res) => res.end('page'));
+    const upgrades = [];
+    server.on('upgrade', (req) => upgrades.push(req.url)); // what reached Node
     const port = await engine.listen(server, { host: '127.0.0.1', port: 0 });
     try {
       const c = await join(`ws://127.0.0.1:${port}/ws/doc?doc=abc`);
       expect(await received(c, 1)).toEqual(['stored:abc']);
+      // Loaded once; the next upgrade into the room is the engine's alone.
+      const d = await join(`ws://127.0.0.1:${port}/ws/doc?doc=abc`);
+      expect(await received(d, 1)).toEqual(['stored:abc']);
+      await join(`ws://127.0.0.1:${port}/ws/doc?doc=none`);
+      await join(`ws://127.0.0.1:${port}/ws/doc?doc=none`);
+      expect(loads).toEqual(['abc', 'none']);
+      expect(upgrades).toEqual(['/ws/doc?doc=abc', '/ws/doc?doc=none']);
     } finally {
       for (const ws of sockets.splice(0)) ws.terminate();
       await engine.close({ drainMs: 100 });

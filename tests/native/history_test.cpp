@@ -229,5 +229,20 @@ TEST(History, EntriesPastTheirTtlAreNotReplayedAndAreSwept) {
   EXPECT_EQ(h.stats().rooms, 0u);
 }
 
+TEST(History, ARoomIsKnownOnceLoadedOrMarkedNotWhenMessagesAloneMadeIt) {
+  History h(enabled());
+  EXPECT_FALSE(h.known("doc"));
+  keep(h, {"doc"}, "increment");
+  EXPECT_FALSE(h.known("doc"));  // its base may still be in the app's store
+  EXPECT_TRUE(h.restore("doc", {text("base")}));
+  EXPECT_TRUE(h.known("doc"));
+  EXPECT_EQ(payloads(h.replay("doc", kAll)), (std::vector<std::string>{"base", "increment"}));
+  h.mark_known("empty");
+  EXPECT_TRUE(h.known("empty"));
+  EXPECT_EQ(h.size("empty"), 0u);
+  h.clear("doc");
+  EXPECT_FALSE(h.known("doc"));
+}
+
 }  // namespace
 }  // namespace sidewire

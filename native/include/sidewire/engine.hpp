@@ -401,6 +401,12 @@ class Engine {
   void stop_listening();
   // A channel whose upgrades JS must see first (an authorize hook): not taken by the listener.
   void set_channel_gate(std::uint32_t channel, bool gated);
+  // A channel with a history to load (a load hook, a fleet): upgrades into a room the history
+  // does not know go to JS first; known rooms are taken by the listener.
+  void set_channel_history_gate(std::uint32_t channel, bool gated);
+  bool history_known(std::uint32_t channel, const std::string& room) const;
+  // JS loaded the room (or found nothing to load): later upgrades into it need no JS.
+  void history_mark_known(std::uint32_t channel, const std::string& room);
 
   // Queues `payload` to every member of `room` on `channel` (all of the channel's connections
   // when room is empty), except `except` (0 = none). Encoded once for all recipients.
