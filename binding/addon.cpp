@@ -323,7 +323,6 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
                            InstanceMethod<&EngineWrap::ChannelRooms>("channelRooms"),
                            InstanceMethod<&EngineWrap::HistoryReplace>("historyReplace"),
                            InstanceMethod<&EngineWrap::HistoryRestore>("historyRestore"),
-                           InstanceMethod<&EngineWrap::HistorySize>("historySize"),
                            InstanceMethod<&EngineWrap::HistorySweep>("historySweep"),
                            InstanceMethod<&EngineWrap::HistoryCompactionFailed>("historyCompactionFailed"),
                            InstanceMethod<&EngineWrap::RoomSize>("roomSize"),
@@ -595,11 +594,6 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     o.Set("upto", Napi::Number::New(env, static_cast<double>(upto)));
     o.Set("version", Napi::Number::New(env, static_cast<double>(version)));
     return o;
-  }
-
-  Napi::Value HistorySize(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(engine(info.Env()).history_size(
-                                             info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::String>().Utf8Value())));
   }
 
   // historyReplace(channel, room, upto (-1: everything), version (0: the app's), messages) -> taken

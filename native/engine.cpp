@@ -667,11 +667,6 @@ Engine::HistoryMessages Engine::history(std::uint32_t channel, const std::string
   return out;
 }
 
-std::uint64_t Engine::history_size(std::uint32_t channel, const std::string& room) const {
-  Channel* ch = impl_->channel(channel);
-  return ch && ch->history() ? ch->history()->size(room) : 0;
-}
-
 namespace {
 std::vector<ws::SharedFrame> frames_of(const Engine::HistoryMessages& messages) {
   std::vector<ws::SharedFrame> frames;

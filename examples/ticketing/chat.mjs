@@ -32,6 +32,7 @@
 // answer | candidate | reason }.
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
+import { splitAck } from './realtime.mjs';
 
 const require = createRequire(import.meta.url);
 const chat = require('./lib/chat-db.js');
@@ -58,11 +59,6 @@ export const CHAT_LIMITS = {
 };
 
 const positive = (v) => (Number.isSafeInteger(v) && v > 0 ? v : typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : null);
-
-function splitAck(args) {
-  const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
-  return [args, (answer) => ack && ack(answer)];
-}
 
 export function attachChat(io, { log = console } = {}) {
   const nsp = io.of(CHAT_NAMESPACE);

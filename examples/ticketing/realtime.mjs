@@ -36,7 +36,7 @@ export function viewerName(v) {
 
 // The ack callback is the last argument when it is a function (`socket.emit('tickets:join', cb)`
 // sends it alone, `socket.emit('ticket:join', 7, cb)` after the id).
-function splitAck(args) {
+export function splitAck(args) {
   const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
   return [args, (answer) => {
     if (ack) ack(answer);

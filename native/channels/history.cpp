@@ -55,6 +55,15 @@ void History::erase_locked(Rooms::iterator it, std::uint64_t& counter) {
   rooms_.erase(it);
 }
 
+void History::pop_front_locked(Room& room, std::uint64_t& counter) {
+  const std::size_t size = room.entries.front().frame->size();
+  room.bytes -= size;
+  bytes_ -= size;
+  --messages_;
+  ++counter;
+  room.entries.pop_front();
+}
+
 bool History::trim_locked(Rooms::iterator it) {
   Room& room = it->second;
   while (!room.entries.empty() && (room.entries.size() > options_.max_messages || room.bytes > options_.max_bytes)) {
@@ -63,12 +72,7 @@ bool History::trim_locked(Rooms::iterator it) {
       erase_locked(it, counters_.dropped);
       return false;
     }
-    const std::size_t size = room.entries.front().frame->size();
-    room.bytes -= size;
-    bytes_ -= size;
-    --messages_;
-    ++counters_.dropped;
-    room.entries.pop_front();
+    pop_front_locked(room, counters_.dropped);
   }
   return true;
 }
@@ -97,12 +101,7 @@ void History::sweep_locked(std::int64_t now) {
         gone = true;
         break;
       }
-      const std::size_t size = room.entries.front().frame->size();
-      room.bytes -= size;
-      bytes_ -= size;
-      --messages_;
-      ++counters_.expired;
-      room.entries.pop_front();
+      pop_front_locked(room, counters_.expired);
     }
     if (gone) continue;
     if (room.entries.empty() && !room.compacting) {

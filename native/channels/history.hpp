@@ -131,6 +131,7 @@ class History {
   // rest builds on), the room goes whole. False when it went.
   bool trim_locked(Rooms::iterator it);
   void erase_locked(Rooms::iterator it, std::uint64_t& counter);
+  void pop_front_locked(Room& room, std::uint64_t& counter);
   void sweep_locked(std::int64_t now);
   Rooms::iterator create_locked(const std::string& name);
   void evict_one_locked(const std::string& keep);

@@ -475,7 +475,6 @@ class Engine {
   // history_replace).
   HistoryMessages history(std::uint32_t channel, const std::string& room, std::uint64_t* upto = nullptr,
                           std::uint64_t* version = nullptr) const;
-  std::uint64_t history_size(std::uint32_t channel, const std::string& room) const;
   // Puts `messages` in place of the room's entries up to `upto` (UINT64_MAX: all of them).
   // `version`: a compaction's snapshot (0: the app's own, unconditional). False when the
   // result was not taken: the room changed since, a thread is behind it, or it is too large.
