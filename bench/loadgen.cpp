@@ -1,8 +1,14 @@
 // sidewire_loadgen: opens N Socket.IO (Engine.IO 4 over WebSocket) or raw WebSocket clients,
 // joins them to a room, and measures what the server does for them: connect time, RSS per
 // connection, deliveries per second and per server CPU-second (from /proc/<pid>), latency.
-// One Asio thread: the generator must not be the bottleneck on a 2-core machine, so frames are
-// parsed in place and client frames carry a zero mask key (valid, and nothing to XOR).
+// --threads N Asio threads (default 2), the clients dealt among them, so that the generator is
+// not the bottleneck; frames are parsed in place and client frames carry a zero mask key (valid,
+// and nothing to XOR). Its own CPU over the measured window is reported (loadgen_cpu_s).
+//
+// --rooms K: receiver i joins room <room>-<i mod K> (K = 1: just <room>), and message n goes to
+// room n mod K (Socket.IO: the room is in the publish event; raw WebSocket: one publisher per
+// room, K ≤ 100). --rate R: the publisher sends R messages/s (open loop, still at most --window
+// in flight); 0 = as fast as the window allows.
 //
 // --scenario cluster: the fan-out over two nodes of a fleet. Receivers alternate between
 // --port (node A) and --port-b (node B), the publisher talks to A; CPU is read for both server
@@ -21,11 +27,13 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -56,6 +64,9 @@ struct Options {
   int server_pid_b = 0;
   int redis_pid = 0;
   int drain_ms = 3000;
+  int threads = 2;
+  int rooms = 1;
+  double rate = 0;  // messages/s, 0 = closed loop (window)
 };
 
 std::int64_t now_ns() {
@@ -160,10 +171,39 @@ std::string client_frame(std::uint8_t opcode, std::string_view payload) {
 
 class Bench;
 
+// One Asio thread and the clients it serves.
+struct Shard {
+  explicit Shard(int i) : index(i), guard(asio::make_work_guard(io)) {}
+  int index;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard;
+  std::thread thread;
+  std::vector<std::shared_ptr<class Client>> clients;
+  int started = 0;     // clients of this shard created
+  int connecting = 0;  // created and not yet joined or failed
+  int quota = 0;       // clients this shard opens
+  int concurrency = 0;
+  std::vector<std::uint32_t> latencies_us;
+  std::vector<std::uint32_t> latencies_node_us[2];
+  std::uint64_t deliveries = 0;
+  std::uint64_t deliveries_node[2] = {0, 0};
+
+  // Runs f on this shard's thread and waits for it.
+  template <typename F>
+  void run_sync(F f) {
+    std::promise<void> done;
+    asio::post(io, [&] {
+      f();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+};
+
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  Client(Bench& bench, asio::io_context& io, bool publisher, int node = 0)
-      : bench_(bench), sock_(io), publisher_(publisher), node_(node) {}
+  Client(Bench& bench, Shard& shard, bool publisher, int node = 0, int room = 0)
+      : bench_(bench), shard_(shard), sock_(shard.io), publisher_(publisher), node_(node), room_(room) {}
   void start(const tcp::endpoint& ep);
   void send_text(std::string_view payload) { write(client_frame(0x1, payload)); }
   bool joined() const { return joined_; }
@@ -172,6 +212,8 @@ class Client : public std::enable_shared_from_this<Client> {
     sock_.close(ec);
   }
   int node() const { return node_; }
+  int room() const { return room_; }
+  Shard& shard() { return shard_; }
 
   // cluster: which messages this receiver got (each exactly once, in order, is the expectation)
   void saw(std::uint64_t n) {
@@ -198,9 +240,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void fail(const std::string& why);
 
   Bench& bench_;
+  Shard& shard_;
   tcp::socket sock_;
   bool publisher_;
   int node_;  // cluster: 0 = node A (--port), 1 = node B (--port-b)
+  int room_;  // index of the room it joins (--rooms)
   std::vector<bool> seen_;
   std::uint64_t next_ = 0, unique_ = 0, duplicates_ = 0, reordered_ = 0;
   bool upgraded_ = false;
@@ -214,9 +258,21 @@ class Client : public std::enable_shared_from_this<Client> {
 
 class Bench {
  public:
-  explicit Bench(Options o) : opt(std::move(o)) {
+  // Messages in flight are tracked in a ring of counters (receivers still to get message n at
+  // n mod kRing): far more slots than any window, so a slot is free again long before reuse.
+  static constexpr std::size_t kRing = 1 << 16;
+
+  explicit Bench(Options o) : opt(std::move(o)), ring(new std::atomic<int>[kRing]) {
     if (opt.path.empty()) opt.path = opt.protocol == "sio" ? "/socket.io/" : "/ws/bench";
-    tcp::resolver r(io);
+    opt.threads = std::clamp(opt.threads, 1, 64);
+    opt.rooms = std::max(1, opt.rooms);
+    opt.window = std::clamp(opt.window, 1, static_cast<int>(kRing / 4));
+    if (opt.protocol == "ws" && opt.rooms > 100) {
+      std::cerr << "--rooms: at most 100 with --protocol ws (one publisher per room)\n";
+      std::exit(2);
+    }
+    asio::io_context tmp;
+    tcp::resolver r(tmp);
     endpoint = *r.resolve(opt.host, std::to_string(opt.port)).begin();
     cluster = opt.scenario == "cluster";
     if (cluster) {
@@ -226,86 +282,172 @@ class Bench {
       }
       endpoint_b = *r.resolve(opt.host, std::to_string(opt.port_b)).begin();
     }
+    for (std::size_t i = 0; i < kRing; ++i) ring[i].store(0);
     payload_pad.assign(static_cast<std::size_t>(std::max(0, opt.payload)), 'x');
+    members.assign(static_cast<std::size_t>(opt.rooms), 0);
+    for (int i = 0; i < opt.clients; ++i) ++members[static_cast<std::size_t>(i % opt.rooms)];
+    for (int i = 0; i < opt.threads; ++i) shards.push_back(std::make_unique<Shard>(i));
+    for (auto& sh : shards) {
+      sh->thread = std::thread([s = sh.get()] {
+        for (;;) {
+          try {
+            s->io.run();
+            return;
+          } catch (const std::exception& e) {
+            std::cerr << "loadgen thread: " << e.what() << "\n";
+          }
+        }
+      });
+    }
+  }
+
+  ~Bench() {
+    for (auto& sh : shards) {
+      sh->guard.reset();
+      sh->io.stop();
+    }
+    for (auto& sh : shards) sh->thread.join();
   }
 
   Options opt;
-  asio::io_context io;
+  std::unique_ptr<std::atomic<int>[]> ring;
   tcp::endpoint endpoint;
   tcp::endpoint endpoint_b;  // cluster: node B
   bool cluster = false;
-  std::vector<std::shared_ptr<Client>> clients;
-  std::shared_ptr<Client> publisher;
-  int connecting = 0;
-  int started = 0;
-  int joined = 0;
-  int errors = 0;
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::vector<int> members;  // receivers per room
+  std::vector<std::shared_ptr<Client>> publishers;  // on shard 0: one (sio), one per room (ws)
+  std::atomic<int> joined{0};
+  std::atomic<int> errors{0};
   Clock::time_point connect_start;
-  double connect_ms = -1;
+  std::atomic<double> connect_ms{-1};
 
   // fan-out bookkeeping
-  bool measuring = false;
-  std::uint64_t deliveries = 0;
-  std::uint64_t seq = 0;         // next message number
-  std::uint64_t completed = 0;   // messages every receiver got
-  std::map<std::uint64_t, int> pending;  // seq -> receivers still to get it
-  std::vector<std::uint32_t> latencies_us;
-  std::vector<std::uint32_t> latencies_node_us[2];  // cluster: receivers on A, on B
-  std::uint64_t deliveries_node[2] = {0, 0};
-  bool publishing = true;  // cluster: false while the messages in flight drain
+  std::atomic<bool> measuring{false};
+  std::uint64_t seq = 0;                  // next message number (shard 0)
+  std::atomic<std::uint64_t> completed{0};  // messages every receiver got
+  std::atomic<bool> publish_posted{false};
+  std::atomic<bool> publishing{true};  // cluster: false while the messages in flight drain
   std::string payload_pad;
-  Clock::time_point last_progress;
+  std::atomic<std::int64_t> last_progress_ns{0};
+  std::int64_t rate_start_ns = 0;  // --rate: when sending began (shard 0)
+  std::uint64_t rate_base = 0;      // seq then
+  std::unique_ptr<asio::steady_timer> rate_timer;
 
-  std::string request_target() const {
+  std::string request_target(int room) const {
     if (opt.protocol == "sio") return opt.path + "?EIO=4&transport=websocket";
-    return opt.path + "?room=" + opt.room;
+    return opt.path + "?room=" + room_name(room);
+  }
+  std::string room_name(int room) const { return opt.rooms == 1 ? opt.room : opt.room + "-" + std::to_string(room); }
+
+  // Deals the clients among the shards and starts connecting (each shard `concurrency` at once).
+  void connect_all() {
+    connect_start = Clock::now();
+    const int t = static_cast<int>(shards.size());
+    for (auto& sh : shards) {
+      sh->quota = opt.clients / t + (sh->index < opt.clients % t ? 1 : 0);
+      sh->concurrency = std::max(1, opt.concurrency / t);
+      asio::post(sh->io, [this, s = sh.get()] { connect_more(*s); });
+    }
   }
 
-  void connect_more() {
-    while (started < opt.clients && connecting < opt.concurrency) {
-      const int node = cluster ? started % 2 : 0;  // cluster: half on A, half on B
-      auto c = std::make_shared<Client>(*this, io, false, node);
-      clients.push_back(c);
-      ++started;
-      ++connecting;
+  void connect_more(Shard& sh) {
+    while (sh.started < sh.quota && sh.connecting < sh.concurrency) {
+      const int global = sh.index + sh.started * static_cast<int>(shards.size());
+      const int node = cluster ? global % 2 : 0;  // cluster: half on A, half on B
+      auto c = std::make_shared<Client>(*this, sh, false, node, global % opt.rooms);
+      sh.clients.push_back(c);
+      ++sh.started;
+      ++sh.connecting;
       c->start(node ? endpoint_b : endpoint);
     }
   }
 
   void on_joined(Client& c, bool publisher_client) {
     if (publisher_client) return;
-    ++joined;
-    --connecting;
-    if (joined == opt.clients) {
+    if (joined.fetch_add(1) + 1 == opt.clients) {
       connect_ms = std::chrono::duration<double, std::milli>(Clock::now() - connect_start).count();
     }
-    connect_more();
-    (void)c;
+    --c.shard().connecting;
+    connect_more(c.shard());
   }
 
-  void on_failed(bool counted) {
+  void on_failed(Client& c, bool counted) {
     ++errors;
     if (counted) {
-      --connecting;
-      connect_more();
+      --c.shard().connecting;
+      connect_more(c.shard());
     }
   }
 
+  bool publishers_ready() const {
+    if (publishers.empty()) return false;
+    for (const auto& p : publishers) {
+      if (!p->joined()) return false;
+    }
+    return true;
+  }
+
+  // Shard 0.
+  void send_one() {
+    std::string body = "t=" + std::to_string(now_ns()) + ";s=" + std::to_string(seq) + ";";
+    if (body.size() < payload_pad.size()) body.append(payload_pad, 0, payload_pad.size() - body.size());
+    const int room = static_cast<int>(seq % static_cast<std::uint64_t>(opt.rooms));
+    ring[seq % kRing].store(members[static_cast<std::size_t>(room)], std::memory_order_relaxed);
+    ++seq;
+    if (opt.protocol == "sio") {
+      publishers[0]->send_text("42[\"publish\",\"" + room_name(room) + "\",\"" + body + "\"]");
+    } else {
+      publishers[static_cast<std::size_t>(room)]->send_text(body);
+    }
+  }
+
+  // Shard 0: closed loop (window) or, with --rate, the rate's due messages within the window.
   void publish_more() {
-    if (!publisher || !publisher->joined() || !publishing) return;
-    while (seq - completed < static_cast<std::uint64_t>(opt.window)) {
-      std::string body = "t=" + std::to_string(now_ns()) + ";s=" + std::to_string(seq) + ";";
-      if (body.size() < payload_pad.size()) body.append(payload_pad, 0, payload_pad.size() - body.size());
-      pending[seq] = opt.clients;
-      ++seq;
-      if (opt.protocol == "sio") {
-        publisher->send_text("42[\"publish\",\"" + opt.room + "\",\"" + body + "\"]");
-      } else {
-        publisher->send_text(body);
-      }
+    publish_posted = false;
+    if (!publishers_ready() || !publishing) return;
+    const auto window = static_cast<std::uint64_t>(opt.window);
+    if (opt.rate <= 0) {
+      while (seq - completed.load() < window) send_one();
+      return;
     }
+    const double due_f = static_cast<double>(now_ns() - rate_start_ns) / 1e9 * opt.rate;
+    const std::uint64_t due = rate_base + static_cast<std::uint64_t>(due_f);
+    while (seq < due && seq - completed.load() < window) send_one();
+    if (seq < due) rate_base += due - seq;  // the window is full: those are not sent later in a burst
   }
 
+  void start_publishing() {
+    auto& sh0 = *shards[0];
+    sh0.run_sync([&] {
+      if (opt.protocol == "sio") {
+        publishers.push_back(std::make_shared<Client>(*this, sh0, true));
+        publishers.back()->start(endpoint);
+      } else {
+        for (int r = 0; r < opt.rooms; ++r) {
+          publishers.push_back(std::make_shared<Client>(*this, sh0, true, 0, r));
+          publishers.back()->start(endpoint);
+        }
+      }
+      rate_start_ns = now_ns();
+      if (opt.rate > 0) {
+        rate_timer = std::make_unique<asio::steady_timer>(sh0.io);
+        tick_rate();
+      }
+    });
+    last_progress_ns = now_ns();
+  }
+
+  void tick_rate() {
+    rate_timer->expires_after(std::chrono::milliseconds(1));
+    rate_timer->async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      publish_more();
+      tick_rate();
+    });
+  }
+
+  // Any shard: a receiver got message n.
   void on_delivery(Client& c, std::string_view body) {
     const auto t = body.find("t=");
     const auto s = body.find(";s=");
@@ -313,46 +455,105 @@ class Bench {
     const std::int64_t sent = std::strtoll(body.data() + t + 2, nullptr, 10);
     const std::uint64_t n = std::strtoull(body.data() + s + 3, nullptr, 10);
     if (cluster) c.saw(n);
-    if (measuring) {
-      ++deliveries;
+    Shard& sh = c.shard();
+    if (measuring.load(std::memory_order_relaxed)) {
+      ++sh.deliveries;
       const auto us = static_cast<std::uint32_t>(std::max<std::int64_t>(0, (now_ns() - sent) / 1000));
-      latencies_us.push_back(us);
+      sh.latencies_us.push_back(us);
       if (cluster) {
-        ++deliveries_node[c.node()];
-        latencies_node_us[c.node()].push_back(us);
+        ++sh.deliveries_node[c.node()];
+        sh.latencies_node_us[c.node()].push_back(us);
       }
     }
-    auto it = pending.find(n);
-    if (it != pending.end() && --it->second == 0) {
-      pending.erase(it);
-      ++completed;
-      last_progress = Clock::now();
-      publish_more();
+    if (ring[n % kRing].fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      completed.fetch_add(1);
+      last_progress_ns.store(now_ns(), std::memory_order_relaxed);
+      if (sh.index == 0) {
+        publish_more();
+      } else if (!publish_posted.exchange(true)) {
+        asio::post(shards[0]->io, [this] { publish_more(); });
+      }
     }
+  }
+
+  std::uint64_t seq_snapshot() const {
+    std::uint64_t v = 0;
+    shards[0]->run_sync([&] { v = seq; });
+    return v;
   }
 
   // Messages that can no longer complete (a receiver went away) must not stall the window.
   void unstall() {
-    if (Clock::now() - last_progress < std::chrono::seconds(2) || pending.empty()) return;
-    errors += static_cast<int>(pending.size());
-    completed += pending.size();
-    pending.clear();
-    last_progress = Clock::now();
-    publish_more();
+    if (now_ns() - last_progress_ns.load() < 2'000'000'000LL) return;
+    shards[0]->run_sync([&] {
+      const std::uint64_t stuck = seq - completed.load();
+      if (stuck == 0) return;
+      errors += static_cast<int>(stuck);
+      for (std::uint64_t n = completed.load(); n < seq; ++n) ring[n % kRing].store(0);
+      completed.store(seq);
+      last_progress_ns = now_ns();
+      publish_more();
+    });
   }
 
-  void run_for(std::chrono::milliseconds d) {
-    io.restart();
-    io.run_for(d);
+  // Sleeps `d` in slices, unstalling the window between them.
+  void wait_for(std::chrono::milliseconds d, bool unstalling) {
+    const auto end = Clock::now() + d;
+    while (Clock::now() < end) {
+      std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(50), end - Clock::now()));
+      if (unstalling) unstall();
+    }
   }
 
   bool wait_joined(std::chrono::seconds limit) {
     const auto deadline = Clock::now() + limit;
-    while (joined + 0 < opt.clients && Clock::now() < deadline) {
-      run_for(std::chrono::milliseconds(20));
-      if (started == opt.clients && connecting == 0 && joined + errors >= opt.clients) break;
+    while (joined.load() < opt.clients && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      int settled = 0;
+      bool all_started = true;
+      for (auto& sh : shards) {
+        sh->run_sync([&] {
+          settled += sh->connecting;
+          if (sh->started < sh->quota) all_started = false;
+        });
+      }
+      if (all_started && settled == 0) break;  // every client joined or failed
     }
-    return joined == opt.clients;
+    return joined.load() == opt.clients;
+  }
+
+  void close_all() {
+    for (auto& sh : shards) {
+      sh->run_sync([&] {
+        for (auto& c : sh->clients) c->close();
+        if (sh->index == 0) {
+          for (auto& p : publishers) p->close();
+          if (rate_timer) rate_timer->cancel();
+        }
+      });
+    }
+  }
+
+  // Warm-up rounds: forget the clients (after close_all and a pause).
+  void reset_clients() {
+    for (auto& sh : shards) {
+      sh->run_sync([&] {
+        sh->clients.clear();
+        sh->started = sh->connecting = 0;
+      });
+    }
+    joined = 0;
+    errors = 0;
+    connect_ms = -1;
+  }
+
+  template <typename F>
+  void each_client(F f) {
+    for (auto& sh : shards) {
+      sh->run_sync([&] {
+        for (auto& c : sh->clients) f(*c);
+      });
+    }
   }
 
   void http_get(const std::string& path) {
@@ -375,7 +576,7 @@ void Client::start(const tcp::endpoint& ep) {
   sock_.async_connect(ep, [self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec) return self->fail("connect: " + ec.message());
     self->sock_.set_option(tcp::no_delay(true));
-    std::string req = "GET " + self->bench_.request_target() +
+    std::string req = "GET " + self->bench_.request_target(self->room_) +
                       " HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     self->write(std::move(req));
@@ -488,7 +689,7 @@ void Client::on_message(std::string_view m) {
       joined_ = true;  // the publisher only emits
       bench_.publish_more();
     } else {
-      send_text("420[\"join\",\"" + bench_.opt.room + "\"]");
+      send_text("420[\"join\",\"" + bench_.room_name(room_) + "\"]");
     }
     return;
   }
@@ -504,9 +705,16 @@ void Client::fail(const std::string& why) {
   if (failed_) return;
   failed_ = true;
   close();
-  static int shown = 0;
+  static std::atomic<int> shown{0};
   if (shown++ < 5) std::cerr << "client error: " << why << "\n";
-  bench_.on_failed(!joined_ && !publisher_);
+  bench_.on_failed(*this, !joined_ && !publisher_);
+}
+
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 double percentile(std::vector<std::uint32_t>& v, double p) {
@@ -540,6 +748,9 @@ Options parse(int argc, char** argv) {
     else if (k == "--server-pid-b") o.server_pid_b = std::stoi(v);
     else if (k == "--redis-pid") o.redis_pid = std::stoi(v);
     else if (k == "--drain-ms") o.drain_ms = std::stoi(v);
+    else if (k == "--threads") o.threads = std::stoi(v);
+    else if (k == "--rooms") o.rooms = std::stoi(v);
+    else if (k == "--rate") o.rate = std::stod(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       std::exit(2);
@@ -578,103 +789,112 @@ int main(int argc, char** argv) {
   // Warm-up rounds: the server's first burst of upgrades grows its heaps (V8 keeps the young
   // generation it grew); measuring after it shows what connections cost in steady state.
   for (int round = 0; round < o.warmup; ++round) {
-    b.connect_start = Clock::now();
-    b.connect_more();
+    b.connect_all();
     b.wait_joined(std::chrono::seconds(120));
-    std::cerr << "warm-up " << round + 1 << ": joined " << b.joined << "\n";
-    for (auto& c : b.clients) c->close();
-    b.run_for(std::chrono::milliseconds(500));
-    b.clients.clear();
-    b.run_for(std::chrono::milliseconds(o.settle_ms));
-    b.started = b.connecting = b.joined = b.errors = 0;
-    b.connect_ms = -1;
+    std::cerr << "warm-up " << round + 1 << ": joined " << b.joined.load() << "\n";
+    b.close_all();
+    b.wait_for(std::chrono::milliseconds(500), false);
+    b.reset_clients();
+    b.wait_for(std::chrono::milliseconds(o.settle_ms), false);
   }
+  const bool gc = !o.gc_path.empty() && o.gc_path != "none";  // --gc-path none: never ask for a GC
   if (pid && o.scenario == "idle") {
-    b.http_get(o.gc_path);
+    if (gc) b.http_get(o.gc_path);
     usleep(static_cast<useconds_t>(o.settle_ms) * 1000);
     rss_before = read_rss_kb(pid);
   }
   if (o.scenario == "storm") b.opt.concurrency = o.clients;
-  b.connect_start = Clock::now();
-  b.connect_more();
+  b.connect_all();
   const bool all = b.wait_joined(std::chrono::seconds(120));
-  std::cerr << "joined " << b.joined << "/" << o.clients << " in " << b.connect_ms << " ms, errors " << b.errors << "\n";
+  std::cerr << "joined " << b.joined.load() << "/" << o.clients << " in " << b.connect_ms.load() << " ms, errors "
+            << b.errors.load() << "\n";
 
   std::ostringstream out;
   out << "{\"scenario\":\"" << o.scenario << "\",\"protocol\":\"" << o.protocol << "\",\"clients\":" << o.clients
-      << ",\"connected\":" << b.joined << ",\"connect_ms\":" << json_num(all ? b.connect_ms : -1);
+      << ",\"threads\":" << o.threads << ",\"rooms\":" << o.rooms << ",\"rate\":" << json_num(o.rate)
+      << ",\"window\":" << o.window << ",\"connected\":" << b.joined.load()
+      << ",\"connect_ms\":" << json_num(all ? b.connect_ms.load() : -1);
 
   if (o.scenario == "idle" && pid) {
-    b.run_for(std::chrono::milliseconds(o.settle_ms));  // answer pings meanwhile
-    b.http_get(o.gc_path);
-    b.run_for(std::chrono::milliseconds(o.settle_ms));
+    b.wait_for(std::chrono::milliseconds(o.settle_ms), false);  // pings are answered meanwhile
+    if (gc) b.http_get(o.gc_path);
+    b.wait_for(std::chrono::milliseconds(o.settle_ms), false);
     const long rss_fresh = read_rss_kb(pid);
     // Then the connections sit idle (heartbeats only) before the reading that counts: the
     // memory an idle server keeps, after its runtime gave back what the connect burst took.
     rss_after = rss_fresh;
     if (o.idle_ms > 0) {
-      b.run_for(std::chrono::milliseconds(o.idle_ms));
-      b.http_get(o.gc_path);
-      b.run_for(std::chrono::milliseconds(o.settle_ms));
+      b.wait_for(std::chrono::milliseconds(o.idle_ms), false);
+      if (gc) b.http_get(o.gc_path);
+      b.wait_for(std::chrono::milliseconds(o.settle_ms), false);
       rss_after = read_rss_kb(pid);
     }
-    const auto per_conn = [&](long after) { return b.joined > 0 ? static_cast<double>(after - rss_before) * 1024.0 / b.joined : 0; };
+    const int joined = b.joined.load();
+    const auto per_conn = [&](long after) { return joined > 0 ? static_cast<double>(after - rss_before) * 1024.0 / joined : 0; };
     out << ",\"rss_before_kb\":" << rss_before << ",\"rss_fresh_kb\":" << rss_fresh << ",\"rss_after_kb\":" << rss_after
-        << ",\"idle_ms\":" << o.idle_ms << ",\"rss_per_conn_fresh_bytes\":" << json_num(per_conn(rss_fresh))
+        << ",\"idle_ms\":" << o.idle_ms << ",\"gc\":" << (gc ? "true" : "false")
+        << ",\"rss_per_conn_fresh_bytes\":" << json_num(per_conn(rss_fresh))
         << ",\"rss_per_conn_bytes\":" << json_num(per_conn(rss_after));
   }
 
   if (o.scenario == "fanout" || b.cluster) {
-    b.publisher = std::make_shared<Client>(b, b.io, true);
-    b.publisher->start(b.endpoint);
-    b.last_progress = Clock::now();
-    // warm up for a second, then measure
-    const auto warm_end = Clock::now() + std::chrono::seconds(1);
-    while (Clock::now() < warm_end) {
-      b.run_for(std::chrono::milliseconds(50));
-      b.unstall();
-    }
+    b.start_publishing();
+    b.wait_for(std::chrono::seconds(1), true);  // warm up for a second, then measure
     b.measuring = true;
-    const std::uint64_t seq0 = b.seq;
+    const std::uint64_t seq0 = b.seq_snapshot();
     const double cpu0 = pid ? read_cpu_s(pid) : 0;
     const double cpu_b0 = b.cluster && o.server_pid_b ? read_cpu_s(o.server_pid_b) : 0;
     const double cpu_r0 = b.cluster && o.redis_pid ? read_cpu_s(o.redis_pid) : 0;
-    const auto threads_a0 = b.cluster && pid ? read_threads(pid) : decltype(read_threads(0)){};
+    const double self0 = process_cpu_s();
+    const auto threads_a0 = pid ? read_threads(pid) : decltype(read_threads(0)){};
     const auto threads_b0 = b.cluster && o.server_pid_b ? read_threads(o.server_pid_b) : decltype(read_threads(0)){};
     const auto t0 = Clock::now();
-    const auto end = t0 + std::chrono::milliseconds(static_cast<long>(o.duration_s * 1000));
-    while (Clock::now() < end) {
-      b.run_for(std::chrono::milliseconds(50));
-      b.unstall();
-    }
+    b.wait_for(std::chrono::milliseconds(static_cast<long>(o.duration_s * 1000)), true);
     b.measuring = false;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double cpu_a = pid ? read_cpu_s(pid) - cpu0 : 0;
+    const double self_cpu = process_cpu_s() - self0;
+    const std::string threads_a = pid ? threads_json(threads_a0, read_threads(pid)) : "{}";
+    const std::uint64_t messages = b.seq_snapshot() - seq0;
     double cpu = cpu_a;
+    // Every shard's figures, gathered on its own thread.
+    std::vector<std::uint32_t> latencies, latencies_node[2];
+    std::uint64_t deliveries = 0, deliveries_node[2] = {0, 0};
+    for (auto& sh : b.shards) {
+      sh->run_sync([&] {
+        latencies.insert(latencies.end(), sh->latencies_us.begin(), sh->latencies_us.end());
+        deliveries += sh->deliveries;
+        for (int n = 0; n < 2; ++n) {
+          latencies_node[n].insert(latencies_node[n].end(), sh->latencies_node_us[n].begin(), sh->latencies_node_us[n].end());
+          deliveries_node[n] += sh->deliveries_node[n];
+        }
+      });
+    }
     if (b.cluster) {
       const double cpu_b = o.server_pid_b ? read_cpu_s(o.server_pid_b) - cpu_b0 : 0;
       const double cpu_r = o.redis_pid ? read_cpu_s(o.redis_pid) - cpu_r0 : 0;
-      const std::string threads_a = pid ? threads_json(threads_a0, read_threads(pid)) : "{}";
       const std::string threads_b = o.server_pid_b ? threads_json(threads_b0, read_threads(o.server_pid_b)) : "{}";
       cpu = cpu_a + cpu_b;
-      const std::uint64_t messages = b.seq - seq0;
       // The publisher stops; what is in flight drains (deliveries no longer counted), then
       // every receiver should have had every message sent, once.
       b.publishing = false;
       const auto drain_end = Clock::now() + std::chrono::milliseconds(o.drain_ms);
-      while (!b.pending.empty() && Clock::now() < drain_end) b.run_for(std::chrono::milliseconds(20));
-      b.run_for(std::chrono::milliseconds(100));  // late duplicates
+      while (b.seq_snapshot() > b.completed.load() && Clock::now() < drain_end) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // late duplicates
+      const std::uint64_t sent = b.seq_snapshot();
       std::uint64_t missing[2] = {0, 0}, short_receivers[2] = {0, 0}, connected[2] = {0, 0};
       std::uint64_t duplicates = 0, reordered = 0;
-      for (const auto& c : b.clients) {
-        if (!c->joined()) continue;
-        ++connected[c->node()];
-        const std::uint64_t lost = b.seq - std::min(b.seq, c->unique());
-        missing[c->node()] += lost;
-        if (lost) ++short_receivers[c->node()];
-        duplicates += c->duplicates();
-        reordered += c->reordered();
-      }
+      b.each_client([&](Client& c) {
+        if (!c.joined()) return;
+        ++connected[c.node()];
+        const std::uint64_t lost = sent - std::min(sent, c.unique());
+        missing[c.node()] += lost;
+        if (lost) ++short_receivers[c.node()];
+        duplicates += c.duplicates();
+        reordered += c.reordered();
+      });
       const auto lat = [&](std::vector<std::uint32_t>& v) {
         std::ostringstream l;
         l << "{\"p50\":" << percentile(v, 0.50) << ",\"p99\":" << percentile(v, 0.99)
@@ -682,28 +902,28 @@ int main(int argc, char** argv) {
         return l.str();
       };
       out << ",\"connected_a\":" << connected[0] << ",\"connected_b\":" << connected[1]
-          << ",\"messages\":" << messages << ",\"messages_per_sec\":" << json_num(static_cast<double>(messages) / secs)
-          << ",\"deliveries_a\":" << b.deliveries_node[0] << ",\"deliveries_b\":" << b.deliveries_node[1]
+          << ",\"deliveries_a\":" << deliveries_node[0] << ",\"deliveries_b\":" << deliveries_node[1]
           << ",\"cpu_a_s\":" << json_num2(cpu_a) << ",\"cpu_b_s\":" << json_num2(cpu_b)
           << ",\"redis_cpu_s\":" << json_num2(cpu_r) << ",\"threads_a\":" << threads_a << ",\"threads_b\":" << threads_b
-          << ",\"latency_a_us\":" << lat(b.latencies_node_us[0]) << ",\"latency_b_us\":" << lat(b.latencies_node_us[1])
-          << ",\"sent\":" << b.seq << ",\"undrained\":" << b.pending.size()
+          << ",\"latency_a_us\":" << lat(latencies_node[0]) << ",\"latency_b_us\":" << lat(latencies_node[1])
+          << ",\"sent\":" << sent << ",\"undrained\":" << (sent - std::min(sent, b.completed.load()))
           << ",\"missing_a\":" << missing[0] << ",\"missing_b\":" << missing[1]
           << ",\"short_receivers_a\":" << short_receivers[0] << ",\"short_receivers_b\":" << short_receivers[1]
           << ",\"duplicates\":" << duplicates << ",\"reordered\":" << reordered;
+    } else {
+      out << ",\"server_threads\":" << threads_a;
     }
-    out << ",\"deliveries\":" << b.deliveries << ",\"seconds\":" << json_num(secs)
-        << ",\"deliveries_per_sec\":" << json_num(static_cast<double>(b.deliveries) / secs)
+    out << ",\"messages\":" << messages << ",\"messages_per_sec\":" << json_num(static_cast<double>(messages) / secs)
+        << ",\"deliveries\":" << deliveries << ",\"seconds\":" << json_num(secs)
+        << ",\"deliveries_per_sec\":" << json_num(static_cast<double>(deliveries) / secs)
         << ",\"server_cpu_s\":" << (b.cluster ? json_num2(cpu) : json_num(cpu))
-        << ",\"deliveries_per_cpu_s\":" << json_num(cpu > 0 ? static_cast<double>(b.deliveries) / cpu : 0)
-        << ",\"latency_us\":{\"p50\":" << percentile(b.latencies_us, 0.50)
-        << ",\"p99\":" << percentile(b.latencies_us, 0.99)
-        << ",\"max\":" << (b.latencies_us.empty() ? 0 : *std::max_element(b.latencies_us.begin(), b.latencies_us.end()))
-        << "}";
+        << ",\"loadgen_cpu_s\":" << json_num2(self_cpu)
+        << ",\"deliveries_per_cpu_s\":" << json_num(cpu > 0 ? static_cast<double>(deliveries) / cpu : 0)
+        << ",\"latency_us\":{\"p50\":" << percentile(latencies, 0.50) << ",\"p99\":" << percentile(latencies, 0.99)
+        << ",\"max\":" << (latencies.empty() ? 0 : *std::max_element(latencies.begin(), latencies.end())) << "}";
   }
-  out << ",\"errors\":" << b.errors << "}";
-  for (auto& c : b.clients) c->close();
-  if (b.publisher) b.publisher->close();
+  out << ",\"errors\":" << b.errors.load() << "}";
+  b.close_all();
   std::cout << out.str() << std::endl;
   return all ? 0 : 1;
 }

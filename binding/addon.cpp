@@ -371,6 +371,9 @@ class EngineWrap final : public Napi::ObjectWrap<EngineWrap> {
     if (o.Has("ioThreads")) options.io_threads = o.Get("ioThreads").As<Napi::Number>().Uint32Value();
     if (o.Has("closeTimeoutMs")) options.close_timeout_ms = o.Get("closeTimeoutMs").As<Napi::Number>().Uint32Value();
     if (o.Has("ioNice") && o.Get("ioNice").IsNumber()) options.io_nice = o.Get("ioNice").As<Napi::Number>().Int32Value();
+    if (o.Has("writeDelayUs") && o.Get("writeDelayUs").IsNumber()) {
+      options.write_delay_us = o.Get("writeDelayUs").As<Napi::Number>().Uint32Value();
+    }
     sink_ = std::make_shared<JsSink>();
     sink_->attach(env, info[1].As<Napi::Function>());
     engine_ = std::make_unique<sidewire::Engine>(options, sink_);

@@ -18,6 +18,17 @@ export interface EngineOptions {
   closeTimeoutMs?: number;
   /** The I/O threads' niceness (Linux, 0–19, relative to the process); 0 turns it off. Default 5 (env SIDEWIRE_IO_NICE). */
   ioNice?: number;
+  /**
+   * Coalesced writes: how long (ms, fractions allowed, 0–1000) a connection's outgoing WebSocket
+   * frames may wait so that one write carries many of them. Default 0 (env SIDEWIRE_WRITE_DELAY_MS).
+   */
+  writeDelayMs?: number;
+  /**
+   * After a burst of connections, once the I/O threads have been quiet for 2 s, run one full
+   * collection of the JS heap (a few ms on Node's thread) so the process hands back what the burst
+   * left. Default true (env SIDEWIRE_GC_AFTER_BURST=0 turns it off).
+   */
+  gcAfterBurst?: boolean;
   /** Default 'info' (env SIDEWIRE_LOG_LEVEL). */
   logLevel?: LogLevel;
   /** 'json': one JSON object a line (with conn, address and reason on a connection's lines). Default SIDEWIRE_LOG_FORMAT, 'text'. The engine's logger is the process's. */

@@ -29,6 +29,34 @@ const EVENT_FIRST_CLUSTER = 24;
 const EVENT_LAST_CLUSTER = 26;
 // A channel's room history is due for its compact hook (js/history.js).
 const EVENT_HISTORY_COMPACT = 27;
+// The I/O threads are quiet after a burst of connections and have trimmed the native heap.
+const EVENT_QUIET = 28;
+
+// V8's collector, for the moment after a burst: a connect storm leaves the young generation
+// grown and the old one holding the handshakes' garbage, which V8 gives back only after many
+// seconds of low allocation, if ever. Asked for once the engine is quiet, a full collection
+// hands it back at once. Node has no API for it: the flag is set just long enough to get the
+// function in a fresh context (globalThis.gc stays as it was).
+let collectGarbage;
+function lowMemoryCollection() {
+  if (collectGarbage === undefined) {
+    try {
+      const v8 = require('node:v8');
+      const exposed = typeof globalThis.gc === 'function';
+      if (exposed) {
+        collectGarbage = globalThis.gc;
+      } else {
+        v8.setFlagsFromString('--expose-gc');
+        collectGarbage = require('node:vm').runInNewContext('gc');
+        v8.setFlagsFromString('--no-expose-gc');
+      }
+    } catch {
+      collectGarbage = null;
+    }
+  }
+  if (collectGarbage) collectGarbage();
+  return Boolean(collectGarbage);
+}
 
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 const CLUSTER = Symbol.for('sidewire.cluster'); // sidewire/redis-adapter's settings on its factory
@@ -318,6 +346,12 @@ class Engine extends EventEmitter {
       // The I/O threads' niceness: pages rendered on Node's main thread come first when the
       // CPUs are busy (0 turns it off).
       ioNice: options.ioNice ?? envInt('SIDEWIRE_IO_NICE', 5),
+      // Coalesced writes: how long a connection's outgoing frames may wait so that one write
+      // carries many (fan-out: fewer syscalls per delivery for that much latency). 0: none.
+      writeDelayMs: options.writeDelayMs ?? envInt('SIDEWIRE_WRITE_DELAY_MS', 0),
+      // After a burst of connections, once the I/O threads are quiet (the engine trims its
+      // heap then), one full collection of the JS heap hands back what the burst left.
+      gcAfterBurst: options.gcAfterBurst ?? process.env.SIDEWIRE_GC_AFTER_BURST !== '0',
       logLevel: options.logLevel ?? process.env.SIDEWIRE_LOG_LEVEL,
       // 'text', or 'json' for log shippers: one JSON object a line, the engine's and this file's.
       logFormat: options.logFormat ?? process.env.SIDEWIRE_LOG_FORMAT ?? 'text',
@@ -325,11 +359,20 @@ class Engine extends EventEmitter {
     if (this.options.logFormat !== 'text' && this.options.logFormat !== 'json') {
       throw new TypeError(`sidewire: logFormat is 'text' or 'json', not ${JSON.stringify(this.options.logFormat)}`);
     }
+    const delay = this.options.writeDelayMs;
+    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > 1000) {
+      throw new TypeError(`sidewire: writeDelayMs is a number of milliseconds from 0 to 1000, not ${JSON.stringify(delay)}`);
+    }
     if (this.options.logLevel) native.setLogLevel(this.options.logLevel);
     // The engine's logger is the process's: set only when asked for.
     if (options.logFormat !== undefined || process.env.SIDEWIRE_LOG_FORMAT !== undefined) native.setLogFormat(this.options.logFormat);
     this._native = new native.Engine(
-      { ioThreads: this.options.ioThreads, closeTimeoutMs: this.options.closeTimeoutMs, ioNice: this.options.ioNice },
+      {
+        ioThreads: this.options.ioThreads,
+        closeTimeoutMs: this.options.closeTimeoutMs,
+        ioNice: this.options.ioNice,
+        writeDelayUs: Math.round(delay * 1000),
+      },
       (batch) => this._onEvents(batch),
     );
     this._channels = new Map();
@@ -652,6 +695,16 @@ class Engine extends EventEmitter {
         }
         if (type >= EVENT_FIRST_CLUSTER && type <= EVENT_LAST_CLUSTER) {
           if (this._cluster) this._cluster._onEvent(type, batch[i + 3], batch[i + 5], batch[i + 6], batch[i + 4]);
+          continue;
+        }
+        if (type === EVENT_QUIET) {
+          if (this.options.gcAfterBurst) {
+            const t0 = process.hrtime.bigint();
+            if (lowMemoryCollection()) {
+              this.gcAfterBurstCount = (this.gcAfterBurstCount ?? 0) + 1;
+              this._log('debug', `quiet after a burst: collected the JS heap in ${Number(process.hrtime.bigint() - t0) / 1e6} ms`);
+            }
+          }
           continue;
         }
         if (type === EVENT_HISTORY_COMPACT) {

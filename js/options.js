@@ -229,6 +229,8 @@ const ENGINE = {
     drainMs: {},
     closeTimeoutMs: {},
     ioNice: {},
+    writeDelayMs: {},
+    gcAfterBurst: {},
     logLevel: {},
     logFormat: {},
     global: {},

@@ -538,12 +538,17 @@ Engine::Engine(EngineOptions options, std::shared_ptr<EventSink> sink) : impl_(s
   impl_->relief_target = sink;
   for (unsigned i = 0; i < options.io_threads; ++i) {
     impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics, options.close_timeout_ms, pressure));
+    impl_->workers.back()->set_write_delay(std::chrono::microseconds(options.write_delay_us));
     impl_->worker_ptrs.push_back(impl_->workers.back().get());
   }
   // When JS has caught up with its events, the connections parked meanwhile are read again.
   sink->set_relief([impl = impl_.get()] {
     if (impl->stopping.load()) return;
     for (Worker* w : impl->worker_ptrs) w->command([w] { w->resume_parked(); });
+  });
+  // After a burst, once the threads are quiet, JS is told too (it collects its garbage then).
+  impl_->workers.front()->set_on_quiet([impl = impl_.get()] {
+    if (!impl->stopping.load()) impl->sink->push(Event(Event::Type::kQuiet));
   });
   for (auto& w : impl_->workers) w->start(std::clamp(options.io_nice, 0, 19));
 }

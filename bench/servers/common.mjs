@@ -53,10 +53,24 @@ function logMemory() {
   process.stderr.write(`[mem] ${JSON.stringify({ rss_kb: Number(rss), heapTotal_kb: kb(m.heapTotal), heapUsed_kb: kb(m.heapUsed), external_kb: kb(m.external), arrayBuffers_kb: kb(m.arrayBuffers), spaces, ...extra })}\n`);
 }
 
-/** An http.Server whose handler answers /gc and hands everything else to `next` (or 404s). */
+let statsProbe = null;
+/** Registers a function returning the engine's counters, answered as JSON on GET /stats. */
+export function setStatsProbe(fn) {
+  statsProbe = fn;
+}
+
+function handleStats(req, res) {
+  if ((req.url || '/').split('?', 1)[0] !== '/stats' || !statsProbe) return false;
+  const body = JSON.stringify(statsProbe());
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+  return true;
+}
+
+/** An http.Server whose handler answers /gc (and /stats) and hands everything else to `next` (or 404s). */
 export function createHttpServer(next) {
   return http.createServer((req, res) => {
-    if (handleGc(req, res)) return;
+    if (handleGc(req, res) || handleStats(req, res)) return;
     if (next) return next(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');

@@ -1,7 +1,7 @@
 // Benchmark server: node:http + sidewire's socket.io-compatible Server (path /socket.io/).
 // Same app as socketio.mjs (installSioApp). Run: node --expose-gc bench/servers/sidewire-sio.mjs
 import { createRequire } from 'node:module';
-import { closeHttp, createHttpServer, installSioApp, listenEngine, onShutdown, setMemoryProbe } from './common.mjs';
+import { closeHttp, createHttpServer, setStatsProbe, installSioApp, listenEngine, onShutdown, setMemoryProbe } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { Server } = require('../../js/index.js');
@@ -15,6 +15,12 @@ installSioApp(io);
 setMemoryProbe(() => {
   const st = io.sidewire.stats();
   return { mallocInUse_kb: Math.round(st.mallocInUse / 1024), mallocHeld_kb: Math.round(st.mallocHeld / 1024) };
+});
+
+// GET /stats: the engine's counters (bench/coalesce.mjs reads sendmsg calls per delivery).
+setStatsProbe(() => {
+  const st = io.sidewire.stats();
+  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections };
 });
 
 onShutdown(async () => {

@@ -77,6 +77,7 @@ Worker::Worker(unsigned index, Metrics& metrics, std::uint32_t close_timeout_ms,
       guard_(asio::make_work_guard(io_)),
       epoch_(std::chrono::steady_clock::now()),
       read_buffer_(new std::uint8_t[kReadBufferSize]),
+      flush_timer_(io_),
       tick_(io_),
       pressure_(pressure) {}
 
@@ -106,6 +107,7 @@ void Worker::maybe_trim_heap() {
   trim_done_total_ = total;
   trim_done_frees_ = frees;
   ::malloc_trim(0);
+  if (on_quiet_) on_quiet_();
 }
 
 void Worker::start(int nice) {
@@ -158,10 +160,23 @@ void Worker::refresh_clock() {
 
 void Worker::mark_dirty(std::shared_ptr<WsConnection> connection) {
   dirty_.push_back(std::move(connection));
-  if (!flush_posted_) {
-    flush_posted_ = true;
-    asio::post(io_, [this] { flush_dirty(); });
+  if (write_delay_.count() == 0 || draining_) {
+    flush_soon();
+    return;
   }
+  if (flush_timer_armed_ || flush_posted_) return;  // the pass already coming takes it along
+  flush_timer_armed_ = true;
+  flush_timer_.expires_after(write_delay_);
+  flush_timer_.async_wait([this](const boost::system::error_code& ec) {
+    flush_timer_armed_ = false;
+    if (!ec) flush_dirty();
+  });
+}
+
+void Worker::flush_soon() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(io_, [this] { flush_dirty(); });
 }
 
 void Worker::command(std::function<void()> f) {

@@ -128,7 +128,18 @@ class Worker {
 
   // Corking: a connection with new output is listed once, and one pass after the current
   // handler writes each listed connection's whole queue with one sendmsg.
+  // With a write delay (EngineOptions::write_delay_us) that pass waits for the delay's timer
+  // instead: everything listed in the meantime goes out in the same pass, so under fan-out one
+  // sendmsg carries every frame a connection got in that time. No frame waits longer than
+  // the delay (plus the thread's own backlog).
   void mark_dirty(std::shared_ptr<WsConnection> connection);
+  // A connection whose queue holds a full write's worth does not wait for the delay: the pass
+  // runs after the current handler.
+  void flush_soon();
+  void set_write_delay(std::chrono::microseconds delay) { write_delay_ = delay; }
+  // Called on this thread after the heap trim that follows a burst (thread 0 only trims).
+  void set_on_quiet(std::function<void()> f) { on_quiet_ = std::move(f); }
+  std::chrono::microseconds write_delay() const { return write_delay_; }
 
   // The worker whose thread is calling, or nullptr on any other thread.
   static Worker* current();
@@ -187,6 +198,10 @@ class Worker {
   std::vector<std::shared_ptr<WsConnection>> dirty_;
   std::vector<std::shared_ptr<WsConnection>> flushing_;
   bool flush_posted_ = false;
+  std::chrono::microseconds write_delay_{0};
+  boost::asio::steady_timer flush_timer_;
+  bool flush_timer_armed_ = false;
+  std::function<void()> on_quiet_;
   std::mutex commands_mutex_;
   std::vector<std::function<void()>> commands_;
   std::vector<std::function<void()>> running_;

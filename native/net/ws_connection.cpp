@@ -414,6 +414,9 @@ void WsConnection::enqueue(ws::SharedFrame frame) {
   if (!dirty_ && (!write_waiting_ || overflow_)) {
     dirty_ = true;
     worker_.mark_dirty(shared_from_this());
+  } else if (dirty_ && (out_.size() == kMaxWriteFrames || overflow_) && worker_.write_delay().count() != 0) {
+    // Coalescing writes: a queue that already fills one sendmsg gains nothing by waiting.
+    worker_.flush_soon();
   }
 }
 
@@ -433,7 +436,7 @@ void WsConnection::flush() {
   }
   if (write_waiting_) return;  // the pending wait flushes when the socket drains
   const int fd = socket_.native_handle();
-  constexpr std::size_t kMaxIov = 64;
+  constexpr std::size_t kMaxIov = kMaxWriteFrames;
   iovec iov[kMaxIov];
   while (!out_.empty()) {
     std::size_t count = 0;

@@ -38,6 +38,8 @@ struct WsSettings {
 // slot): counted against max_queued_bytes, so that a flood of tiny frames (pongs to a ping
 // flood from a peer that never reads) hits the limit as surely as big ones.
 inline constexpr std::size_t kQueuedFrameOverhead = 64;
+// Frames one sendmsg carries at most (its iovec array).
+inline constexpr std::size_t kMaxWriteFrames = 64;
 
 class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:

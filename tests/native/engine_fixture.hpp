@@ -343,11 +343,12 @@ class EngineTest : public ::testing::Test {
     if (listener_ >= 0) ::close(listener_);
   }
 
-  void start(unsigned io_threads = 1, std::uint32_t close_timeout_ms = 3000) {
+  void start(unsigned io_threads = 1, std::uint32_t close_timeout_ms = 3000, std::uint32_t write_delay_us = 0) {
     sink_ = std::make_shared<RecordingSink>();
     sw::EngineOptions options;
     options.io_threads = io_threads;
     options.close_timeout_ms = close_timeout_ms;
+    options.write_delay_us = write_delay_us;
     engine_ = std::make_unique<sw::Engine>(options, sink_);
   }
 

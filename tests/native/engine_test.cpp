@@ -854,3 +854,62 @@ TEST_F(EngineTest, ListenWithSeveralAcceptQueuesKeepsThePortToItself) {
     EXPECT_NE(head->find("101 Switching Protocols"), std::string::npos);
   }
 }
+
+// Coalesced writes (EngineOptions::write_delay_us): frames queued within the delay go out
+// together, in order, with far fewer sendmsg calls than frames.
+TEST_F(EngineTest, WriteDelayCoalescesFramesIntoFewWrites) {
+  start(1, 3000, /*write_delay_us=*/50'000);
+  sw::ChannelConfig cfg;
+  cfg.path = "/ws/c";
+  const auto ch = add_channel(cfg);
+  auto c1 = connect("/ws/c");
+  auto c2 = connect("/ws/c");
+  ASSERT_TRUE(c1 && c2);
+  ASSERT_TRUE(wait_until([&] { return engine_->connection_count(ch) == 2; }));
+  std::this_thread::sleep_for(100ms);  // the 101s are written
+  const auto writes_before = engine_->stats().writes;
+  constexpr int kMessages = 40;  // under one write's 64 frames
+  for (int i = 0; i < kMessages; ++i) engine_->broadcast(ch, "", "m" + std::to_string(i), false);
+  for (auto* c : {c1.get(), c2.get()}) {
+    for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "m" + std::to_string(i))) << i;
+  }
+  const auto writes = engine_->stats().writes - writes_before;
+  // Without the delay each broadcast is its own turn and write; with it, a handful at most
+  // (the loop may straddle a timer tick on a slow machine).
+  EXPECT_LE(writes, 2u * 4) << writes;
+  EXPECT_GE(writes, 2u);
+}
+
+TEST_F(EngineTest, WriteDelayHoldsAFrameForTheDelayButNoLonger) {
+  start(1, 3000, /*write_delay_us=*/300'000);
+  sw::ChannelConfig cfg;
+  cfg.path = "/ws/c";
+  const auto ch = add_channel(cfg);
+  auto c = connect("/ws/c");
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(wait_until([&] { return engine_->connection_count(ch) == 1; }));
+  std::this_thread::sleep_for(400ms);
+  const auto t0 = Clock::now();
+  engine_->send(c->id, "late", false);
+  ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "late"));
+  const auto held = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
+  EXPECT_GE(held.count(), 250) << "the frame did not wait for the delay";
+  EXPECT_LT(held.count(), 3000);
+}
+
+TEST_F(EngineTest, WriteDelayDoesNotHoldAQueueThatFillsAWrite) {
+  start(1, 3000, /*write_delay_us=*/1'000'000);
+  sw::ChannelConfig cfg;
+  cfg.path = "/ws/c";
+  const auto ch = add_channel(cfg);
+  auto c = connect("/ws/c");
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(wait_until([&] { return engine_->connection_count(ch) == 1; }));
+  std::this_thread::sleep_for(1200ms);  // the 101 went out with the first timer
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 70; ++i) engine_->send(c->id, "f" + std::to_string(i), false);
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "f" + std::to_string(i))) << i;
+  const auto first_write = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
+  EXPECT_LT(first_write.count(), 800) << "a full write waited for the delay";
+  for (int i = 64; i < 70; ++i) ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "f" + std::to_string(i))) << i;
+}

@@ -160,6 +160,9 @@ struct Event {
     kHistoryCompact,  // channel, text = the room, number = upto and client = the room's version
                       // (Engine::history_replace's), attachments = the messages, data = one '0'
                       // (text) or '1' (binary) each
+    // The I/O threads have been quiet for a while after a burst of connections (the moment the
+    // engine hands its free heap back): JS may do the same with its own heap.
+    kQuiet,
   };
   Event() = default;
   explicit Event(Type t) : type(t) {}
@@ -212,6 +215,10 @@ struct EngineOptions {
   // The I/O threads' niceness (0..19, Linux): above 0 the kernel favours the process's other
   // threads (Node's main thread rendering pages) when the CPUs are busy. Accepting is not niced.
   int io_nice = 0;
+  // Coalesced writes: a connection's outgoing WebSocket frames wait up to this long (µs) so
+  // that one sendmsg carries many of them (0: written after the handler that queued them).
+  // Under fan-out it trades that much latency for far fewer syscalls per delivery.
+  std::uint32_t write_delay_us = 0;
 };
 
 struct ChannelStats {
