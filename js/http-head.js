@@ -25,6 +25,15 @@ function splitUpgradeInfo(data) {
   return eol >= 0 ? { address: data.slice(0, eol), lines: data.slice(eol + 2) } : { address: data, lines: '' };
 }
 
+// Connections through one path ask with the same URL, and many come from the same address:
+// one string for all of them instead of one each (the last one seen, per kind).
+const lastSeen = { url: '', address: '' };
+function reuse(kind, s) {
+  if (s === lastSeen[kind]) return lastSeen[kind];
+  lastSeen[kind] = s;
+  return s;
+}
+
 /**
  * A request target split as the engine splits it: the path ends at the first '?' or '#', the
  * query runs from the '?' to any '#'. (The engine refuses a target with a '#' outright; what
@@ -55,4 +64,4 @@ function countKey(query, key) {
   return n;
 }
 
-module.exports = { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey };
+module.exports = { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey, reuse };

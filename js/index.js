@@ -5,7 +5,7 @@ const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
 const net = require('node:net');
 const dns = require('node:dns/promises');
-const { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey } = require('./http-head.js');
+const { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey, reuse } = require('./http-head.js');
 const native = require('./native.js');
 const { checkOptions, groups: OPTION_GROUPS } = require('./options.js');
 const { jwtSettings } = require('./auth.js');
@@ -118,28 +118,64 @@ function tlsSettings(tls) {
   return { files, read };
 }
 
-/** One connection of a channel, as JS sees it. Exists only on channels with JS listeners. */
+/**
+ * One connection of a channel, as JS sees it. Exists only on channels with JS listeners.
+ * An idle connection is a handful of fields: its request, headers, query and rooms are made
+ * from what the engine read the first time they are asked for.
+ */
 class Client {
   constructor(channel, id, request, user, address) {
     this.id = id;
     /** The claims of its verified token (a channel with auth.jwt), else undefined. */
     this.user = user;
     this.channel = channel;
-    this.request = request || null;
-    this.headers = request ? request.headers : {};
-    this.url = request ? request.url : '';
-    // The client's address: the engine's through trustProxy, else the peer's.
-    this.remoteAddress = address || (request && request.socket ? request.socket.remoteAddress : undefined);
-    // The first value of a repeated key, as the engine reads it (and URLSearchParams.get).
-    this.query = firstValues(splitTarget(this.url).query);
-    // Rooms joined through JS and the room from the query. Rooms joined by a native join
-    // message are not mirrored here.
-    this.rooms = new Set();
-    const key = channel.options.roomQuery;
-    if (key && typeof this.query[key] === 'string' && this.query[key] !== '') this.rooms.add(this.query[key]);
-    const prefix = channel._jwt ? channel._jwt.userRoomPrefix : '';
-    if (user && prefix && typeof user.sub === 'string' && user.sub) this.rooms.add(prefix + user.sub); // joined in the engine
     this.connected = true;
+    this._request = request || null;
+    // The client's address: the engine's through trustProxy, else the peer's (on first read).
+    this._address = address;
+    this._query = null;
+    this._rooms = null;
+  }
+
+  get request() {
+    return this._request;
+  }
+
+  get headers() {
+    return this._request ? this._request.headers : {};
+  }
+
+  get url() {
+    return this._request ? this._request.url : '';
+  }
+
+  get remoteAddress() {
+    if (this._address) return this._address;
+    const req = this._request;
+    return req && req.socket ? req.socket.remoteAddress : undefined;
+  }
+
+  // The first value of a repeated key, as the engine reads it (and URLSearchParams.get).
+  get query() {
+    return (this._query ??= firstValues(splitTarget(this.url).query));
+  }
+
+  // Rooms joined through JS and the room from the query. Rooms joined by a native join message
+  // are not mirrored here.
+  get rooms() {
+    if (this._rooms === null) {
+      this._rooms = new Set();
+      const channel = this.channel;
+      const key = channel.options.roomQuery;
+      if (key) {
+        const room = this.query[key];
+        if (typeof room === 'string' && room !== '') this._rooms.add(room);
+      }
+      const prefix = channel._jwt ? channel._jwt.userRoomPrefix : '';
+      const user = this.user;
+      if (user && prefix && typeof user.sub === 'string' && user.sub) this._rooms.add(prefix + user.sub); // joined in the engine
+    }
+    return this._rooms;
   }
 
   send(data) {
@@ -327,11 +363,50 @@ class Channel extends EventEmitter {
 
 // The request of an upgrade the engine accepted itself, shaped like the parts of an
 // http.IncomingMessage that hooks read (method, url, headers, rawHeaders, socket.remoteAddress).
+// The upgrade request of a connection the engine took itself, as an IncomingMessage's fields:
+// the header lines are kept as the engine read them and parsed on first use.
+class EngineRequest {
+  constructor(url, data) {
+    this.method = 'GET';
+    this.url = url;
+    this.httpVersion = '1.1';
+    this._data = data;
+    this._parsed = null;
+  }
+
+  _parse() {
+    if (this._parsed === null) {
+      const { address, lines } = splitUpgradeInfo(this._data);
+      const { headers, rawHeaders } = parseHeaderLines(lines);
+      this._parsed = { headers, rawHeaders, socket: { remoteAddress: address, encrypted: false } };
+      this._data = null;
+    }
+    return this._parsed;
+  }
+
+  get headers() {
+    return this._parse().headers;
+  }
+
+  set headers(v) {
+    this._parse().headers = v;
+  }
+
+  get rawHeaders() {
+    return this._parse().rawHeaders;
+  }
+
+  get socket() {
+    return this._parse().socket;
+  }
+
+  get connection() {
+    return this._parse().socket;
+  }
+}
+
 function requestFromEngine(url, data) {
-  const { address, lines } = splitUpgradeInfo(data);
-  const { headers, rawHeaders } = parseHeaderLines(lines);
-  const socket = { remoteAddress: address, encrypted: false };
-  return { method: 'GET', url, httpVersion: '1.1', headers, rawHeaders, socket, connection: socket };
+  return new EngineRequest(reuse('url', url), data);
 }
 
 class Engine extends EventEmitter {

@@ -22,7 +22,7 @@ const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = 
 const { checkOptions, groups: OPTION_GROUPS } = require('../options.js');
 
 const IO_KEY = Symbol.for('sidewire.io');
-const { parseHeaderLines, splitUpgradeInfo, splitTarget } = require('../http-head.js');
+const { parseHeaderLines, splitUpgradeInfo, splitTarget, reuse } = require('../http-head.js');
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 
 // Event types 5–13 and 16 of the engine's batches (docs/binding-socketio.md).
@@ -71,12 +71,15 @@ const FORBIDDEN = { code: 4, message: 'Forbidden' };
 // when first asked for. An upgrade the engine took itself behind engine.listen() has no
 // IncomingMessage: it keeps the header lines and makes one on first use.
 class RequestInfo {
-  // `headers` null: parsed from `lines` (the header lines the engine read) on first use.
-  constructor(method, url, headers, address, secure, lines = null, req = null) {
+  // `headers` null: parsed from `lines` (the header lines the engine read) on first use. The
+  // lines may start at `linesFrom` of the string given (kept whole: a slice of it would cost a
+  // string of its own and keep the whole anyway).
+  constructor(method, url, headers, address, secure, lines = null, req = null, linesFrom = 0) {
     this.method = method;
     this.url = url;
     this._headers = headers;
     this._lines = lines;
+    this._linesFrom = linesFrom;
     this.address = address;
     this.secure = secure;
     this._query = null;
@@ -88,11 +91,16 @@ class RequestInfo {
       if (this._request) {
         this._headers = this._request.headers;
       } else {
-        this._headers = parseHeaderLines(this._lines || '').headers;
-        this._lines = null;
+        this._headers = parseHeaderLines(this._takeLines()).headers;
       }
     }
     return this._headers;
+  }
+
+  _takeLines() {
+    const lines = this._lines || '';
+    this._lines = null;
+    return this._linesFrom ? lines.slice(this._linesFrom) : lines;
   }
 
   get xdomain() {
@@ -109,8 +117,7 @@ class RequestInfo {
 
   get request() {
     if (!this._request) {
-      const lines = this._lines;
-      this._lines = null;
+      const lines = this._takeLines();
       this._request = incomingMessage(this.method, this.url, lines, this.address, this.secure);
       if (this._headers) this._request.headers = this._headers;
     }
@@ -285,8 +292,10 @@ class Server extends EventEmitter {
   // engine.listen() took a new session's upgrade itself: the handshake, as _adoptUpgrade keeps it.
   _onEngineUpgrade(connId, url, data) {
     if (!this._hooksOn || this._closed) return;
-    const { address, lines } = splitUpgradeInfo(data);
-    this._requestInfo.set(connId, new RequestInfo('GET', url, null, address, false, lines));
+    const eol = data.indexOf('\r\n');
+    const address = reuse('address', eol >= 0 ? data.slice(0, eol) : data);
+    const info = new RequestInfo('GET', reuse('url', url), null, address, false, eol >= 0 ? data : '', null, eol + 2);
+    this._requestInfo.set(connId, info);
   }
 
   // io.engine's listeners or middleware changed: what the engine reports and routes through JS.
@@ -918,7 +927,7 @@ class Server extends EventEmitter {
     if (this._closed) return;
     // The client's address as the engine counts it (through trustProxy): handshake.address and
     // conn.remoteAddress say it too.
-    if (info.address && conn._info) conn._info.address = info.address;
+    if (info.address && conn._info && info.address !== conn._info.address) conn._info.address = reuse('address', info.address);
     const known = nspIndex >= 0 ? this._byIndex[nspIndex] : undefined;
     if (known) {
       this._connectTo(known, socketId, info.id, conn, auth, info);
