@@ -67,6 +67,7 @@ struct Options {
   int threads = 2;
   int rooms = 1;
   double rate = 0;  // messages/s, 0 = closed loop (window)
+  std::string stats_path;  // idle: GET this from the server with the final RSS reading (its JSON in "stats")
 };
 
 std::int64_t now_ns() {
@@ -556,7 +557,8 @@ class Bench {
     }
   }
 
-  void http_get(const std::string& path) {
+  // The response's body ("" on failure).
+  std::string http_get(const std::string& path) {
     try {
       asio::io_context ctx;
       tcp::socket s(ctx);
@@ -564,10 +566,13 @@ class Bench {
       const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
       asio::write(s, asio::buffer(req));
       boost::system::error_code ec;
-      std::string sink;
-      asio::read(s, asio::dynamic_buffer(sink), ec);
+      std::string response;
+      asio::read(s, asio::dynamic_buffer(response), ec);
+      const auto body = response.find("\r\n\r\n");
+      return body == std::string::npos ? std::string() : response.substr(body + 4);
     } catch (const std::exception& e) {
       std::cerr << "GET " << path << " failed: " << e.what() << "\n";
+      return {};
     }
   }
 };
@@ -751,6 +756,7 @@ Options parse(int argc, char** argv) {
     else if (k == "--threads") o.threads = std::stoi(v);
     else if (k == "--rooms") o.rooms = std::stoi(v);
     else if (k == "--rate") o.rate = std::stod(v);
+    else if (k == "--stats-path") o.stats_path = v;
     else {
       std::cerr << "unknown option " << k << "\n";
       std::exit(2);
@@ -786,6 +792,7 @@ int main(int argc, char** argv) {
   };
 
   long rss_before = -1, rss_after = -1;
+  std::string stats_before;
   // Warm-up rounds: the server's first burst of upgrades grows its heaps (V8 keeps the young
   // generation it grew); measuring after it shows what connections cost in steady state.
   for (int round = 0; round < o.warmup; ++round) {
@@ -802,6 +809,7 @@ int main(int argc, char** argv) {
     if (gc) b.http_get(o.gc_path);
     usleep(static_cast<useconds_t>(o.settle_ms) * 1000);
     rss_before = read_rss_kb(pid);
+    if (!o.stats_path.empty()) stats_before = b.http_get(o.stats_path);
   }
   if (o.scenario == "storm") b.opt.concurrency = o.clients;
   b.connect_all();
@@ -829,12 +837,15 @@ int main(int argc, char** argv) {
       b.wait_for(std::chrono::milliseconds(o.settle_ms), false);
       rss_after = read_rss_kb(pid);
     }
+    const std::string stats = o.stats_path.empty() ? std::string() : b.http_get(o.stats_path);
     const int joined = b.joined.load();
     const auto per_conn = [&](long after) { return joined > 0 ? static_cast<double>(after - rss_before) * 1024.0 / joined : 0; };
     out << ",\"rss_before_kb\":" << rss_before << ",\"rss_fresh_kb\":" << rss_fresh << ",\"rss_after_kb\":" << rss_after
         << ",\"idle_ms\":" << o.idle_ms << ",\"gc\":" << (gc ? "true" : "false")
         << ",\"rss_per_conn_fresh_bytes\":" << json_num(per_conn(rss_fresh))
         << ",\"rss_per_conn_bytes\":" << json_num(per_conn(rss_after));
+    if (!stats.empty() && stats.front() == '{') out << ",\"stats\":" << stats;
+    if (!stats_before.empty() && stats_before.front() == '{') out << ",\"stats_before\":" << stats_before;
   }
 
   if (o.scenario == "fanout" || b.cluster) {

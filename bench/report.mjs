@@ -459,7 +459,29 @@ function keptAnalysis(mdPath) {
   return body && body !== ANALYSIS_PLACEHOLDER ? body : null;
 }
 
-function renderMarkdown(results, ratios, chart, analysis) {
+// (f)-(h): reports their own scripts wrote beside RESULTS.md, embedded with their headings one
+// level down (the first line, their title, becomes the section's).
+const EXTRA_REPORTS = [
+  ['(f) Coalesced writes (`writeDelayMs`)', 'COALESCE.md'],
+  ['(g) Scenarios: message rates and room shapes', 'SCENARIOS.md'],
+  ['(h) Memory per idle connection, no forced GC', 'MEMORY.md'],
+];
+function extraSections(outDir) {
+  const parts = [];
+  for (const [title, file] of EXTRA_REPORTS) {
+    let md;
+    try {
+      md = readFileSync(path.join(outDir, file), 'utf8');
+    } catch {
+      continue;
+    }
+    const body = md.split('\n').slice(1).join('\n').replace(/^(#{2,5}) /gm, '#$1 ').trim();
+    parts.push(`## ${title}\n\nFrom [${file}](${file}).\n\n${body}\n`);
+  }
+  return parts.join('\n');
+}
+
+function renderMarkdown(results, ratios, chart, analysis, extras = '') {
   const m = results.machine || {};
   const scen = results.scenarios || {};
   const commands = [...new Set(Object.values(scen).map((s) => s?.command).filter(Boolean))];
@@ -503,6 +525,7 @@ ${sectionNext(scen.next)}
 
 ${sectionCluster(scen.cluster, results)}
 
+${extras}
 ## What limits it
 
 ${analysis || defaultAnalysis()}
@@ -512,7 +535,7 @@ ${analysis || defaultAnalysis()}
 \`\`\`sh
 npm run bench              # the full run; writes bench/RESULTS.md, results.json, ratios.svg, ratios.png
 npm run bench -- --quick   # small counts: checks the pipeline
-npm run bench -- --only=b  # one scenario (a idle, b fanout, c storm, d next, e cluster); the others are kept
+npm run bench -- --only=b  # one scenario (a idle, b fanout, c storm, d next, e cluster, f coalesce, g scenarios, h memory); the others are kept
 \`\`\`
 
 The servers are \`bench/servers/*.mjs\` (one app, four stacks, and two fleets over Redis for (e)), the load generator \`bench/loadgen.cpp\`
@@ -647,7 +670,7 @@ export async function writeReport(results, outDir) {
   if (pngError) console.log(`[bench] ratios.png not rendered (${pngError}); RESULTS.md embeds ratios.svg`);
 
   const mdPath = path.join(outDir, 'RESULTS.md');
-  const md = renderMarkdown(results, ratios, results.png ? 'ratios.png' : 'ratios.svg', keptAnalysis(mdPath));
+  const md = renderMarkdown(results, ratios, results.png ? 'ratios.png' : 'ratios.svg', keptAnalysis(mdPath), extraSections(outDir));
   writeFileSync(mdPath, md);
   writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   return results;

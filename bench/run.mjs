@@ -4,7 +4,8 @@
 //   npm run bench                       the full run (about 8 minutes on 2 cores)
 //   npm run bench -- --quick            small counts and short durations: checks the pipeline
 //   npm run bench -- --only=a,b         scenarios by letter or name: a idle, b fanout, c storm, d next,
-//                                       e cluster
+//                                       e cluster, f coalesce (bench/coalesce.mjs), g scenarios
+//                                       (bench/scenarios.mjs), h memory (bench/memory.mjs)
 //   options (argv --name=value, or env BENCH_NAME=value):
 //     --reps=N        fan-out (and cluster) repetitions per server (default 3, --quick 1); the median
 //                     is reported
@@ -53,12 +54,12 @@ function parseOptions(argv) {
   for (const k of Object.keys(o)) if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.join(', ')})`);
 
   const quick = flag('quick');
-  const names = { a: 'idle', b: 'fanout', c: 'storm', d: 'next', e: 'cluster' };
+  const names = { a: 'idle', b: 'fanout', c: 'storm', d: 'next', e: 'cluster', f: 'coalesce', g: 'scenarios', h: 'memory' };
   const all = Object.values(names);
   let only = all;
   if (get('only') && get('only') !== true) {
     only = String(get('only')).split(',').map((s) => s.trim()).filter(Boolean).map((s) => names[s] || s);
-    for (const s of only) if (!all.includes(s)) throw new Error(`--only: unknown scenario ${s} (a|idle, b|fanout, c|storm, d|next, e|cluster)`);
+    for (const s of only) if (!all.includes(s)) throw new Error(`--only: unknown scenario ${s} (a|idle, b|fanout, c|storm, d|next, e|cluster, f|coalesce, g|scenarios, h|memory)`);
   }
   const reps = Number.parseInt(get('reps') ?? (quick ? '1' : '3'), 10);
   if (!(reps >= 1)) throw new Error('--reps must be ≥ 1');
@@ -970,6 +971,25 @@ async function main() {
   log(`load generator: ${loadgen}`);
 
   const runners = { idle: scenarioIdle, fanout: scenarioFanout, storm: scenarioStorm, next: scenarioNext, cluster: scenarioCluster };
+  // (f)-(h) are scripts of their own with reports of their own (COALESCE.md, SCENARIOS.md,
+  // MEMORY.md in bench/), run here one after the other; --quick shortens them.
+  const scripts = {
+    coalesce: ['coalesce.mjs', opts.quick ? ['--duration=2', '--delays=0,1', '--windows=16', '--rates=1000', '--receivers=200'] : []],
+    scenarios: ['scenarios.mjs', opts.quick ? ['--duration=2', '--only=room', '--no-perf'] : []],
+    memory: ['memory.mjs', opts.quick ? ['--clients=500', '--idle=2000', '--no-snapshots'] : []],
+  };
+  for (const [name, [file, args]] of Object.entries(scripts)) {
+    if (!opts.only.includes(name)) continue;
+    log(`=== scenario ${name} (bench/${file})`);
+    const outArgs = opts.out === benchDir ? [] : [`--out=${path.join(opts.out, file.replace('.mjs', '').toUpperCase() + '.md')}`];
+    const r = spawnSync(process.execPath, [path.join(benchDir, file), `--loadgen=${loadgen}`, ...args, ...outArgs], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`bench/${file} failed (${r.status ?? r.signal})`);
+  }
+  if (!opts.only.some((s) => s in runners)) {
+    // Only (f)-(h): RESULTS.md embeds their reports, so it is written again from the last results.
+    if (previous) await writeReport(previous, opts.out);
+    return;
+  }
   const scenarios = previous && previous.mode === mode && opts.only.length < Object.keys(runners).length ? { ...(previous.scenarios || {}) } : {};
   for (const s of Object.keys(runners)) {
     if (!opts.only.includes(s)) continue;

@@ -20,6 +20,7 @@ export function envInt(name, fallback) {
  * Answers GET /gc (global.gc() twice, then 200 "ok"): the loadgen calls it before reading RSS.
  * Returns true when it answered.
  */
+let snapshotCount = 0;
 export function handleGc(req, res) {
   const pathname = (req.url || '/').split('?', 1)[0];
   if (pathname !== '/gc') return false;
@@ -31,7 +32,12 @@ export function handleGc(req, res) {
   global.gc();
   global.gc();
   if (process.env.BENCH_MEM_LOG) logMemory();
-  if (process.env.BENCH_HEAP_SNAPSHOT) process.stderr.write(`[mem] snapshot ${v8.writeHeapSnapshot()}\n`);
+  const snapshots = process.env.BENCH_HEAP_SNAPSHOT;
+  if (snapshots) {
+    // A directory: snapshot-1.heapsnapshot, -2, ... there (else in the working directory).
+    const file = snapshots === '1' ? undefined : `${snapshots}/snapshot-${++snapshotCount}.heapsnapshot`;
+    process.stderr.write(`[mem] snapshot ${v8.writeHeapSnapshot(file)}\n`);
+  }
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2', 'cache-control': 'no-store' });
   res.end('ok');
   return true;

@@ -20,7 +20,7 @@ setMemoryProbe(() => {
 // GET /stats: the engine's counters (bench/coalesce.mjs reads sendmsg calls per delivery).
 setStatsProbe(() => {
   const st = io.sidewire.stats();
-  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections };
+  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections, mallocInUse: st.mallocInUse, mallocHeld: st.mallocHeld };
 });
 
 onShutdown(async () => {

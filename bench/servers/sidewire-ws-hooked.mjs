@@ -19,7 +19,7 @@ engine.attach(server);
 
 setStatsProbe(() => {
   const st = engine.stats();
-  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections };
+  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections, mallocInUse: st.mallocInUse, mallocHeld: st.mallocHeld };
 });
 
 onShutdown(async () => {

@@ -16,7 +16,7 @@ engine.attach(server);
 // GET /stats: the engine's counters (bench/coalesce.mjs reads sendmsg calls per delivery).
 setStatsProbe(() => {
   const st = engine.stats();
-  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections };
+  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections, mallocInUse: st.mallocInUse, mallocHeld: st.mallocHeld };
 });
 
 onShutdown(async () => {
