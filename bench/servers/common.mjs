@@ -65,6 +65,14 @@ export function setStatsProbe(fn) {
   statsProbe = fn;
 }
 
+/** GET /stats answers a sidewire engine's counters (sendmsg calls, deliveries, allocator figures). */
+export function probeEngine(engine) {
+  setStatsProbe(() => {
+    const st = engine.stats();
+    return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections, mallocInUse: st.mallocInUse, mallocHeld: st.mallocHeld };
+  });
+}
+
 function handleStats(req, res) {
   if ((req.url || '/').split('?', 1)[0] !== '/stats' || !statsProbe) return false;
   const body = JSON.stringify(statsProbe());

@@ -1,7 +1,7 @@
 // Benchmark server: node:http + sidewire's socket.io-compatible Server (path /socket.io/).
 // Same app as socketio.mjs (installSioApp). Run: node --expose-gc bench/servers/sidewire-sio.mjs
 import { createRequire } from 'node:module';
-import { closeHttp, createHttpServer, setStatsProbe, installSioApp, listenEngine, onShutdown, setMemoryProbe } from './common.mjs';
+import { closeHttp, createHttpServer, probeEngine, installSioApp, listenEngine, onShutdown, setMemoryProbe } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { Server } = require('../../js/index.js');
@@ -17,11 +17,7 @@ setMemoryProbe(() => {
   return { mallocInUse_kb: Math.round(st.mallocInUse / 1024), mallocHeld_kb: Math.round(st.mallocHeld / 1024) };
 });
 
-// GET /stats: the engine's counters (bench/coalesce.mjs reads sendmsg calls per delivery).
-setStatsProbe(() => {
-  const st = io.sidewire.stats();
-  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections, mallocInUse: st.mallocInUse, mallocHeld: st.mallocHeld };
-});
+probeEngine(io.sidewire); // GET /stats
 
 onShutdown(async () => {
   // io.close() closes the engine it created and the attached http server.

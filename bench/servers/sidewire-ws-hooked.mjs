@@ -3,7 +3,7 @@
 // members of the sender's room with channel.broadcast. What a channel with JS listeners costs
 // per connection and per message. Run: node --expose-gc bench/servers/sidewire-ws-hooked.mjs
 import { createRequire } from 'node:module';
-import { closeHttp, createHttpServer, setStatsProbe, listenEngine, onShutdown } from './common.mjs';
+import { closeHttp, createHttpServer, probeEngine, listenEngine, onShutdown } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { Engine } = require('../../js/index.js');
@@ -17,10 +17,7 @@ channel.on('message', (client, data) => {
 const server = createHttpServer();
 engine.attach(server);
 
-setStatsProbe(() => {
-  const st = engine.stats();
-  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections, mallocInUse: st.mallocInUse, mallocHeld: st.mallocHeld };
-});
+probeEngine(engine); // GET /stats
 
 onShutdown(async () => {
   server.close();

@@ -2,7 +2,7 @@
 // native relay (a client's message goes to the other members of its room without JS).
 // The same app as ws.mjs. Run: node --expose-gc bench/servers/sidewire-ws.mjs
 import { createRequire } from 'node:module';
-import { closeHttp, createHttpServer, setStatsProbe, listenEngine, onShutdown } from './common.mjs';
+import { closeHttp, createHttpServer, probeEngine, listenEngine, onShutdown } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { Engine } = require('../../js/index.js');
@@ -13,11 +13,7 @@ engine.channel('/ws/bench', { roomQuery: 'room', relay: true });
 const server = createHttpServer();
 engine.attach(server);
 
-// GET /stats: the engine's counters (bench/coalesce.mjs reads sendmsg calls per delivery).
-setStatsProbe(() => {
-  const st = engine.stats();
-  return { writes: st.writes, messagesDelivered: st.messagesDelivered, connections: st.connections, mallocInUse: st.mallocInUse, mallocHeld: st.mallocHeld };
-});
+probeEngine(engine); // GET /stats
 
 onShutdown(async () => {
   server.close();

@@ -352,6 +352,18 @@ class EngineTest : public ::testing::Test {
     engine_ = std::make_unique<sw::Engine>(options, sink_);
   }
 
+  // A channel /ws/c with one client, connected and counted, then `settle` for its 101 to go out
+  // (an engine with a write delay holds it for that long).
+  std::unique_ptr<Client> one_client_after(milliseconds settle) {
+    sw::ChannelConfig cfg;
+    cfg.path = "/ws/c";
+    const auto ch = add_channel(cfg);
+    auto c = connect("/ws/c");
+    if (!c || !wait_until([&] { return engine_->connection_count(ch) == 1; })) return nullptr;
+    std::this_thread::sleep_for(settle);
+    return c;
+  }
+
   std::uint32_t add_channel(sw::ChannelConfig config, bool hook_open = false, bool hook_message = false,
                             bool hook_close = true) {
     const auto index = engine_->add_channel(std::move(config));

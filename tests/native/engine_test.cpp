@@ -882,13 +882,8 @@ TEST_F(EngineTest, WriteDelayCoalescesFramesIntoFewWrites) {
 
 TEST_F(EngineTest, WriteDelayHoldsAFrameForTheDelayButNoLonger) {
   start(1, 3000, /*write_delay_us=*/300'000);
-  sw::ChannelConfig cfg;
-  cfg.path = "/ws/c";
-  const auto ch = add_channel(cfg);
-  auto c = connect("/ws/c");
+  auto c = one_client_after(400ms);
   ASSERT_TRUE(c);
-  ASSERT_TRUE(wait_until([&] { return engine_->connection_count(ch) == 1; }));
-  std::this_thread::sleep_for(400ms);
   const auto t0 = Clock::now();
   engine_->send(c->id, "late", false);
   ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "late"));
@@ -899,13 +894,8 @@ TEST_F(EngineTest, WriteDelayHoldsAFrameForTheDelayButNoLonger) {
 
 TEST_F(EngineTest, WriteDelayDoesNotHoldAQueueThatFillsAWrite) {
   start(1, 3000, /*write_delay_us=*/1'000'000);
-  sw::ChannelConfig cfg;
-  cfg.path = "/ws/c";
-  const auto ch = add_channel(cfg);
-  auto c = connect("/ws/c");
+  auto c = one_client_after(1200ms);  // the 101 went out with the first timer
   ASSERT_TRUE(c);
-  ASSERT_TRUE(wait_until([&] { return engine_->connection_count(ch) == 1; }));
-  std::this_thread::sleep_for(1200ms);  // the 101 went out with the first timer
   const auto t0 = Clock::now();
   for (int i = 0; i < 70; ++i) engine_->send(c->id, "f" + std::to_string(i), false);
   for (int i = 0; i < 64; ++i) ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "f" + std::to_string(i))) << i;
