@@ -333,6 +333,7 @@ class Bench {
   std::atomic<std::int64_t> last_progress_ns{0};
   std::int64_t rate_start_ns = 0;  // --rate: when sending began (shard 0)
   std::uint64_t rate_base = 0;      // seq then
+  std::uint64_t rate_skipped = 0;   // messages the rate asked for while the window was full
   std::unique_ptr<asio::steady_timer> rate_timer;
 
   std::string request_target(int room) const {
@@ -413,9 +414,11 @@ class Bench {
       return;
     }
     const double due_f = static_cast<double>(now_ns() - rate_start_ns) / 1e9 * opt.rate;
-    const std::uint64_t due = rate_base + static_cast<std::uint64_t>(due_f);
+    // What the rate asks for by now, less what was skipped: a full window's shortfall is
+    // dropped, not sent later in a burst.
+    const std::uint64_t due = rate_base + static_cast<std::uint64_t>(due_f) - rate_skipped;
     while (seq < due && seq - completed.load() < window) send_one();
-    if (seq < due) rate_base += due - seq;  // the window is full: those are not sent later in a burst
+    if (seq < due) rate_skipped += due - seq;
   }
 
   void start_publishing() {

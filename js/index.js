@@ -396,12 +396,30 @@ class EngineRequest {
     return this._parse().rawHeaders;
   }
 
+  set rawHeaders(v) {
+    this._parse().rawHeaders = v;
+  }
+
   get socket() {
     return this._parse().socket;
   }
 
+  set socket(v) {
+    this._parse().socket = v;
+  }
+
   get connection() {
     return this._parse().socket;
+  }
+
+  set connection(v) {
+    this._parse().socket = v;
+  }
+
+  // As an IncomingMessage's fields (the header text as read is not one of them).
+  toJSON() {
+    const { headers, rawHeaders, socket } = this._parse();
+    return { method: this.method, url: this.url, httpVersion: this.httpVersion, headers, rawHeaders, socket };
   }
 }
 
@@ -433,6 +451,9 @@ class Engine extends EventEmitter {
     };
     if (this.options.logFormat !== 'text' && this.options.logFormat !== 'json') {
       throw new TypeError(`sidewire: logFormat is 'text' or 'json', not ${JSON.stringify(this.options.logFormat)}`);
+    }
+    if (typeof this.options.gcAfterBurst !== 'boolean') {
+      throw new TypeError(`sidewire: gcAfterBurst is true or false, not ${JSON.stringify(this.options.gcAfterBurst)}`);
     }
     const delay = this.options.writeDelayMs;
     if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > 1000) {

@@ -272,6 +272,8 @@ void Worker::drain(std::chrono::milliseconds deadline, std::function<void()> don
   for (auto& [id, c] : connections_) {
     if (!c->closes_itself_on_drain()) c->close(ws::kGoingAway, "server shutting down");
   }
+  // Connections already waiting for the write delay's timer go now, with their close frames.
+  if (!dirty_.empty()) flush_soon();
   tick_.cancel();  // re-arms at the drain's faster pace
 }
 

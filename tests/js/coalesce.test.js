@@ -11,6 +11,7 @@ describe('writeDelayMs', () => {
     for (const bad of [-1, 1001, Number.NaN, '1', Infinity]) {
       expect(() => new Engine({ global: false, logLevel: 'off', writeDelayMs: bad })).toThrow(/writeDelayMs is a number of milliseconds from 0 to 1000/);
     }
+    expect(() => new Engine({ global: false, logLevel: 'off', gcAfterBurst: 'no' })).toThrow(/gcAfterBurst is true or false/);
     const e = new Engine({ global: false, logLevel: 'off', writeDelayMs: 0.5 });
     expect(e.options.writeDelayMs).toBe(0.5);
     return e.close({ drainMs: 10 });

@@ -903,3 +903,18 @@ TEST_F(EngineTest, WriteDelayDoesNotHoldAQueueThatFillsAWrite) {
   EXPECT_LT(first_write.count(), 800) << "a full write waited for the delay";
   for (int i = 64; i < 70; ++i) ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "f" + std::to_string(i))) << i;
 }
+
+// A shutdown does not wait for the write delay: what is held goes out with the 1001 close,
+// even when the drain is shorter than the delay.
+TEST_F(EngineTest, WriteDelayDoesNotHoldFramesPastAShutdown) {
+  start(1, 3000, /*write_delay_us=*/1'000'000);
+  auto c = one_client_after(1200ms);
+  ASSERT_TRUE(c);
+  engine_->send(c->id, "held", false);  // waits for the delay's timer
+  std::this_thread::sleep_for(50ms);
+  const auto t0 = Clock::now();
+  engine_->shutdown(20ms);
+  ASSERT_TRUE(IsMessage(c->next_frame(), ws::kText, "held"));
+  EXPECT_TRUE(IsClose(c->next_frame(), ws::kGoingAway));
+  EXPECT_LT(Clock::now() - t0, 800ms) << "the frames waited for the delay";
+}
