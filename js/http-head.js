@@ -19,10 +19,19 @@ function parseHeaderLines(text) {
   return { headers, rawHeaders };
 }
 
+/**
+ * An upgrade-info event's data is the remote address, CRLF, then the header lines: the address,
+ * and where the lines start (data.length when there are none).
+ */
+function upgradeInfoParts(data) {
+  const eol = data.indexOf('\r\n');
+  return eol >= 0 ? { address: data.slice(0, eol), linesFrom: eol + 2 } : { address: data, linesFrom: data.length };
+}
+
 /** Splits an upgrade-info event's data: the remote address, CRLF, then the header lines. */
 function splitUpgradeInfo(data) {
-  const eol = data.indexOf('\r\n');
-  return eol >= 0 ? { address: data.slice(0, eol), lines: data.slice(eol + 2) } : { address: data, lines: '' };
+  const { address, linesFrom } = upgradeInfoParts(data);
+  return { address, lines: data.slice(linesFrom) };
 }
 
 // Connections through one path ask with the same URL, and many come from the same address:
@@ -64,4 +73,4 @@ function countKey(query, key) {
   return n;
 }
 
-module.exports = { parseHeaderLines, splitUpgradeInfo, splitTarget, firstValues, countKey, reuse };
+module.exports = { parseHeaderLines, splitUpgradeInfo, upgradeInfoParts, splitTarget, firstValues, countKey, reuse };

@@ -142,7 +142,8 @@ class Client {
   }
 
   get headers() {
-    return this._request ? this._request.headers : {};
+    if (this._request) return this._request.headers;
+    return (this._noHeaders ??= {}); // one object per client, as a field would be
   }
 
   get url() {

@@ -22,7 +22,7 @@ const { perMessageDeflateSettings, httpCompressionSettings, writeCompressed } = 
 const { checkOptions, groups: OPTION_GROUPS } = require('../options.js');
 
 const IO_KEY = Symbol.for('sidewire.io');
-const { parseHeaderLines, splitUpgradeInfo, splitTarget, reuse } = require('../http-head.js');
+const { parseHeaderLines, splitUpgradeInfo, upgradeInfoParts, splitTarget, reuse } = require('../http-head.js');
 const ENGINE_KEY = Symbol.for('sidewire.engine');
 
 // Event types 5–13 and 16 of the engine's batches (docs/binding-socketio.md).
@@ -292,10 +292,8 @@ class Server extends EventEmitter {
   // engine.listen() took a new session's upgrade itself: the handshake, as _adoptUpgrade keeps it.
   _onEngineUpgrade(connId, url, data) {
     if (!this._hooksOn || this._closed) return;
-    const eol = data.indexOf('\r\n');
-    const address = reuse('address', eol >= 0 ? data.slice(0, eol) : data);
-    const info = new RequestInfo('GET', reuse('url', url), null, address, false, eol >= 0 ? data : '', null, eol + 2);
-    this._requestInfo.set(connId, info);
+    const { address, linesFrom } = upgradeInfoParts(data);
+    this._requestInfo.set(connId, new RequestInfo('GET', reuse('url', url), null, reuse('address', address), false, data, null, linesFrom));
   }
 
   // io.engine's listeners or middleware changed: what the engine reports and routes through JS.
