@@ -117,6 +117,22 @@ export async function listenEngine(engine, server, port = envInt('PORT', 0)) {
 }
 
 /**
+ * A raw-channel server on a sidewire Engine: node:http with the engine attached, GET /stats, a
+ * clean shutdown, and the engine listening (it accepts; Node gets what is not a /ws/ upgrade).
+ */
+export async function serveEngine(engine) {
+  const server = createHttpServer();
+  engine.attach(server);
+  probeEngine(engine);
+  onShutdown(async () => {
+    server.close();
+    await engine.close({ drainMs: 500 });
+    await closeHttp(server);
+  });
+  return listenEngine(engine, server);
+}
+
+/**
  * On SIGTERM/SIGINT runs `close` (bounded by a watchdog) and exits 0. A second signal exits
  * at once.
  */

@@ -3,7 +3,7 @@
 // members of the sender's room with channel.broadcast. What a channel with JS listeners costs
 // per connection and per message. Run: node --expose-gc bench/servers/sidewire-ws-hooked.mjs
 import { createRequire } from 'node:module';
-import { closeHttp, createHttpServer, probeEngine, listenEngine, onShutdown } from './common.mjs';
+import { serveEngine } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { Engine } = require('../../js/index.js');
@@ -14,15 +14,4 @@ channel.on('message', (client, data) => {
   channel.broadcast(client.query.room || 'bench', data, { except: client });
 });
 
-const server = createHttpServer();
-engine.attach(server);
-
-probeEngine(engine); // GET /stats
-
-onShutdown(async () => {
-  server.close();
-  await engine.close({ drainMs: 500 });
-  await closeHttp(server);
-});
-
-await listenEngine(engine, server);
+await serveEngine(engine);

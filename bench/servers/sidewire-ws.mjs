@@ -2,7 +2,7 @@
 // native relay (a client's message goes to the other members of its room without JS).
 // The same app as ws.mjs. Run: node --expose-gc bench/servers/sidewire-ws.mjs
 import { createRequire } from 'node:module';
-import { closeHttp, createHttpServer, probeEngine, listenEngine, onShutdown } from './common.mjs';
+import { serveEngine } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { Engine } = require('../../js/index.js');
@@ -10,15 +10,4 @@ const { Engine } = require('../../js/index.js');
 const engine = new Engine({ logLevel: process.env.SIDEWIRE_LOG_LEVEL || 'warn' });
 engine.channel('/ws/bench', { roomQuery: 'room', relay: true });
 
-const server = createHttpServer();
-engine.attach(server);
-
-probeEngine(engine); // GET /stats
-
-onShutdown(async () => {
-  server.close();
-  await engine.close({ drainMs: 500 });
-  await closeHttp(server);
-});
-
-await listenEngine(engine, server); // the engine accepts; Node gets what is not a /ws/ upgrade
+await serveEngine(engine);
